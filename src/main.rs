@@ -1,0 +1,53 @@
+//! `sharecheck`: model-checked specification and conformance suite for Kafka share groups (KIP-932).
+//!
+//! Every command exits with the codes in DESIGN.md; see [`exit::Outcome`].
+
+mod cmd;
+mod exit;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "sharecheck", version, about = "Model-checked specification and conformance suite for Kafka share groups (KIP-932)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Model-check the share-partition spec: properties, counterexamples, mutants.
+    Check(cmd::check::CheckArgs),
+    /// Serve Stateright's Explorer web UI over the model, on 127.0.0.1.
+    Explore(cmd::check::ExploreArgs),
+    /// Connect to a broker, report its share-group support, run a smoke round.
+    Probe(cmd::probe::ProbeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => exit::Outcome::Usage.code(),
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
+        Command::Explore(args) => cmd::check::explore(args),
+        Command::Probe(args) => cmd::probe::run(args),
+    };
+    match result {
+        Ok(outcome) => outcome.into(),
+        Err(fail) => {
+            eprintln!("sharecheck: {fail}");
+            fail.outcome.into()
+        }
+    }
+}
