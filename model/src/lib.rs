@@ -1,1 +1,19 @@
-pub fn _x(){}
+//! sharecheck's model of KIP-932 share groups ("Queues for Kafka").
+//!
+//! - [`spec`]: the executable semantics of one share partition — the one implementation of the
+//!   rules, used by the model checker, the reference broker, the conformance oracle and the fuzzer.
+//! - [`profile`]: the rules that differ between Apache Kafka releases.
+//! - [`mutant`]: planted bugs, each a small named change to a rule.
+//!
+//! This crate does no I/O and reads no clock.
+
+pub mod mutant;
+pub mod profile;
+pub mod spec;
+
+pub use mutant::Mutant;
+pub use profile::Profile;
+pub use spec::{
+    AckBatch, AckError, AckType, AcquireError, AcquiredRange, AutoOffsetReset, Change, ErrorCode,
+    InFlight, MemberIdx, Offset, RecordState, Rules, SharePartition,
+};
