@@ -1,1 +1,3 @@
-pub fn _x(){}
+//! Conformance side of sharecheck: a Kafka wire client, a share-group member, and the probe.
+
+pub mod wire;
