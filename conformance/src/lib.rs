@@ -1,3 +1,4 @@
 //! Conformance side of sharecheck: a Kafka wire client, a share-group member, and the probe.
 
 pub mod wire;
+pub mod client;
