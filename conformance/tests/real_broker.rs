@@ -29,3 +29,246 @@ async fn broker_info_shows_share_groups_enabled() {
     assert!(info.share_version >= 1, "{info:?}");
     assert!(info.share_unusable.is_none());
 }
+
+use bytes::Bytes;
+use sharecheck_conformance::member::{
+    ack, AckBatch, Epoch, FetchOutcome, FetchSpec, MemberConfig, PartitionAcks, ShareMember,
+};
+use sharecheck_conformance::wire::KafkaCode;
+use uuid::Uuid;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A fresh topic with `records` produced as `batches`, and a fresh group reading it from the
+/// start with 1 s locks (set before the first heartbeat).
+async fn setup(c: &mut Client, batches: &[usize]) -> (String, Uuid, String) {
+    let topic = unique("sc-test");
+    let group = unique("sc-group");
+    let id = c.create_topic(&topic, 1).await.expect("create topic");
+    c.set_group_configs(
+        &group,
+        &[
+            ("share.auto.offset.reset", "earliest"),
+            ("share.record.lock.duration.ms", "1000"),
+        ],
+    )
+    .await
+    .expect("group configs");
+    c.produce(&topic, 0, batches, |i| {
+        (
+            Some(Bytes::from(format!("k{i}"))),
+            Some(Bytes::from(format!("v{i}"))),
+        )
+    })
+    .await
+    .expect("produce");
+    (topic, id, group)
+}
+
+/// Fetch until `want` offsets were acquired in total or `tries` fetches were made.
+async fn fetch_until(
+    m: &mut ShareMember,
+    spec: &FetchSpec,
+    want: usize,
+    tries: usize,
+) -> Vec<FetchOutcome> {
+    let mut outs = Vec::new();
+    let mut got = 0;
+    for _ in 0..tries {
+        let out = m.fetch(spec).await.expect("fetch");
+        assert_eq!(out.error_code, KafkaCode::NONE, "{out:?}");
+        got += out.acquired_count();
+        outs.push(out);
+        if got >= want {
+            break;
+        }
+    }
+    outs
+}
+
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/kafka start"]
+async fn produce_keeps_batch_boundaries() {
+    let mut c = client().await;
+    let topic = unique("sc-produce");
+    c.create_topic(&topic, 1).await.unwrap();
+    let bases = c
+        .produce(&topic, 0, &[1, 2, 3], |_| {
+            (None, Some(Bytes::from_static(b"x")))
+        })
+        .await
+        .unwrap();
+    assert_eq!(bases, vec![0, 1, 3]);
+    c.delete_topic(&topic).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/kafka start"]
+async fn group_configs_round_trip() {
+    let mut c = client().await;
+    let group = unique("sc-cfg");
+    c.set_group_configs(&group, &[("share.record.lock.duration.ms", "1500")])
+        .await
+        .unwrap();
+    let cfg = c.describe_group_configs(&group).await.unwrap();
+    let lock = cfg
+        .iter()
+        .find(|e| e.name == "share.record.lock.duration.ms")
+        .expect("listed");
+    assert_eq!(lock.value.as_deref(), Some("1500"));
+    // An unknown key is refused with a Kafka error code, not a panic.
+    let err = c
+        .set_group_configs(&group, &[("share.no.such.config", "1")])
+        .await
+        .unwrap_err();
+    assert!(err.kafka_code().is_some(), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/kafka start"]
+async fn share_round_trip_with_session_epochs() {
+    let mut c = client().await;
+    let (topic, tid, group) = setup(&mut c, &[5]).await;
+    let mut m = ShareMember::join(&mut c, MemberConfig::new(&group, vec![topic.clone()]))
+        .await
+        .expect("join");
+    assert_eq!(m.assignment(), vec![(tid, 0)]);
+    let spec = FetchSpec::partitions(vec![(tid, 0)]);
+    let outs = fetch_until(&mut m, &spec, 5, 20).await;
+    assert_eq!(outs[0].epoch_sent, 0);
+    let last = outs.last().unwrap();
+    let acquired: Vec<(i64, i16)> = outs.iter().flat_map(|o| o.acquired(tid, 0)).collect();
+    assert_eq!(acquired, (0..5).map(|o| (o, 1)).collect::<Vec<_>>());
+    let values: Vec<String> = outs
+        .iter()
+        .flat_map(|o| {
+            o.partition(tid, 0)
+                .map(|p| p.records.clone())
+                .unwrap_or_default()
+        })
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string())
+        .collect();
+    assert_eq!(values, vec!["v0", "v1", "v2", "v3", "v4"]);
+    assert_eq!(last.acquisition_lock_timeout_ms, 1000);
+    let broker = last.broker;
+
+    // ShareAcknowledge can never open a session: epoch 0 → INVALID_SHARE_SESSION_EPOCH.
+    let acks = vec![PartitionAcks {
+        topic_id: tid,
+        partition: 0,
+        batches: vec![AckBatch::range(1, 1, ack::ACCEPT)],
+    }];
+    let bad = m.acknowledge(&acks, Epoch::Raw(0)).await.unwrap();
+    assert_eq!(bad.error_code, KafkaCode::INVALID_SHARE_SESSION_EPOCH);
+    // A wrong epoch → 123, and the tracked epoch does not move.
+    let before = m.session_epoch(broker);
+    let bad = m
+        .acknowledge(&acks, Epoch::Raw(before.unwrap() + 5))
+        .await
+        .unwrap();
+    assert_eq!(bad.error_code, KafkaCode::INVALID_SHARE_SESSION_EPOCH);
+    assert_eq!(m.session_epoch(broker), before);
+    // The right epoch: accepted.
+    let good = m.acknowledge(&acks, Epoch::Auto).await.unwrap();
+    assert_eq!(good.error_code, KafkaCode::NONE, "{good:?}");
+    assert_eq!(good.partition_error(tid, 0), Some(KafkaCode::NONE));
+    assert_eq!(m.session_epoch(broker), before.map(|e| e + 1));
+    // Acknowledging it again: no longer acquired → INVALID_RECORD_STATE (offset 0 is still
+    // acquired, so the SPSO has not moved past 1; acks below the SPSO would be ignored).
+    let again = m.acknowledge(&acks, Epoch::Auto).await.unwrap();
+    assert_eq!(
+        again.partition_error(tid, 0),
+        Some(KafkaCode::INVALID_RECORD_STATE)
+    );
+    // Release 2..=4 piggy-backed on a fetch; they come back with delivery count 2.
+    let release = vec![PartitionAcks {
+        topic_id: tid,
+        partition: 0,
+        batches: vec![AckBatch::range(2, 4, ack::RELEASE)],
+    }];
+    let out = m.fetch(&spec.clone().with_acks(release)).await.unwrap();
+    assert_eq!(
+        out.partition(tid, 0).unwrap().ack_error_code,
+        KafkaCode::NONE
+    );
+    let mut redelivered = out.acquired(tid, 0);
+    if redelivered.is_empty() {
+        let outs = fetch_until(&mut m, &spec, 3, 20).await;
+        redelivered = outs.iter().flat_map(|o| o.acquired(tid, 0)).collect();
+    }
+    assert_eq!(redelivered, vec![(2, 2), (3, 2), (4, 2)]);
+    // Close the session with the accepts piggy-backed; then a stale epoch finds no session.
+    let closed = m
+        .close_session(
+            broker,
+            vec![PartitionAcks {
+                topic_id: tid,
+                partition: 0,
+                batches: vec![
+                    AckBatch::range(0, 0, ack::ACCEPT),
+                    AckBatch::range(2, 4, ack::ACCEPT),
+                ],
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        closed.partition(tid, 0).map(|p| p.ack_error_code),
+        Some(KafkaCode::NONE)
+    );
+    assert_eq!(closed.error_code, KafkaCode::NONE, "{closed:?}");
+    assert_eq!(m.session_epoch(broker), None);
+    let gone = m.acknowledge(&acks, Epoch::Raw(3)).await.unwrap();
+    assert_eq!(gone.error_code, KafkaCode::SHARE_SESSION_NOT_FOUND);
+    // Acks on an opening fetch are refused locally, and by the broker when forced.
+    let err = m
+        .fetch(&spec.clone().with_acks(acks.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        sharecheck_conformance::member::MemberError::AcksNeedSession
+    ));
+    let forced = m
+        .fetch(
+            &spec
+                .clone()
+                .with_acks(acks.clone())
+                .with_epoch(Epoch::Raw(0)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.error_code, KafkaCode::INVALID_REQUEST, "{forced:?}");
+    let left = m.leave().await.unwrap();
+    assert_eq!(left.error_code, KafkaCode::NONE);
+    assert_eq!(left.member_epoch, -1);
+    c.delete_topic(&topic).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/kafka start"]
+async fn dropped_connection_releases_records() {
+    let mut c = client().await;
+    let (topic, tid, group) = setup(&mut c, &[3]).await;
+    let mut a = ShareMember::join(&mut c, MemberConfig::new(&group, vec![topic.clone()]))
+        .await
+        .unwrap();
+    let spec = FetchSpec::partitions(vec![(tid, 0)]);
+    let outs = fetch_until(&mut a, &spec, 3, 20).await;
+    let broker = outs[0].broker;
+    assert_eq!(outs.iter().map(|o| o.acquired_count()).sum::<usize>(), 3);
+    a.drop_connection(broker);
+    // Reconnect and open a new session well inside the 1 s lock: the records are back already
+    // because the broker released the old session on disconnect.
+    let again = fetch_until(&mut a, &spec, 3, 20).await;
+    let got: Vec<(i64, i16)> = again.iter().flat_map(|o| o.acquired(tid, 0)).collect();
+    assert_eq!(
+        got.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    println!("delivery counts after a dropped connection: {got:?}");
+    a.close().await.unwrap();
+    c.delete_topic(&topic).await.unwrap();
+}
