@@ -3,3 +3,4 @@
 pub mod wire;
 pub mod client;
 pub mod member;
+pub mod probe;

@@ -272,3 +272,18 @@ async fn dropped_connection_releases_records() {
     a.close().await.unwrap();
     c.delete_topic(&topic).await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/kafka start"]
+async fn probe_smoke_round_passes() {
+    use sharecheck_conformance::probe::{run, ProbeConfig, Verdict};
+    let mut print = |s: &sharecheck_conformance::probe::ProbeStep| {
+        println!(
+            "[{:?}] {}: {} ({} ms)",
+            s.status, s.name, s.detail, s.elapsed_ms
+        )
+    };
+    let report = run(&ProbeConfig::new(bootstrap()), &mut print).await;
+    assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    println!("probe took {} ms", report.elapsed_ms);
+}
