@@ -1,0 +1,117 @@
+//! `sharecheck probe`: connect to a broker, report its share-group support, run a smoke round.
+//!
+//! Exit codes (DESIGN.md): 0 every expectation held; 1 one did not (named on stderr);
+//! 2 something was inconclusive (a timing window); 3 the broker is unreachable or cannot do share
+//! groups, with a one-line reason; 64 bad flags.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::exit::{CmdResult, Fail, Outcome};
+use sharecheck_conformance::probe::{
+    self, ProbeConfig, ProbeReport, ProbeStep, StepStatus, Verdict,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct ProbeArgs {
+    /// The broker to probe, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap: String,
+    /// Deadline in seconds for connecting and for each request.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Only describe the broker; skip the smoke round.
+    #[arg(long)]
+    pub info_only: bool,
+    /// Print the report as one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: ProbeArgs) -> CmdResult {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return Err(Fail::usage(format!(
+            "--timeout must be a number of seconds in (0, 3600], not {}",
+            args.timeout
+        )));
+    }
+    let bootstrap = args.bootstrap.trim().to_string();
+    if bootstrap.is_empty() || !bootstrap.contains(':') {
+        return Err(Fail::usage(format!(
+            "--bootstrap must be HOST:PORT, not {:?}",
+            args.bootstrap
+        )));
+    }
+    let mut config = ProbeConfig::new(bootstrap);
+    config.timeout = Duration::from_secs_f64(args.timeout);
+    config.info_only = args.info_only;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))?;
+    let json = args.json;
+    let mut print = |step: &ProbeStep| {
+        if !json {
+            print_step(step);
+        }
+    };
+    if !json {
+        println!("probing {}", config.bootstrap);
+    }
+    let report = runtime.block_on(probe::run(&config, &mut print));
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return Err(Fail::unusable(format!("cannot render the report: {e}"))),
+        }
+    }
+    finish(&report, json)
+}
+
+fn print_step(step: &ProbeStep) {
+    let tag = match step.status {
+        StepStatus::Pass => "ok  ",
+        StepStatus::Fail => "FAIL",
+        StepStatus::Inconclusive => "??  ",
+        StepStatus::Info => "    ",
+    };
+    let anomaly = step
+        .anomaly
+        .as_deref()
+        .map(|a| format!(" [{a}]"))
+        .unwrap_or_default();
+    println!(
+        "  {tag} {}: {}{anomaly} ({} ms)",
+        step.name, step.detail, step.elapsed_ms
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn finish(report: &ProbeReport, json: bool) -> CmdResult {
+    match &report.verdict {
+        Verdict::Pass => {
+            if !json {
+                println!("PASS: every expectation held ({} ms)", report.elapsed_ms);
+            }
+            Ok(Outcome::Pass)
+        }
+        Verdict::Violation { failed } => {
+            eprintln!(
+                "sharecheck: probe: expectation failed: {}",
+                failed.join(", ")
+            );
+            Ok(Outcome::Violation)
+        }
+        Verdict::Inconclusive { reason } => {
+            eprintln!("sharecheck: probe: inconclusive: {reason}");
+            Ok(Outcome::Inconclusive)
+        }
+        Verdict::Unusable { reason } => Err(Fail::unusable(one_line(reason))),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
