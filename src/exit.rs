@@ -47,13 +47,23 @@ pub struct Fail {
 
 impl Fail {
     pub fn usage(message: impl Into<String>) -> Self {
-        Fail { outcome: Outcome::Usage, message: message.into() }
+        Fail {
+            outcome: Outcome::Usage,
+            message: message.into(),
+        }
     }
+    #[allow(dead_code)] // used by replay and conform (malformed traces)
     pub fn malformed(message: impl Into<String>) -> Self {
-        Fail { outcome: Outcome::MalformedInput, message: message.into() }
+        Fail {
+            outcome: Outcome::MalformedInput,
+            message: message.into(),
+        }
     }
     pub fn unusable(message: impl Into<String>) -> Self {
-        Fail { outcome: Outcome::TargetUnusable, message: message.into() }
+        Fail {
+            outcome: Outcome::TargetUnusable,
+            message: message.into(),
+        }
     }
 }
 

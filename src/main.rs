@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "sharecheck", version, about = "Model-checked specification and conformance suite for Kafka share groups (KIP-932)")]
+#[command(
+    name = "sharecheck",
+    version,
+    about = "Model-checked specification and conformance suite for Kafka share groups (KIP-932)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,12 +30,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`sharecheck check | head`) like other command-line tools,
+    // instead of panicking in println!.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
             let code = match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
                 _ => exit::Outcome::Usage.code(),
             };
             let _ = e.print();

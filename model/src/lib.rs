@@ -4,9 +4,15 @@
 //!   rules, used by the model checker, the reference broker, the conformance oracle and the fuzzer.
 //! - [`profile`]: the rules that differ between Apache Kafka releases.
 //! - [`mutant`]: planted bugs, each a small named change to a rule.
+//! - [`model`]: the Stateright model over client operations and broker events, with the properties.
+//! - [`graph`]: whole-graph exploration for liveness and transition coverage.
+//! - [`check`]: one model-checking run, as `sharecheck check` reports it.
 //!
 //! This crate does no I/O and reads no clock.
 
+pub mod check;
+pub mod graph;
+pub mod model;
 pub mod mutant;
 pub mod profile;
 pub mod spec;

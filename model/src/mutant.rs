@@ -30,8 +30,9 @@ pub enum Mutant {
     ExpiryNeverFires,
     /// A record Acquired by one member can be acquired by another in a concurrent fetch.
     DoubleAcquire,
-    /// When a later batch of an acknowledgement request fails, the batches before it are still
-    /// applied (the per-partition all-or-nothing rule, `SP.rollbackOrProcessStateUpdates@4.2`).
+    /// An acknowledgement request that fails is not rolled back: the offsets validated before the
+    /// failing one stay applied (the per-partition all-or-nothing rule,
+    /// `SP.rollbackOrProcessStateUpdates@4.2`).
     NonAtomicAck,
     /// The next fetch starts after the last cached offset and never revisits released records
     /// (`nextFetchOffset` not rewound; cf. KAFKA-19463). A liveness bug only.
@@ -106,7 +107,9 @@ impl Mutant {
             Mutant::SpsoSkipsAcquired => "SPSO advances past an acquired record",
             Mutant::ExpiryNeverFires => "acquisition locks never expire",
             Mutant::DoubleAcquire => "a record acquired by one member is acquired again by another",
-            Mutant::NonAtomicAck => "batches before a failing batch of an ack request are applied",
+            Mutant::NonAtomicAck => {
+                "a failing ack request is not rolled back: offsets before the failure stay applied"
+            }
             Mutant::StaleFetchOffset => {
                 "released records behind the last cached offset are never fetched again"
             }

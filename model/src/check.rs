@@ -1,0 +1,235 @@
+//! One model-checking run over a [`Config`]: Stateright for the safety and reachability properties,
+//! [`crate::graph`] for liveness and transition coverage, and one single-property breadth-first run
+//! per violated safety property for its shortest counterexample (crates.md gotcha 1).
+
+use crate::graph::{self, Trace};
+use crate::model::{Action, Config, Prop, PropKind, ShareModel, State, Transition};
+use serde::Serialize;
+use stateright::{Checker, HasDiscoveries, Model, Path};
+use std::time::Duration;
+
+/// The outcome of one property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// An always/liveness property with no counterexample.
+    Holds,
+    /// An always/liveness property with a counterexample.
+    Violated,
+    /// A sometimes property with an example.
+    Reached,
+    /// A sometimes property without one.
+    Unreached,
+}
+
+/// One step of a counterexample: the action taken (none for the initial state) and the record table
+/// after it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// 0 for the initial state.
+    pub step: usize,
+    /// What happened.
+    pub action: Option<String>,
+    /// Each record after it, one line per offset.
+    pub records: Vec<String>,
+}
+
+/// A property's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyReport {
+    /// Stable name.
+    pub name: String,
+    /// always / sometimes / liveness.
+    pub kind: PropKind,
+    /// holds / violated / reached / unreached.
+    pub status: Status,
+    /// For a violated property, the shortest path to the violation; otherwise `null`.
+    pub counterexample: Option<Vec<Step>>,
+}
+
+/// Pass when every safety and liveness property holds and every reachability property is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Everything holds.
+    Pass,
+    /// Something is violated or unreached.
+    Fail,
+}
+
+/// The result of [`check`].
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    /// pass / fail.
+    pub verdict: Verdict,
+    /// The configuration checked.
+    pub config: Config,
+    /// Unique states (one per member permutation).
+    pub states_unique: usize,
+    /// States generated, duplicates included.
+    pub states_total: usize,
+    /// Longest shortest path from the initial state.
+    pub max_depth: usize,
+    /// Wall time, filled in by the caller (this crate reads no clock).
+    pub elapsed_ms: u64,
+    /// Every property, safety first.
+    pub properties: Vec<PropertyReport>,
+}
+
+/// Which phase a progress report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The Stateright depth-first search over all properties.
+    Safety,
+    /// The graph pass for liveness and coverage.
+    Liveness,
+    /// A breadth-first search for one property's shortest counterexample.
+    Counterexample(Prop),
+}
+
+/// Renders a Stateright path as numbered steps.
+pub fn steps_of_path(path: Path<State, Action>) -> Vec<Step> {
+    let mut out = Vec::new();
+    let mut pending: Option<String> = None;
+    for (i, (state, action)) in path.into_vec().into_iter().enumerate() {
+        out.push(Step {
+            step: i,
+            action: pending.take(),
+            records: state.table(),
+        });
+        pending = action.map(|a| a.to_string());
+    }
+    out
+}
+
+/// Renders a graph trace as numbered steps.
+pub fn steps_of_trace(trace: &Trace) -> Vec<Step> {
+    let mut out = vec![Step {
+        step: 0,
+        action: None,
+        records: trace.init.table(),
+    }];
+    for (i, (action, state)) in trace.steps.iter().enumerate() {
+        out.push(Step {
+            step: i + 1,
+            action: Some(action.to_string()),
+            records: state.table(),
+        });
+    }
+    out
+}
+
+fn join_with_progress<C: Checker<ShareModel>>(
+    checker: C,
+    phase: Phase,
+    progress: &mut dyn FnMut(Phase, usize),
+) -> C {
+    while !checker.is_done() {
+        progress(phase, checker.unique_state_count());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    checker.join()
+}
+
+/// The shortest counterexample to one safety property: a single-threaded breadth-first run that
+/// checks only that property and stops at its first violation.
+pub fn shortest_counterexample(
+    config: Config,
+    prop: Prop,
+    progress: &mut dyn FnMut(Phase, usize),
+) -> Option<Vec<Step>> {
+    let model = ShareModel::new(config).only(prop);
+    let checker = model
+        .checker()
+        .threads(1)
+        .finish_when(HasDiscoveries::AnyFailures)
+        .spawn_bfs();
+    let checker = join_with_progress(checker, Phase::Counterexample(prop), progress);
+    checker.discovery(prop.name()).map(steps_of_path)
+}
+
+/// Model-checks `config`. `progress` is called a few times a second with the phase and the number of
+/// unique states so far.
+pub fn check(config: Config, progress: &mut dyn FnMut(Phase, usize)) -> CheckReport {
+    let model = ShareModel::new(config);
+    let checker = model.clone().checker().threads(1).symmetry().spawn_dfs();
+    let checker = join_with_progress(checker, Phase::Safety, progress);
+    let states_unique = checker.unique_state_count();
+    let states_total = checker.state_count();
+    let discoveries = checker.discoveries();
+
+    let mut properties = Vec::new();
+    for prop in Prop::SAFETY {
+        let violated = discoveries.contains_key(prop.name());
+        let counterexample = if violated {
+            shortest_counterexample(config, prop, progress)
+        } else {
+            None
+        };
+        properties.push(PropertyReport {
+            name: prop.name().to_string(),
+            kind: PropKind::Always,
+            status: if violated {
+                Status::Violated
+            } else {
+                Status::Holds
+            },
+            counterexample,
+        });
+    }
+    for prop in Prop::REACH {
+        let reached = discoveries.contains_key(prop.name());
+        properties.push(PropertyReport {
+            name: prop.name().to_string(),
+            kind: PropKind::Sometimes,
+            status: if reached {
+                Status::Reached
+            } else {
+                Status::Unreached
+            },
+            counterexample: None,
+        });
+    }
+
+    let mut graph_progress = |n| progress(Phase::Liveness, n);
+    let exploration = graph::explore_with_progress(&model, &mut graph_progress);
+    for kind in Transition::ALL
+        .into_iter()
+        .filter(|t| t.applies_to(&config.profile))
+    {
+        properties.push(PropertyReport {
+            name: format!("covers-{}", kind.name()),
+            kind: PropKind::Sometimes,
+            status: if exploration.coverage.contains_key(&kind) {
+                Status::Reached
+            } else {
+                Status::Unreached
+            },
+            counterexample: None,
+        });
+    }
+    let live = exploration.liveness_counterexample.as_ref();
+    properties.push(PropertyReport {
+        name: Prop::EventuallyAllTerminal.name().to_string(),
+        kind: PropKind::Liveness,
+        status: if live.is_some() {
+            Status::Violated
+        } else {
+            Status::Holds
+        },
+        counterexample: live.map(steps_of_trace),
+    });
+
+    let pass = properties
+        .iter()
+        .all(|p| matches!(p.status, Status::Holds | Status::Reached));
+    CheckReport {
+        verdict: if pass { Verdict::Pass } else { Verdict::Fail },
+        config,
+        states_unique,
+        states_total,
+        max_depth: exploration.max_depth,
+        elapsed_ms: 0,
+        properties,
+    }
+}

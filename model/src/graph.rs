@@ -1,0 +1,177 @@
+//! Explicit-state exploration of the whole model graph, for what Stateright's checkers cannot do
+//! soundly: liveness and transition coverage.
+//!
+//! Stateright 0.31 reports `eventually` counterexamples only at terminal states, so a path that loops
+//! forever without reaching the goal goes unnoticed (crates.md gotcha 2). Here the reachable graph is
+//! built once (breadth-first, one state per member permutation), and then:
+//!
+//! - **liveness** (`AG EF goal`): a backward search from the goal states marks every state that can
+//!   still reach the goal; any other reachable state is a counterexample, and the breadth-first parent
+//!   links give the shortest path to it;
+//! - **coverage**: the first edge exercising each [`Transition`] kind gives a shortest example of it.
+//!
+//! States with a violated safety property have no successors; they are neither goals nor
+//! counterexamples here (the safety check reports them).
+
+use crate::model::{Action, Config, ShareModel, State, Transition};
+use stateright::{Model, Representative};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+/// A path through the model: the initial state, then each action with the state it leads to.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// The initial state.
+    pub init: State,
+    /// Each step.
+    pub steps: Vec<(Action, State)>,
+}
+
+/// What exploring the whole graph found.
+#[derive(Clone, Debug)]
+pub struct Exploration {
+    /// Unique states (one per member permutation).
+    pub unique_states: usize,
+    /// Edges explored (successor computations that produced a state).
+    pub edges: usize,
+    /// Longest shortest path from the initial state.
+    pub max_depth: usize,
+    /// For each transition kind reached, a shortest example ending with it.
+    pub coverage: BTreeMap<Transition, Trace>,
+    /// A shortest path to a state from which the liveness goal is unreachable, if any.
+    pub liveness_counterexample: Option<Trace>,
+}
+
+fn fingerprint(s: &State) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.representative().hash(&mut h);
+    h.finish()
+}
+
+/// Explores every state reachable in `model` (ignoring its property filter).
+pub fn explore(model: &ShareModel) -> Exploration {
+    explore_with_progress(model, &mut |_| {})
+}
+
+/// As [`explore`], calling `progress` with the unique-state count every 65,536 states.
+pub fn explore_with_progress(model: &ShareModel, progress: &mut dyn FnMut(usize)) -> Exploration {
+    let config: Config = model.config;
+    let mut states: Vec<State> = Vec::new();
+    let mut parent: Vec<(u32, Option<Action>)> = Vec::new();
+    let mut depth: Vec<u32> = Vec::new();
+    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    let mut first_edge: BTreeMap<Transition, (u32, Action, State)> = BTreeMap::new();
+
+    for init in model.init_states() {
+        let fp = fingerprint(&init);
+        if let std::collections::hash_map::Entry::Vacant(e) = index.entry(fp) {
+            e.insert(states.len() as u32);
+            states.push(init);
+            parent.push((u32::MAX, None));
+            depth.push(0);
+        }
+    }
+    let mut actions = Vec::new();
+    let mut next = 0usize;
+    while next < states.len() {
+        let from = next as u32;
+        actions.clear();
+        model.actions(&states[next], &mut actions);
+        for action in actions.drain(..) {
+            let Some((succ, kinds)) = model.step(&states[next], &action) else {
+                continue;
+            };
+            for kind in Transition::ALL {
+                if kinds.contains(kind) && !first_edge.contains_key(&kind) {
+                    first_edge.insert(kind, (from, action, succ.clone()));
+                }
+            }
+            let fp = fingerprint(&succ);
+            let to = match index.get(&fp) {
+                Some(&i) => i,
+                None => {
+                    let i = states.len() as u32;
+                    index.insert(fp, i);
+                    states.push(succ);
+                    parent.push((from, Some(action)));
+                    depth.push(depth[next] + 1);
+                    if states.len().is_multiple_of(65_536) {
+                        progress(states.len());
+                    }
+                    i
+                }
+            };
+            edges.push((from, to));
+        }
+        next += 1;
+    }
+
+    let trace_to = |target: u32| -> Trace {
+        let mut rev = Vec::new();
+        let mut at = target;
+        while let (p, Some(a)) = parent[at as usize] {
+            rev.push((a, states[at as usize].clone()));
+            at = p;
+        }
+        rev.reverse();
+        Trace {
+            init: states[at as usize].clone(),
+            steps: rev,
+        }
+    };
+
+    let coverage = first_edge
+        .into_iter()
+        .map(|(kind, (from, action, succ))| {
+            let mut t = trace_to(from);
+            t.steps.push((action, succ));
+            (kind, t)
+        })
+        .collect();
+
+    // Backward reachability from the goal states over reversed edges (compressed sparse rows).
+    let n = states.len();
+    let mut start = vec![0u32; n + 1];
+    for &(_, to) in &edges {
+        start[to as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut preds = vec![0u32; edges.len()];
+    let mut fill = start.clone();
+    for &(from, to) in &edges {
+        preds[fill[to as usize] as usize] = from;
+        fill[to as usize] += 1;
+    }
+    let edge_count = edges.len();
+    drop(edges);
+    let mut can_reach = vec![false; n];
+    let mut stack: Vec<u32> = Vec::new();
+    for (i, s) in states.iter().enumerate() {
+        if s.violations == 0 && s.all_done(&config) {
+            can_reach[i] = true;
+            stack.push(i as u32);
+        }
+    }
+    while let Some(i) = stack.pop() {
+        for &p in &preds[start[i as usize] as usize..start[i as usize + 1] as usize] {
+            if !can_reach[p as usize] {
+                can_reach[p as usize] = true;
+                stack.push(p);
+            }
+        }
+    }
+    // States are numbered in breadth-first order, so the first stuck one has a shortest path.
+    let stuck = (0..n).find(|&i| !can_reach[i] && states[i].violations == 0);
+
+    Exploration {
+        unique_states: n,
+        edges: edge_count,
+        max_depth: depth.iter().copied().max().unwrap_or(0) as usize,
+        coverage,
+        liveness_counterexample: stuck.map(|i| trace_to(i as u32)),
+    }
+}

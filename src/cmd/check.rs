@@ -1,0 +1,218 @@
+//! `sharecheck check` and `sharecheck explore`: model-check the share-partition spec.
+
+use crate::exit::{CmdResult, Fail, Outcome};
+use clap::{Args, ValueEnum};
+use sharecheck_model::check::{check, CheckReport, Phase, Status, Verdict};
+use sharecheck_model::model::{Config, ShareModel};
+use sharecheck_model::{Mutant, Profile};
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// The model's bounds and rules, shared by `check` and `explore`.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Records produced over a run (1-6).
+    #[arg(long, default_value_t = Config::STANDARD.records)]
+    pub records: u8,
+    /// Members of the share group (1-3).
+    #[arg(long, default_value_t = Config::STANDARD.members)]
+    pub members: u8,
+    /// Delivery-count limit (2-10).
+    #[arg(long, default_value_t = Config::STANDARD.delivery_limit)]
+    pub delivery_limit: u8,
+    /// In-flight window limit (share.partition.max.record.locks).
+    #[arg(long, default_value_t = Config::STANDARD.max_in_flight)]
+    pub max_in_flight: u32,
+    /// Broker restarts allowed (0-3).
+    #[arg(long, default_value_t = Config::STANDARD.restarts)]
+    pub restarts: u8,
+    /// Release rules: kafka-4.1, kafka-4.2, kafka-4.3, kafka-4.4.
+    #[arg(long, default_value = "kafka-4.2")]
+    pub profile: String,
+    /// Check the spec with a planted bug (see --list-mutants).
+    #[arg(long)]
+    pub mutant: Option<String>,
+}
+
+impl ModelArgs {
+    fn config(&self) -> Result<Config, Fail> {
+        let profile = Profile::by_name(&self.profile).ok_or_else(|| {
+            let names: Vec<_> = Profile::ALL.iter().map(|p| p.name).collect();
+            Fail::usage(format!(
+                "unknown profile '{}'; known: {}",
+                self.profile,
+                names.join(", ")
+            ))
+        })?;
+        let mutant = match &self.mutant {
+            None => None,
+            Some(name) => Some(Mutant::by_name(name).ok_or_else(|| {
+                Fail::usage(format!(
+                    "unknown mutant '{name}'; `sharecheck check --list-mutants` lists them"
+                ))
+            })?),
+        };
+        let config = Config {
+            records: self.records,
+            members: self.members,
+            delivery_limit: self.delivery_limit,
+            max_in_flight: self.max_in_flight,
+            restarts: self.restarts,
+            profile,
+            mutant,
+        };
+        config.validate().map_err(Fail::usage)?;
+        Ok(config)
+    }
+}
+
+/// `sharecheck check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print the names of the spec mutants, one per line, and exit.
+    #[arg(long)]
+    pub list_mutants: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `sharecheck explore`.
+#[derive(Args, Debug)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+}
+
+pub fn run(args: CheckArgs) -> CmdResult {
+    if args.list_mutants {
+        for m in Mutant::ALL {
+            println!("{}", m.name());
+        }
+        return Ok(Outcome::Pass);
+    }
+    let config = args.model.config()?;
+    let started = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut last_draw = Instant::now();
+    let mut progress = |phase: Phase, states: usize| {
+        if tty && last_draw.elapsed().as_millis() >= 200 {
+            last_draw = Instant::now();
+            let what = match phase {
+                Phase::Safety => "safety".to_string(),
+                Phase::Liveness => "liveness".to_string(),
+                Phase::Counterexample(p) => format!("counterexample for {}", p.name()),
+            };
+            let rate = states as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            eprint!("\r\x1b[2K[{what}] {states} states, {rate:.0} states/s");
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let mut report = check(config, &mut progress);
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    match args.format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&report).map_err(|e| Fail {
+                outcome: Outcome::Violation,
+                message: format!("cannot encode the report: {e}"),
+            })?;
+            println!("{json}");
+        }
+        Format::Text => print_text(&report),
+    }
+    Ok(match report.verdict {
+        Verdict::Pass => Outcome::Pass,
+        Verdict::Fail => Outcome::Violation,
+    })
+}
+
+fn print_text(r: &CheckReport) {
+    let c = &r.config;
+    println!("sharecheck check: the KIP-932 share-partition model");
+    println!(
+        "config: profile {}, {} records, {} members, delivery limit {}, in-flight limit {}, {} restart(s), mutant {}",
+        c.profile.name,
+        c.records,
+        c.members,
+        c.delivery_limit,
+        c.max_in_flight,
+        c.restarts,
+        c.mutant.map_or("none".to_string(), |m| m.name().to_string())
+    );
+    let secs = r.elapsed_ms as f64 / 1000.0;
+    println!(
+        "states: {} unique (one per member permutation), {} total, depth {}; {:.2} s",
+        r.states_unique, r.states_total, r.max_depth, secs
+    );
+    println!();
+    for p in &r.properties {
+        let status = match p.status {
+            Status::Holds => "holds",
+            Status::Violated => "VIOLATED",
+            Status::Reached => "reached",
+            Status::Unreached => "UNREACHED",
+        };
+        let kind = serde_json::to_value(p.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!("  {status:<10} {kind:<10} {}", p.name);
+        if let Some(steps) = &p.counterexample {
+            println!(
+                "      shortest counterexample, {} step(s):",
+                steps.len().saturating_sub(1)
+            );
+            for s in steps {
+                match &s.action {
+                    None => println!("      {:>3}. (initial state)", s.step),
+                    Some(a) => println!("      {:>3}. {a}", s.step),
+                }
+                if s.records.is_empty() {
+                    println!("             (no records yet)");
+                }
+                for line in &s.records {
+                    println!("             {line}");
+                }
+            }
+        }
+    }
+    println!();
+    let verdict = match r.verdict {
+        Verdict::Pass => "pass: every safety and liveness property holds and every reachability property is reached",
+        Verdict::Fail => "FAIL: a property is violated or unreached",
+    };
+    println!("verdict: {verdict}");
+}
+
+pub fn explore(args: ExploreArgs) -> CmdResult {
+    use stateright::Model;
+    let config = args.model.config()?;
+    let addr = ("127.0.0.1", args.port);
+    // Stateright's server panics when it cannot bind; find out first and say so.
+    std::net::TcpListener::bind(addr)
+        .map_err(|e| Fail::usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
+    println!(
+        "Stateright Explorer on http://127.0.0.1:{}/ (Ctrl-C to stop)",
+        args.port
+    );
+    let _ = std::io::stdout().flush();
+    ShareModel::new(config).checker().threads(1).serve(addr);
+    Ok(Outcome::Pass)
+}
