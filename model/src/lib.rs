@@ -3,6 +3,7 @@
 //! - [`spec`]: the executable semantics of one share partition — the one implementation of the
 //!   rules, used by the model checker, the reference broker, the conformance oracle and the fuzzer.
 //! - [`profile`]: the rules that differ between Apache Kafka releases.
+//! - [`session`]: share-session epoch rules (ShareFetch / ShareAcknowledge).
 //! - [`mutant`]: planted bugs, each a small named change to a rule.
 //! - [`model`]: the Stateright model over client operations and broker events, with the properties.
 //! - [`graph`]: whole-graph exploration for liveness and transition coverage.
@@ -15,6 +16,7 @@ pub mod graph;
 pub mod model;
 pub mod mutant;
 pub mod profile;
+pub mod session;
 pub mod spec;
 
 pub use mutant::Mutant;
