@@ -336,33 +336,35 @@ pub struct BrokerInfo {
 ///
 /// The markers are protocol facts (kip932-semantics.md §8, kafka-from-maven.md §3): the share APIs
 /// appear at v1 in 4.1 (v0 in 4.0, unstable); ShareFetch/ShareAcknowledge v2 appear in 4.2; the
-/// highest supported `metadata.version` level rises with every release (measured levels in
-/// docs/wire-client.md). Another Kafka-protocol broker may look like any of these: this is a
-/// guess, reported as such.
+/// highest supported `metadata.version` level rises with every release, and 4.4 supports
+/// `share.version` 2. Levels measured on real brokers (docs/wire-client.md, "Release guess"):
+/// 4.1.2 → 27, 4.2.2 → 29, 4.3.1 → 30, 4.4.0 → 33. Another Kafka-protocol broker may look like any
+/// of these: this is a guess, reported as such.
 pub fn guess_release(v: &BrokerVersions) -> Option<String> {
     let fetch = v.broker_range(ApiKey::ShareFetch);
     let mv_max = v.supported_features.get("metadata.version").map(|r| r.1);
+    let sv_max = v.supported_features.get("share.version").map(|r| r.1);
     match fetch {
         None => return Some("< 4.0 (no share APIs)".to_string()),
         Some((_, 0)) => return Some("4.0 (early-access share APIs v0)".to_string()),
         Some((_, 1)) => return Some("4.1".to_string()),
         _ => {}
     }
-    // ShareFetch v2+: 4.2 or later; tell them apart by the newest metadata.version supported.
-    // Levels measured on 4.2.2, 4.3.1 and 4.4.0 (docs/wire-client.md, "Release guess").
-    let line = match mv_max {
-        Some(l) if l >= METADATA_VERSION_4_4 => "4.4 or later",
-        Some(l) if l >= METADATA_VERSION_4_3 => "4.3",
-        Some(_) => "4.2",
-        None => "4.2 or later",
+    // ShareFetch v2+: 4.2 or later.
+    let line = match (mv_max, sv_max) {
+        (Some(l), _) if l >= METADATA_VERSION_4_4 => "4.4 or later",
+        (_, Some(s)) if s >= 2 => "4.4 or later",
+        (Some(l), _) if l >= METADATA_VERSION_4_3 => "4.3",
+        (Some(_), _) => "4.2",
+        (None, _) => "4.2 or later",
     };
     Some(line.to_string())
 }
 
-/// Lowest highest-supported `metadata.version` feature level seen on a 4.3 broker.
+/// Highest supported `metadata.version` level of Kafka 4.3.1 (measured; 4.2.2 has 29).
 pub const METADATA_VERSION_4_3: i16 = 30;
-/// Lowest highest-supported `metadata.version` feature level seen on a 4.4 broker.
-pub const METADATA_VERSION_4_4: i16 = 32;
+/// Above every 4.3 level (Kafka 4.4.0 measured at 33).
+pub const METADATA_VERSION_4_4: i16 = 31;
 
 // ---------------------------------------------------------------------------------------------
 // Client
@@ -1174,11 +1176,11 @@ mod tests {
             Some("4.2")
         );
         assert_eq!(
-            guess_release(&versions(Some(2), Some(1), Some(METADATA_VERSION_4_3))).as_deref(),
+            guess_release(&versions(Some(2), Some(1), Some(30))).as_deref(),
             Some("4.3")
         );
         assert_eq!(
-            guess_release(&versions(Some(2), Some(1), Some(METADATA_VERSION_4_4))).as_deref(),
+            guess_release(&versions(Some(2), Some(1), Some(33))).as_deref(),
             Some("4.4 or later")
         );
         assert!(guess_release(&versions(None, None, None))

@@ -250,25 +250,43 @@ async fn share_round_trip_with_session_epochs() {
 #[tokio::test]
 #[ignore = "needs a real broker: scripts/kafka start"]
 async fn dropped_connection_releases_records() {
+    use sharecheck_model::spec::{Rules, SharePartition};
     let mut c = client().await;
+    let profile =
+        sharecheck_conformance::probe::profile_for(c.broker_info().release_guess.as_deref());
     let (topic, tid, group) = setup(&mut c, &[3]).await;
     let mut a = ShareMember::join(&mut c, MemberConfig::new(&group, vec![topic.clone()]))
         .await
         .unwrap();
+    // The coordinator knows the member.
+    let described = c.describe_share_group(&group).await.unwrap();
+    assert_eq!(described.error_code, 0);
+    assert!(described
+        .members
+        .iter()
+        .any(|m| m.member_id.as_str() == a.member_id()));
     let spec = FetchSpec::partitions(vec![(tid, 0)]);
     let outs = fetch_until(&mut a, &spec, 3, 20).await;
     let broker = outs[0].broker;
     assert_eq!(outs.iter().map(|o| o.acquired_count()).sum::<usize>(), 3);
     a.drop_connection(broker);
     // Reconnect and open a new session well inside the 1 s lock: the records are back already
-    // because the broker released the old session on disconnect.
+    // because the broker released the old session on disconnect (4.1+), with the delivery count
+    // the spec's profile says (4.1 decrements on session release, 4.2+ keeps it).
     let again = fetch_until(&mut a, &spec, 3, 20).await;
     let got: Vec<(i64, i16)> = again.iter().flat_map(|o| o.acquired(tid, 0)).collect();
-    assert_eq!(
-        got.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
-    println!("delivery counts after a dropped connection: {got:?}");
+    let rules = Rules::kafka_defaults(profile);
+    let mut sp = SharePartition::new(0);
+    sp.produce(3);
+    sp.acquire(&rules, 0, &[0, 1, 2]).unwrap();
+    sp.release_session(&rules, 0);
+    let expected: Vec<(i64, i16)> = sp
+        .acquire(&rules, 0, &[0, 1, 2])
+        .unwrap()
+        .iter()
+        .flat_map(|r| (r.first_offset..=r.last_offset).map(move |o| (o, r.delivery_count as i16)))
+        .collect();
+    assert_eq!(got, expected, "profile {}", profile.name);
     a.close().await.unwrap();
     c.delete_topic(&topic).await.unwrap();
 }
@@ -286,4 +304,36 @@ async fn probe_smoke_round_passes() {
     let report = run(&ProbeConfig::new(bootstrap()), &mut print).await;
     assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
     println!("probe took {} ms", report.elapsed_ms);
+}
+
+/// Needs a second broker with share groups off:
+/// `scripts/kafka start 4.2 --port 19520 --feature share.version=0`, address in
+/// `KAFKA_BOOTSTRAP_SHARE_DISABLED`.
+#[tokio::test]
+#[ignore = "needs a real broker with share groups disabled: scripts/kafka start 4.2 --feature share.version=0"]
+async fn disabled_share_groups_are_refused() {
+    use sharecheck_conformance::client::ShareSupportError;
+    use sharecheck_conformance::member::send_heartbeat;
+    let addr = std::env::var("KAFKA_BOOTSTRAP_SHARE_DISABLED")
+        .expect("KAFKA_BOOTSTRAP_SHARE_DISABLED must name a broker with share.version=0");
+    let mut c = Client::connect(ClientConfig::new(addr).with_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    // Kafka still advertises the share APIs; the feature level says they are off.
+    let info = c.broker_info();
+    assert!(
+        info.share_apis.iter().all(|a| a.broker.is_some()),
+        "{info:?}"
+    );
+    assert_eq!(
+        c.check_share_support(),
+        Err(ShareSupportError::Disabled { level: 0 })
+    );
+    // And the broker indeed answers UNSUPPORTED_VERSION to a share RPC.
+    let coordinator = c.find_coordinator("sc-disabled").await.unwrap();
+    let conn = c.connection(coordinator).await.unwrap();
+    let out = send_heartbeat(conn, &MemberConfig::new("sc-disabled", vec!["t".into()]), 0)
+        .await
+        .unwrap();
+    assert_eq!(out.error_code, KafkaCode::UNSUPPORTED_VERSION, "{out:?}");
 }
