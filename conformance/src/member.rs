@@ -32,6 +32,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use serde::Serialize;
+use sharecheck_model::session;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -381,9 +382,11 @@ pub enum MemberError {
 // Session-epoch bookkeeping
 
 /// The epoch the broker expects next after a request that carried `sent` and got top-level
-/// `error` (kip932-semantics.md §6.1): success after 0 → 1; success after −1 → no session;
-/// success after n → n+1 (wrapping to 1 after `i32::MAX`); SHARE_SESSION_NOT_FOUND → no session;
-/// any other top-level error → unchanged (the request was refused before the session moved).
+/// `error`, as the broker's session rules ([`sharecheck_model::session`], kip932-semantics.md §6.1)
+/// imply for a client that only sees the answer: an accepted opening epoch leads to
+/// [`FIRST_EPOCH`](session::FIRST_EPOCH); an accepted final epoch ends the session; any other
+/// accepted epoch advances by [`session::next_epoch`]; SHARE_SESSION_NOT_FOUND means there is no
+/// session; any other top-level error means the request was refused before the session moved.
 pub fn next_session_epoch(current: Option<i32>, sent: i32, error: KafkaCode) -> Option<i32> {
     if error == KafkaCode::SHARE_SESSION_NOT_FOUND {
         return None;
@@ -392,10 +395,9 @@ pub fn next_session_epoch(current: Option<i32>, sent: i32, error: KafkaCode) -> 
         return current;
     }
     match sent {
-        0 => Some(1),
-        -1 => None,
-        i32::MAX => Some(1),
-        n => Some(n + 1),
+        session::INITIAL_EPOCH => Some(session::FIRST_EPOCH),
+        session::FINAL_EPOCH => None,
+        n => Some(session::next_epoch(n)),
     }
 }
 
