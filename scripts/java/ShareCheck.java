@@ -194,7 +194,8 @@ public class ShareCheck {
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 20_000);
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, "sharecheck-admin");
-        try (Admin admin = Admin.create(p)) {
+        Admin admin = Admin.create(p);
+        try {
             try {
                 admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(step(), TimeUnit.MILLISECONDS);
                 log("created topic " + topic);
@@ -216,14 +217,17 @@ public class ShareCheck {
             try {
                 admin.incrementalAlterConfigs(Map.of(res, ops)).all().get(step(), TimeUnit.MILLISECONDS);
             } catch (ExecutionException e) {
-                throw new SetupFailed("set group configs " + names(ops) + " on " + group + ": " + describe(e)
-                        + (lockMs > 0 ? " (a lock below the broker's group.share.min.record.lock.duration.ms,"
-                        + " default 15000, is refused; try --lock-ms 0 or 15000)" : ""));
+                String why = describe(e);
+                throw new SetupFailed("set group configs " + names(ops) + " on " + group + ": " + why
+                        + (why.contains("share.record.lock.duration.ms") ? " (the broker's"
+                        + " group.share.min.record.lock.duration.ms, default 15000, bounds it; try --lock-ms 0)" : ""));
             } catch (java.util.concurrent.TimeoutException e) {
                 throw new SetupFailed("set group configs on " + group + ": no answer within the step timeout");
             }
             log("group " + group + ": share.auto.offset.reset=earliest"
                     + (lockMs > 0 ? ", share.record.lock.duration.ms=" + lockMs : ""));
+        } finally {
+            admin.close(Duration.ofSeconds(2)); // close() alone waits for pending calls
         }
     }
 
@@ -243,7 +247,8 @@ public class ShareCheck {
     }
 
     static void produce() throws Exception {
-        try (KafkaProducer<String, String> producer = producer()) {
+        KafkaProducer<String, String> producer = producer();
+        try {
             List<Future<RecordMetadata>> futures = new ArrayList<>(n);
             for (int i = 1; i <= n; i++) {
                 futures.add(producer.send(new ProducerRecord<>(topic, Integer.toString(i), RUN + ":" + i)));
@@ -260,6 +265,8 @@ public class ShareCheck {
                 }
             }
             log("produced " + n + " records at offsets " + first + ".." + lastOff);
+        } finally {
+            producer.close(Duration.ofSeconds(2));
         }
     }
 
@@ -375,10 +382,13 @@ public class ShareCheck {
 
     static void secondConsumer() throws Exception {
         String sentinel = RUN + ":sentinel";
-        try (KafkaProducer<String, String> producer = producer()) {
+        KafkaProducer<String, String> producer = producer();
+        try {
             producer.send(new ProducerRecord<>(topic, "sentinel", sentinel)).get(step(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
             throw new SetupFailed("produce sentinel: " + describe(e));
+        } finally {
+            producer.close(Duration.ofSeconds(2));
         }
         KafkaShareConsumer<String, String> c = consumer("sharecheck-2");
         boolean sawSentinel = false;

@@ -47,6 +47,8 @@ public class Warmup {
     static final String GROUP = "sharecheck-warmup";
 
     static long deadline;
+    /** What the current wait is for; named in the timeout message. */
+    static String waitingFor = "start";
 
     public static void main(String[] args) {
         if (args.length < 1 || args[0].startsWith("-")) {
@@ -78,19 +80,23 @@ public class Warmup {
         ap.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
         ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 20_000);
         ap.put(AdminClientConfig.RETRY_BACKOFF_MS_CONFIG, 200);
-        try (Admin admin = Admin.create(ap)) {
+        Admin admin = Admin.create(ap);
+        try {
             // 1. share.version finalized (retry: the broker may not have published features yet)
             short level = -1;
+            waitingFor = "the finalized feature share.version >= 1 (describeFeatures)";
             while (true) {
                 try {
                     FeatureMetadata fm = admin.describeFeatures().featureMetadata().get(step(), TimeUnit.MILLISECONDS);
                     FinalizedVersionRange r = fm.finalizedFeatures().get("share.version");
                     level = r == null ? 0 : r.maxVersionLevel();
                     if (level >= 1) break;
-                    checkDeadline("share.version is not finalized >= 1 (finalized level " + level
-                            + ", all finalized: " + fm.finalizedFeatures() + ")");
+                    waitingFor = "share.version >= 1, but the broker finalizes " + (level == 0 ? "no share.version"
+                            : "share.version=" + level) + " (finalized: " + fm.finalizedFeatures().keySet() + ")";
+                    checkDeadline(waitingFor);
                 } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
-                    checkDeadline("describeFeatures did not succeed: " + describe(e));
+                    waitingFor = "describeFeatures to succeed (last error: " + describe(e) + ")";
+                    checkDeadline(waitingFor);
                 }
                 Thread.sleep(250);
             }
@@ -98,33 +104,41 @@ public class Warmup {
             System.out.println("share.version=" + level);
 
             if (brokers > 1) {
+                waitingFor = brokers + " brokers in describeCluster";
                 while (true) {
                     try {
                         int n = admin.describeCluster().nodes().get(step(), TimeUnit.MILLISECONDS).size();
                         if (n >= brokers) { log("brokers=" + n); break; }
-                        checkDeadline("describeCluster lists " + n + " of " + brokers + " brokers");
+                        waitingFor = "describeCluster to list " + brokers + " brokers (it lists " + n + ")";
+                        checkDeadline(waitingFor);
                     } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
-                        checkDeadline("describeCluster did not succeed: " + describe(e));
+                        waitingFor = "describeCluster to succeed (last error: " + describe(e) + ")";
+                        checkDeadline(waitingFor);
                     }
                     Thread.sleep(250);
                 }
             }
 
             // 2. topic + group config
+            waitingFor = "creating topic " + TOPIC;
             try {
                 admin.createTopics(List.of(new NewTopic(TOPIC, 1, (short) Math.min(brokers, 3))))
                         .all().get(step(), TimeUnit.MILLISECONDS);
             } catch (ExecutionException e) {
                 if (!(e.getCause() instanceof TopicExistsException)) throw e;
             }
+            waitingFor = "setting share.auto.offset.reset=earliest on group " + GROUP;
             ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, GROUP);
             admin.incrementalAlterConfigs(Map.of(group, List.of(new AlterConfigOp(
                     new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET))))
                     .all().get(step(), TimeUnit.MILLISECONDS);
             log("topic and group config ready");
+        } finally {
+            admin.close(Duration.ofSeconds(2)); // close() alone waits for pending calls
         }
 
         // 3. produce one record carrying a nonce
+        waitingFor = "producing to " + TOPIC;
         String nonce = UUID.randomUUID().toString();
         Properties pp = new Properties();
         pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -133,9 +147,12 @@ public class Warmup {
         pp.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30_000);
         pp.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
         pp.put(ProducerConfig.LINGER_MS_CONFIG, 0);
-        try (KafkaProducer<String, String> producer =
-                     new KafkaProducer<>(pp, new StringSerializer(), new StringSerializer())) {
+        KafkaProducer<String, String> producer =
+                new KafkaProducer<>(pp, new StringSerializer(), new StringSerializer());
+        try {
             producer.send(new ProducerRecord<>(TOPIC, "warmup", nonce)).get(step(), TimeUnit.MILLISECONDS);
+        } finally {
+            producer.close(Duration.ofSeconds(2));
         }
         log("produced 1 record");
 
@@ -148,6 +165,7 @@ public class Warmup {
         KafkaShareConsumer<String, String> consumer =
                 new KafkaShareConsumer<>(cp, new StringDeserializer(), new StringDeserializer());
         try {
+            waitingFor = "the share consumer to receive the produced record";
             consumer.subscribe(List.of(TOPIC));
             boolean got = false;
             int polls = 0;
@@ -183,7 +201,7 @@ public class Warmup {
 
     /** Timeout for one blocking step: what is left, at most 20 s, at least 1 ms. */
     static long step() {
-        checkDeadline("deadline passed");
+        checkDeadline(waitingFor);
         return Math.max(1, Math.min(20_000, remainingMs()));
     }
 
