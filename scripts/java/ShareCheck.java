@@ -360,8 +360,11 @@ public class ShareCheck {
                         c.commitSync(Duration.ofMillis(Math.max(1, Math.min(20_000, remainingMs()))));
                 for (var e : res.entrySet()) {
                     if (e.getValue().isPresent()) {
+                        String why = describe(e.getValue().get());
                         throw new AssertionFailed("commit-ok", "commitSync after poll " + polls + " failed for "
-                                + e.getKey() + ": " + describe(e.getValue().get()));
+                                + e.getKey() + ": " + why + (why.contains("InvalidRecordState")
+                                ? " (also what an ack gets after the " + lockMs + " ms acquisition lock expired,"
+                                + " e.g. if this client stalled)" : ""));
                     }
                 }
                 for (int i : pending) {
