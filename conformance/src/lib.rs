@@ -1,6 +1,9 @@
-//! Conformance side of sharecheck: a Kafka wire client, a share-group member, and the probe.
+//! Conformance side of sharecheck: a Kafka wire client, a share-group member, the probe, and the
+//! conformance suite (trace format, oracle, scenarios, runner, reports).
 
-pub mod wire;
 pub mod client;
 pub mod member;
+pub mod oracle;
 pub mod probe;
+pub mod trace;
+pub mod wire;

@@ -21,7 +21,9 @@
 
 use crate::mutant::Mutant;
 use crate::profile::{Profile, SessionRelease, WindowRule};
-use crate::spec::{AckBatch, AckType, MemberIdx, Offset, RecordState, Rules, SharePartition};
+use crate::spec::{
+    AckBatch, AckType, Change, MemberIdx, Offset, RecordState, Rules, SharePartition,
+};
 use serde::Serialize;
 use stateright::{Model, Property, Representative};
 use std::fmt;
@@ -557,12 +559,69 @@ impl Transition {
     }
 }
 
+/// What made a record change, for classifying the change as a [`Transition`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// A fetch acquired it.
+    Acquire,
+    /// An acknowledgement of this type was applied.
+    Ack(AckType),
+    /// Its acquisition lock expired.
+    LockExpiry,
+    /// Its holder's share session ended.
+    SessionRelease,
+    /// The broker restarted.
+    Restart,
+}
+
+impl Transitions {
+    /// The transition kinds a change made for `cause` exercises (one change can be, say, a session
+    /// release that archived at the limit).
+    pub fn of_change(cause: Cause, change: &Change) -> Transitions {
+        let mut t = Transitions::default();
+        let archived = change.to.state == RecordState::Archived;
+        match cause {
+            Cause::Acquire if change.from.delivery_count == 0 => t.add(Transition::Acquire),
+            Cause::Acquire => t.add(Transition::Redeliver),
+            Cause::Ack(AckType::Accept) => t.add(Transition::Accept),
+            Cause::Ack(AckType::Reject) => t.add(Transition::Reject),
+            Cause::Ack(AckType::Gap) => t.add(Transition::Gap),
+            Cause::Ack(AckType::Renew) => t.add(Transition::Renew),
+            Cause::Ack(AckType::Release) if archived => t.add(Transition::ArchiveAtLimit),
+            Cause::Ack(AckType::Release) => t.add(Transition::Release),
+            Cause::LockExpiry if archived => t.add(Transition::ArchiveAtLimit),
+            Cause::LockExpiry => t.add(Transition::LockExpiry),
+            Cause::SessionRelease => {
+                t.add(Transition::SessionRelease);
+                if archived {
+                    t.add(Transition::ArchiveAtLimit);
+                }
+            }
+            Cause::Restart => t.add(Transition::Restart),
+        }
+        t
+    }
+
+    /// Adds every kind of `other`.
+    pub fn extend(&mut self, other: Transitions) {
+        self.0 |= other.0;
+    }
+
+    /// The kinds in the set.
+    pub fn iter(self) -> impl Iterator<Item = Transition> {
+        Transition::ALL
+            .into_iter()
+            .filter(move |t| self.contains(*t))
+    }
+}
+
 /// A set of [`Transition`] kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Transitions(pub u16);
 
 impl Transitions {
-    fn add(&mut self, t: Transition) {
+    /// Adds one kind.
+    pub fn add(&mut self, t: Transition) {
         self.0 |= t.bit();
     }
     /// Whether `t` is in the set.
@@ -741,11 +800,7 @@ impl ShareModel {
             }
             Action::ExpireLock { offset } => {
                 let change = n.part.expire_lock(&rules, Offset::from(offset))?;
-                kinds.add(if change.to.state == RecordState::Archived {
-                    Transition::ArchiveAtLimit
-                } else {
-                    Transition::LockExpiry
-                });
+                kinds.extend(Transitions::of_change(Cause::LockExpiry, &change));
             }
             Action::EndSession { member } => {
                 let m = MemberIdx::from(member);
@@ -758,10 +813,7 @@ impl ShareModel {
                     n.violate(Prop::SessionCloseReleases);
                 }
                 for c in &changes {
-                    kinds.add(Transition::SessionRelease);
-                    if c.to.state == RecordState::Archived {
-                        kinds.add(Transition::ArchiveAtLimit);
-                    }
+                    kinds.extend(Transitions::of_change(Cause::SessionRelease, c));
                 }
                 if !self.config.counts_every_delivery() {
                     for c in &changes {

@@ -437,6 +437,33 @@ impl SharePartition {
         p
     }
 
+    /// Overwrites one record, bypassing every rule. Not a transition: an observer (the conformance
+    /// oracle) uses it to resynchronise with a broker that has just broken a rule, so that later
+    /// steps are still judged. The cache grows to include `offset` if needed.
+    pub fn force_record(&mut self, offset: Offset, state: RecordState, delivery_count: u8) {
+        if offset < 0 {
+            return;
+        }
+        self.extend_log_to(offset + 1);
+        self.set(
+            offset,
+            InFlight {
+                state,
+                delivery_count,
+            },
+        );
+        if offset >= self.cache_end && !(state == RecordState::Available && delivery_count == 0) {
+            self.cache_end = offset + 1;
+        }
+        if offset >= self.spso {
+            return;
+        }
+        // A non-terminal record below the SPSO: the broker evidently kept it in the window.
+        if !state.is_terminal() {
+            self.spso = offset;
+        }
+    }
+
     fn at(&self, offset: Offset) -> InFlight {
         self.records[offset as usize]
     }

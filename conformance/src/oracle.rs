@@ -1,0 +1,1012 @@
+//! The oracle: judges every observed response of a broker with `sharecheck_model::spec`, the same
+//! code the model checker explores.
+//!
+//! Principles (oracle-notes.md):
+//! 1. **The observation resolves the choice.** Which records a fetch acquires and how ranges are split
+//!    are the broker's choices; the oracle checks that what it saw is *one of* the outcomes the spec
+//!    allows ([`SharePartition::acquire`] decides legality) and advances by that outcome.
+//! 2. **Keep every alternative.** The oracle carries a set of candidate spec states. A timed event — a
+//!    lock expiring, a dropped connection being noticed — that may or may not have happened by the time
+//!    of an observation splits every candidate in two; later observations prune the set. A violation is
+//!    an observation that *no* candidate allows.
+//! 3. **Time is an interval.** A lock taken by a request sent at `s` and answered at `r` expires
+//!    somewhere in `[s + D, r + D + tolerance]`. Inside that window either outcome is accepted.
+//! 4. **Absence is weak evidence.** An empty fetch is never a violation by itself; only records that
+//!    every candidate says are acquirable, still missing after the runner's stated patience, are
+//!    ([`Oracle::check_missing`]).
+//!
+//! Times are milliseconds since the case started. Members are indices the runner assigns (a rejoin
+//! gets a new index, as it gets a new member id).
+
+use serde::Serialize;
+use sharecheck_model::model::{Cause, Transition, Transitions};
+use sharecheck_model::session::{SessionEffect, SessionRequest, ShareSessions};
+use sharecheck_model::spec::{
+    AckBatch, AckError, AckType, Change, ErrorCode, MemberIdx, Offset, RecordState, Rules,
+    SharePartition,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[cfg(test)]
+mod tests;
+
+/// Milliseconds since the case started.
+pub type Millis = u64;
+
+/// How the oracle judges one case.
+#[derive(Clone, Copy, Debug)]
+pub struct OracleConfig {
+    /// The rules the target is expected to follow (profile, its effective delivery limit, window).
+    pub rules: Rules,
+    /// The group's acquisition-lock duration.
+    pub lock_ms: Millis,
+    /// Lateness allowed on a lock deadline or on noticing a dropped connection.
+    pub tolerance_ms: Millis,
+    /// Most candidate states carried before the case is declared inconclusive.
+    pub max_candidates: usize,
+}
+
+/// A named anomaly (DESIGN.md vocabulary): what was observed at which step, and what the spec allowed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    /// Stable kebab-case name.
+    pub kind: String,
+    /// 1-based step of the case.
+    pub step: usize,
+    /// What was observed and what the spec allowed instead.
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TimedKind {
+    /// The lock of an acquisition: these offsets, acquired by `member` with these counts.
+    LockExpiry {
+        member: MemberIdx,
+        offsets: Vec<(Offset, u8)>,
+    },
+    /// The broker notices `member`'s connection dropped and releases its records.
+    SessionRelease { member: MemberIdx },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Timed {
+    earliest: Millis,
+    latest: Millis,
+    kind: TimedKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Candidate {
+    part: SharePartition,
+    sessions: ShareSessions<MemberIdx>,
+    pending: Vec<Timed>,
+}
+
+/// Why a candidate rejects an observation (the first candidate's reason is reported).
+#[derive(Clone, Debug)]
+struct Reject {
+    kind: &'static str,
+    detail: String,
+}
+
+/// One observed ShareFetch for the case's partition.
+#[derive(Clone, Debug)]
+pub struct FetchObservation<'a> {
+    /// Who sent it.
+    pub member: MemberIdx,
+    /// When it was sent.
+    pub sent: Millis,
+    /// When the answer arrived.
+    pub received: Millis,
+    /// The ShareSessionEpoch sent.
+    pub epoch: i32,
+    /// Whether it asked for records (MaxRecords > 0).
+    pub fetches: bool,
+    /// Piggy-backed acknowledgement batches (empty: none).
+    pub acks: &'a [AckBatch],
+    /// Top-level ErrorCode.
+    pub top_error: ErrorCode,
+    /// The partition's ErrorCode, if the partition is in the response.
+    pub partition_error: Option<ErrorCode>,
+    /// The partition's AcknowledgeErrorCode, if the partition is in the response.
+    pub ack_error: Option<ErrorCode>,
+    /// AcquiredRecords as (first, last, delivery count) exactly as on the wire.
+    pub acquired: &'a [(Offset, Offset, i16)],
+}
+
+/// One observed ShareAcknowledge for the case's partition.
+#[derive(Clone, Debug)]
+pub struct AckObservation<'a> {
+    /// Who sent it.
+    pub member: MemberIdx,
+    /// When it was sent.
+    pub sent: Millis,
+    /// When the answer arrived.
+    pub received: Millis,
+    /// The ShareSessionEpoch sent.
+    pub epoch: i32,
+    /// The batches.
+    pub acks: &'a [AckBatch],
+    /// Top-level ErrorCode.
+    pub top_error: ErrorCode,
+    /// The partition's ErrorCode, if present.
+    pub partition_error: Option<ErrorCode>,
+}
+
+/// The oracle for one case (one share partition).
+#[derive(Clone, Debug)]
+pub struct Oracle {
+    config: OracleConfig,
+    candidates: Vec<Candidate>,
+    anomalies: Vec<Anomaly>,
+    notes: Vec<String>,
+    exercised: Transitions,
+    inconclusive: Option<String>,
+    /// Offsets of acknowledgement requests the broker refused, with the step: a later sign that one
+    /// of them was applied after all is a non-atomic acknowledgement.
+    refused_acks: BTreeMap<Offset, usize>,
+}
+
+impl Oracle {
+    /// A fresh share partition with an empty log.
+    pub fn new(config: OracleConfig) -> Oracle {
+        Oracle {
+            config,
+            candidates: vec![Candidate {
+                part: SharePartition::new(0),
+                sessions: ShareSessions::new(),
+                pending: Vec::new(),
+            }],
+            anomalies: Vec::new(),
+            notes: Vec::new(),
+            exercised: Transitions::default(),
+            inconclusive: None,
+            refused_acks: BTreeMap::new(),
+        }
+    }
+
+    /// The anomalies found so far.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
+    }
+
+    /// Why the case cannot be judged, if it cannot.
+    pub fn inconclusive(&self) -> Option<&str> {
+        self.inconclusive.as_deref()
+    }
+
+    /// Observations the oracle could not judge (noted, not failed).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The transition kinds exercised so far.
+    pub fn exercised(&self) -> Transitions {
+        self.exercised
+    }
+
+    /// How many candidate states are alive.
+    pub fn candidate_count(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Rules {
+        &self.config.rules
+    }
+
+    /// The first candidate's partition (the one where no uncertain event has fired, if it survives).
+    pub fn reference(&self) -> &SharePartition {
+        &self.candidates[0].part
+    }
+
+    /// Marks the case inconclusive (the runner could not complete a step).
+    pub fn set_inconclusive(&mut self, why: impl Into<String>) {
+        if self.inconclusive.is_none() {
+            self.inconclusive = Some(why.into());
+        }
+    }
+
+    /// Records an anomaly found outside the spec (e.g. a claim step).
+    pub fn report(&mut self, kind: &str, step: usize, detail: impl Into<String>) {
+        self.anomalies.push(Anomaly {
+            kind: kind.to_string(),
+            step,
+            detail: detail.into(),
+        });
+    }
+
+    fn note(&mut self, step: usize, text: impl Into<String>) {
+        self.notes.push(format!("step {step}: {}", text.into()));
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Timed events
+
+    /// Candidates for an observation spanning `[sent, received]`: events surely due are applied, and
+    /// each event that may or may not have happened splits the candidates.
+    fn expand(&mut self, sent: Millis, received: Millis) -> Vec<(Candidate, Transitions)> {
+        let rules = self.config.rules;
+        let mut out: Vec<(Candidate, Transitions)> = Vec::new();
+        for cand in &self.candidates {
+            let mut base = cand.clone();
+            let mut kinds = Transitions::default();
+            base.pending.sort_by_key(|t| (t.earliest, t.latest));
+            let (due, rest): (Vec<Timed>, Vec<Timed>) =
+                base.pending.drain(..).partition(|t| t.latest < sent);
+            for t in &due {
+                kinds.extend(fire(&rules, &mut base.part, &mut base.sessions, &t.kind));
+            }
+            let (maybe, later): (Vec<Timed>, Vec<Timed>) =
+                rest.into_iter().partition(|t| t.earliest <= received);
+            base.pending = later;
+            // Every subset of the maybe-events, applied in deadline order; "none fired" first.
+            let mut branches: Vec<(Candidate, Transitions, Vec<Timed>)> =
+                vec![(base, kinds, Vec::new())];
+            for t in maybe {
+                let mut next = Vec::with_capacity(branches.len() * 2);
+                for (c, k, unfired) in branches {
+                    let mut fired = c.clone();
+                    let mut fk = k;
+                    fk.extend(fire(&rules, &mut fired.part, &mut fired.sessions, &t.kind));
+                    let mut still = unfired.clone();
+                    still.push(t.clone());
+                    next.push((c, k, still));
+                    next.push((fired, fk, unfired));
+                }
+                branches = next;
+            }
+            for (mut c, k, unfired) in branches {
+                c.pending.extend(unfired);
+                if !out.iter().any(|(o, _)| *o == c) {
+                    out.push((c, k));
+                }
+            }
+        }
+        out
+    }
+
+    /// Keeps the candidates that accepted the observation, or reports the first rejection.
+    fn settle(
+        &mut self,
+        step: usize,
+        results: Vec<Result<(Candidate, Transitions), Reject>>,
+        force: impl FnOnce(&mut Candidate),
+    ) {
+        let mut first_reject: Option<Reject> = None;
+        let mut alive: Vec<Candidate> = Vec::new();
+        let mut kinds: Option<Transitions> = None;
+        let mut fallback: Option<Candidate> = None;
+        for r in results {
+            match r {
+                Ok((c, k)) => {
+                    if kinds.is_none() {
+                        kinds = Some(k);
+                    }
+                    if !alive.contains(&c) {
+                        alive.push(c);
+                    }
+                }
+                Err(e) => {
+                    if first_reject.is_none() {
+                        first_reject = Some(e);
+                    }
+                }
+            }
+        }
+        if alive.is_empty() {
+            let reject = first_reject.unwrap_or(Reject {
+                kind: "unexpected-response",
+                detail: "no candidate state".into(),
+            });
+            self.anomalies.push(Anomaly {
+                kind: reject.kind.to_string(),
+                step,
+                detail: reject.detail,
+            });
+            // Carry on from what the broker evidently did, so later steps are still judged.
+            let mut c = fallback
+                .take()
+                .unwrap_or_else(|| self.candidates[0].clone());
+            force(&mut c);
+            self.candidates = vec![c];
+            return;
+        }
+        if let Some(k) = kinds {
+            self.exercised.extend(k);
+        }
+        if alive.len() > self.config.max_candidates {
+            self.set_inconclusive(format!(
+                "step {step}: more than {} timing alternatives to track",
+                self.config.max_candidates
+            ));
+            alive.truncate(self.config.max_candidates);
+        }
+        self.candidates = alive;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Observations
+
+    /// `n` records were appended to the partition's log.
+    pub fn produced(&mut self, n: usize) {
+        for c in &mut self.candidates {
+            c.part.produce(n);
+        }
+    }
+
+    /// How many records every candidate says are acquirable at `now` (after the locks surely expired
+    /// by then), up to `max`; and the offsets.
+    pub fn surely_acquirable(&self, now: Millis, max: usize) -> Vec<Offset> {
+        let rules = self.config.rules;
+        let mut common: Option<BTreeSet<Offset>> = None;
+        for cand in &self.candidates {
+            let mut c = cand.clone();
+            c.pending.sort_by_key(|t| (t.earliest, t.latest));
+            for t in c.pending.iter().filter(|t| t.latest < now) {
+                fire(&rules, &mut c.part, &mut c.sessions, &t.kind);
+            }
+            let set: BTreeSet<Offset> = c
+                .part
+                .next_acquisition(&rules, u32::MAX)
+                .iter()
+                .copied()
+                .filter(|o| *o < c.part.log_end())
+                .collect();
+            common = Some(match common {
+                None => set,
+                Some(prev) => prev.intersection(&set).copied().collect(),
+            });
+        }
+        common.unwrap_or_default().into_iter().take(max).collect()
+    }
+
+    /// When every lock and pending release known now has surely happened.
+    pub fn all_timers_done_at(&self) -> Millis {
+        self.candidates
+            .iter()
+            .flat_map(|c| c.pending.iter().map(|t| t.latest + 1))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// A ShareFetch and its answer.
+    pub fn fetched(&mut self, step: usize, obs: &FetchObservation<'_>) {
+        let rules = self.config.rules;
+        let (lock_ms, tol) = (self.config.lock_ms, self.config.tolerance_ms);
+        // Shape checks that need no state.
+        let mut offsets: Vec<(Offset, i16)> = Vec::new();
+        for &(first, last, count) in obs.acquired {
+            if first > last || last - first > 1_000_000 {
+                self.report(
+                    "malformed-response",
+                    step,
+                    format!("AcquiredRecords range {first}..{last}"),
+                );
+                return;
+            }
+            offsets.extend((first..=last).map(|o| (o, count)));
+        }
+        offsets.sort_unstable();
+        if let Some(w) = offsets.windows(2).find(|w| w[0].0 == w[1].0) {
+            self.report(
+                "double-acquire",
+                step,
+                format!(
+                    "offset {} appears in two AcquiredRecords ranges of one response",
+                    w[0].0
+                ),
+            );
+            return;
+        }
+        if let Some(code) = obs.partition_error.filter(|c| *c != ErrorCode::NONE) {
+            if obs.top_error == ErrorCode::NONE {
+                self.note(step, format!("partition error {code} not judged"));
+                if offsets.is_empty() {
+                    return;
+                }
+            }
+        }
+        let has_acks = !obs.acks.is_empty();
+        let expanded = self.expand(obs.sent, obs.received);
+        let mut results = Vec::new();
+        for (cand, kinds) in expanded {
+            results.extend(judge_fetch(
+                &rules,
+                cand,
+                kinds,
+                obs,
+                &offsets,
+                has_acks,
+                lock_ms,
+                tol,
+                &self.refused_acks,
+            ));
+        }
+        let forced_offsets = offsets.clone();
+        let member = obs.member;
+        let limit = rules.delivery_limit;
+        self.settle(step, results, |c| {
+            force_acquired(&mut c.part, member, &forced_offsets, limit)
+        });
+        if has_acks {
+            self.remember_refusal(step, obs.acks, obs.ack_error);
+        }
+    }
+
+    /// A ShareAcknowledge and its answer.
+    pub fn acknowledged(&mut self, step: usize, obs: &AckObservation<'_>) {
+        let rules = self.config.rules;
+        let expanded = self.expand(obs.sent, obs.received);
+        let refused = self.refused_acks.clone();
+        let mut results = Vec::new();
+        for (mut cand, mut kinds) in expanded {
+            let r = match cand.sessions.on_request(
+                &obs.member,
+                obs.epoch,
+                SessionRequest::ShareAcknowledge,
+            ) {
+                Err(code) => {
+                    if code == obs.top_error {
+                        Ok((cand, kinds))
+                    } else {
+                        Err(Reject {
+                            kind: "wrong-error-code",
+                            detail: format!("ShareAcknowledge with epoch {} answered {}, the session rules say {code}", obs.epoch, obs.top_error),
+                        })
+                    }
+                }
+                Ok(effect) => {
+                    if obs.top_error != ErrorCode::NONE {
+                        Err(Reject {
+                            kind: "wrong-error-code",
+                            detail: format!("ShareAcknowledge with epoch {} answered {}, the session rules accept it", obs.epoch, obs.top_error),
+                        })
+                    } else {
+                        let observed = obs.partition_error.unwrap_or(ErrorCode::NONE);
+                        match apply_ack(
+                            &rules,
+                            &mut cand.part,
+                            obs.member,
+                            obs.acks,
+                            observed,
+                            &refused,
+                        ) {
+                            Err(rej) => Err(rej),
+                            Ok(k) => {
+                                kinds.extend(k);
+                                if effect == SessionEffect::Closed {
+                                    kinds.extend(release(&rules, &mut cand.part, obs.member));
+                                }
+                                Ok((cand, kinds))
+                            }
+                        }
+                    }
+                }
+            };
+            results.push(r);
+        }
+        let acks = obs.acks.to_vec();
+        let member = obs.member;
+        let observed = obs.partition_error.unwrap_or(ErrorCode::NONE);
+        self.settle(step, results, |c| {
+            if observed == ErrorCode::NONE {
+                force_acks(&rules, &mut c.part, member, &acks);
+            }
+        });
+        self.remember_refusal(step, obs.acks, obs.partition_error);
+    }
+
+    fn remember_refusal(&mut self, step: usize, acks: &[AckBatch], code: Option<ErrorCode>) {
+        let offsets = acks
+            .iter()
+            .flat_map(|b| b.first_offset..=b.last_offset.min(b.first_offset + 10_000));
+        if code.is_some_and(|c| c != ErrorCode::NONE) && acks.len() > 1 {
+            for o in offsets {
+                self.refused_acks.insert(o, step);
+            }
+        } else if code == Some(ErrorCode::NONE) {
+            for o in offsets {
+                self.refused_acks.remove(&o);
+            }
+        }
+    }
+
+    /// The member's connection dropped at `at`; the broker releases its records soon after.
+    pub fn disconnected(&mut self, member: MemberIdx, at: Millis) {
+        let latest = at + self.config.tolerance_ms;
+        for c in &mut self.candidates {
+            c.sessions.drop_session(&member);
+            c.pending.push(Timed {
+                earliest: at,
+                latest,
+                kind: TimedKind::SessionRelease { member },
+            });
+        }
+    }
+
+    /// The broker restarted at `at`: acquisitions, locks and sessions are gone (T14).
+    pub fn restarted(&mut self) {
+        for c in &mut self.candidates {
+            let changes = c.part.restart();
+            for ch in &changes {
+                self.exercised
+                    .extend(Transitions::of_change(Cause::Restart, ch));
+            }
+            if changes.is_empty() {
+                self.exercised.add(Transition::Restart);
+            }
+            c.sessions.clear();
+            c.pending.clear();
+        }
+        self.candidates.dedup();
+    }
+
+    /// The runner fetched for `patience_ms` and the member received `got` of the `wanted` records
+    /// every candidate said were acquirable: if some never came, that is a lost record or a missing
+    /// redelivery.
+    pub fn check_missing(
+        &mut self,
+        step: usize,
+        wanted: &[Offset],
+        got: &[Offset],
+        patience_ms: u64,
+    ) {
+        let missing: Vec<Offset> = wanted
+            .iter()
+            .copied()
+            .filter(|o| !got.contains(o))
+            .collect();
+        if missing.is_empty() || got.len() >= wanted.len() {
+            return;
+        }
+        let redelivery = missing.iter().any(|o| {
+            self.reference()
+                .record(*o)
+                .is_some_and(|r| r.delivery_count > 0)
+        });
+        let kind = if redelivery {
+            "missing-redelivery"
+        } else {
+            "lost-record"
+        };
+        let detail = format!(
+            "offsets {missing:?} were acquirable by every account of the spec but were not delivered within {patience_ms} ms of fetching"
+        );
+        self.report(kind, step, detail);
+    }
+
+    /// The record table of the reference candidate, one line per offset from the SPSO.
+    pub fn table(&self, names: &dyn Fn(MemberIdx) -> String) -> Vec<String> {
+        let p = self.reference();
+        let mut lines: Vec<String> = p
+            .records()
+            .filter(|(o, _)| *o >= p.spso().saturating_sub(0))
+            .map(|(o, r)| {
+                let state = match r.state {
+                    RecordState::Available if r.delivery_count == 0 && o >= p.cache_end() => {
+                        "Available (not fetched)".to_string()
+                    }
+                    RecordState::Available => "Available".to_string(),
+                    RecordState::Acquired(m) => format!("Acquired by {}", names(m)),
+                    RecordState::Acknowledged => "Acknowledged".to_string(),
+                    RecordState::Archived => "Archived".to_string(),
+                };
+                let spso = if o == p.spso() { "  <- SPSO" } else { "" };
+                format!(
+                    "offset {o}: {state}, delivery count {}{spso}",
+                    r.delivery_count
+                )
+            })
+            .collect();
+        if self.candidates.len() > 1 {
+            lines.push(format!(
+                "({} timing alternatives still possible)",
+                self.candidates.len()
+            ));
+        }
+        lines
+    }
+}
+
+/// Applies one timed event.
+fn fire(
+    rules: &Rules,
+    part: &mut SharePartition,
+    sessions: &mut ShareSessions<MemberIdx>,
+    kind: &TimedKind,
+) -> Transitions {
+    let mut kinds = Transitions::default();
+    match kind {
+        TimedKind::LockExpiry { member, offsets } => {
+            for &(o, count) in offsets {
+                let same_acquisition = part.record(o).is_some_and(|r| {
+                    r.state == RecordState::Acquired(*member) && r.delivery_count == count
+                });
+                if same_acquisition {
+                    if let Some(ch) = part.expire_lock(rules, o) {
+                        kinds.extend(Transitions::of_change(Cause::LockExpiry, &ch));
+                    }
+                }
+            }
+        }
+        TimedKind::SessionRelease { member } => {
+            sessions.drop_session(member);
+            kinds.extend(release(rules, part, *member));
+        }
+    }
+    kinds
+}
+
+fn release(rules: &Rules, part: &mut SharePartition, member: MemberIdx) -> Transitions {
+    let mut kinds = Transitions::default();
+    for ch in part.release_session(rules, member) {
+        kinds.extend(Transitions::of_change(Cause::SessionRelease, &ch));
+    }
+    kinds
+}
+
+fn ack_kinds(changes: &[Change], acks: &[AckBatch]) -> Transitions {
+    let mut kinds = Transitions::default();
+    for ch in changes {
+        let ty = acks
+            .iter()
+            .find(|b| (b.first_offset..=b.last_offset).contains(&ch.offset))
+            .and_then(|b| {
+                let code = if b.types.len() == 1 {
+                    b.types[0]
+                } else {
+                    b.types[(ch.offset - b.first_offset) as usize]
+                };
+                AckType::from_code(code)
+            });
+        if let Some(ty) = ty {
+            kinds.extend(Transitions::of_change(Cause::Ack(ty), ch));
+        }
+    }
+    kinds
+}
+
+/// Applies acknowledgements in a candidate and compares the code with the observed one.
+fn apply_ack(
+    rules: &Rules,
+    part: &mut SharePartition,
+    member: MemberIdx,
+    acks: &[AckBatch],
+    observed: ErrorCode,
+    refused: &BTreeMap<Offset, usize>,
+) -> Result<Transitions, Reject> {
+    let mut trial = part.clone();
+    let expected: Result<Vec<Change>, AckError> = trial
+        .acknowledge(rules, member, acks, false)
+        .map(|c| c.to_vec());
+    match expected {
+        Ok(changes) if observed == ErrorCode::NONE => {
+            *part = trial;
+            let mut kinds = ack_kinds(&changes, acks);
+            if changes.is_empty() && acks.iter().all(|b| b.last_offset < part.spso()) {
+                // Acknowledgements wholly below the SPSO are ignored (§5.3).
+                kinds = Transitions::default();
+            }
+            Ok(kinds)
+        }
+        Ok(_) => {
+            let prior = acks
+                .iter()
+                .flat_map(|b| b.first_offset..=b.last_offset)
+                .find_map(|o| refused.get(&o).map(|s| (o, *s)));
+            let kind = if prior.is_some() {
+                "non-atomic-ack"
+            } else {
+                "wrong-error-code"
+            };
+            let mut detail =
+                format!("acknowledgement answered {observed}; the spec accepts it (NONE)");
+            if let Some((o, s)) = prior {
+                detail.push_str(&format!(
+                    "; offset {o} was in an acknowledgement refused at step {s}, which must have changed nothing"
+                ));
+            }
+            Err(Reject { kind, detail })
+        }
+        Err(e) if e.code == observed => {
+            let mut kinds = Transitions::default();
+            if e.code == ErrorCode::INVALID_RECORD_STATE {
+                kinds.add(Transition::AckRefused);
+            }
+            Ok(kinds)
+        }
+        Err(e) => {
+            let kind = if observed == ErrorCode::NONE && e.code == ErrorCode::INVALID_RECORD_STATE {
+                "ack-accepted-for-unowned-record"
+            } else {
+                "wrong-error-code"
+            };
+            let at = e
+                .offset
+                .map(|o| format!(" (offset {o}: {})", e.reason))
+                .unwrap_or_else(|| format!(" ({})", e.reason));
+            Err(Reject {
+                kind,
+                detail: format!(
+                    "acknowledgement answered {observed}; the spec says {}{at}",
+                    e.code
+                ),
+            })
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge_fetch(
+    rules: &Rules,
+    cand: Candidate,
+    kinds: Transitions,
+    obs: &FetchObservation<'_>,
+    offsets: &[(Offset, i16)],
+    has_acks: bool,
+    lock_ms: Millis,
+    tol: Millis,
+    refused: &BTreeMap<Offset, usize>,
+) -> Vec<Result<(Candidate, Transitions), Reject>> {
+    let mut cand = cand;
+    let mut kinds = kinds;
+    let effect = match cand.sessions.on_request(
+        &obs.member,
+        obs.epoch,
+        SessionRequest::ShareFetch { has_acks },
+    ) {
+        Err(code) if code == obs.top_error => {
+            if offsets.is_empty() {
+                return vec![Ok((cand, kinds))];
+            }
+            return vec![Err(Reject {
+                kind: "unexpected-acquisition",
+                detail: format!("records were acquired by a ShareFetch refused with {code}"),
+            })];
+        }
+        Err(code) => {
+            return vec![Err(Reject {
+                kind: "wrong-error-code",
+                detail: format!(
+                    "ShareFetch with epoch {} answered {}, the session rules say {code}",
+                    obs.epoch, obs.top_error
+                ),
+            })]
+        }
+        Ok(_) if obs.top_error != ErrorCode::NONE => {
+            return vec![Err(Reject {
+                kind: "wrong-error-code",
+                detail: format!(
+                    "ShareFetch with epoch {} answered {}, the session rules accept it",
+                    obs.epoch, obs.top_error
+                ),
+            })]
+        }
+        Ok(effect) => effect,
+    };
+    let observed_ack = obs.ack_error.unwrap_or(ErrorCode::NONE);
+    if effect == SessionEffect::Closed {
+        let r = apply_ack(
+            rules,
+            &mut cand.part,
+            obs.member,
+            obs.acks,
+            observed_ack,
+            refused,
+        )
+        .map(|k| {
+            kinds.extend(k);
+            kinds.extend(release(rules, &mut cand.part, obs.member));
+            (cand, kinds)
+        });
+        if !offsets.is_empty() {
+            return vec![Err(Reject {
+                kind: "unexpected-acquisition",
+                detail: "records were acquired by a session-closing ShareFetch".into(),
+            })];
+        }
+        return vec![r];
+    }
+    // Acknowledgements and the fetch are processed concurrently by Kafka (§6.2): either order.
+    let mut out = Vec::new();
+    for ack_first in [true, false] {
+        if !has_acks && !ack_first {
+            break;
+        }
+        let mut c = cand.clone();
+        let mut k = kinds;
+        if has_acks && ack_first {
+            match apply_ack(
+                rules,
+                &mut c.part,
+                obs.member,
+                obs.acks,
+                observed_ack,
+                refused,
+            ) {
+                Ok(ak) => k.extend(ak),
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            }
+        }
+        match acquire(rules, &mut c, obs, offsets, lock_ms, tol) {
+            Ok(fk) => k.extend(fk),
+            Err(e) => {
+                out.push(Err(e));
+                continue;
+            }
+        }
+        if has_acks && !ack_first {
+            match apply_ack(
+                rules,
+                &mut c.part,
+                obs.member,
+                obs.acks,
+                observed_ack,
+                refused,
+            ) {
+                Ok(ak) => k.extend(ak),
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            }
+        }
+        out.push(Ok((c, k)));
+    }
+    out
+}
+
+/// Judges the acquisition part of a fetch in one candidate.
+fn acquire(
+    rules: &Rules,
+    c: &mut Candidate,
+    obs: &FetchObservation<'_>,
+    offsets: &[(Offset, i16)],
+    lock_ms: Millis,
+    tol: Millis,
+) -> Result<Transitions, Reject> {
+    if offsets.is_empty() {
+        return Ok(Transitions::default());
+    }
+    if !obs.fetches {
+        return Err(Reject {
+            kind: "unexpected-acquisition",
+            detail: "records were acquired by a ShareFetch with MaxRecords 0".into(),
+        });
+    }
+    let list: Vec<Offset> = offsets.iter().map(|(o, _)| *o).collect();
+    let before = c.part.clone();
+    let ranges = match c.part.acquire(rules, obs.member, &list) {
+        Ok(r) => r,
+        Err(e) => {
+            let rec = before.record(e.offset);
+            let kind = match rec.map(|r| r.state) {
+                None => "phantom-record",
+                Some(RecordState::Acquired(m)) if m == obs.member => "early-redelivery",
+                Some(RecordState::Acquired(_)) => "double-acquire",
+                Some(RecordState::Acknowledged) => "redelivered-after-accept",
+                Some(RecordState::Archived)
+                    if rec.is_some_and(|r| r.delivery_count >= rules.delivery_limit) =>
+                {
+                    "delivery-limit-exceeded"
+                }
+                Some(RecordState::Archived) => "redelivered-after-archive",
+                Some(RecordState::Available) if e.reason.contains("window") => {
+                    "window-limit-exceeded"
+                }
+                Some(RecordState::Available) => "out-of-order-acquisition",
+            };
+            let state = rec.map_or("not in the log".to_string(), |r| {
+                format!("{:?} with delivery count {}", r.state, r.delivery_count)
+            });
+            let allowed = before.next_acquisition(rules, u32::MAX);
+            return Err(Reject {
+                kind,
+                detail: format!(
+                    "offset {} was acquired, but the spec has it {state} ({}); acquirable were {allowed:?}",
+                    e.offset, e.reason
+                ),
+            });
+        }
+    };
+    let mut wrong = Vec::new();
+    let mut over_limit = false;
+    for &(o, observed) in offsets {
+        let expected = ranges
+            .iter()
+            .find(|r| (r.first_offset..=r.last_offset).contains(&o))
+            .map(|r| i16::from(r.delivery_count));
+        if expected != Some(observed) {
+            over_limit |= observed > i16::from(rules.delivery_limit);
+            wrong.push(format!(
+                "offset {o}: delivery count {observed}, spec {}",
+                expected.map_or("-".into(), |e| e.to_string())
+            ));
+        }
+    }
+    if !wrong.is_empty() {
+        let kind = if over_limit {
+            "delivery-limit-exceeded"
+        } else {
+            "delivery-count-mismatch"
+        };
+        return Err(Reject {
+            kind,
+            detail: wrong.join("; "),
+        });
+    }
+    let mut kinds = Transitions::default();
+    for &o in &list {
+        if let (Some(from), Some(to)) = (before.record(o), c.part.record(o)) {
+            kinds.extend(Transitions::of_change(
+                Cause::Acquire,
+                &Change {
+                    offset: o,
+                    from,
+                    to,
+                },
+            ));
+        }
+    }
+    let counts: Vec<(Offset, u8)> = list
+        .iter()
+        .filter_map(|o| c.part.record(*o).map(|r| (*o, r.delivery_count)))
+        .collect();
+    c.pending.push(Timed {
+        earliest: obs.sent + lock_ms,
+        latest: obs.received + lock_ms + tol,
+        kind: TimedKind::LockExpiry {
+            member: obs.member,
+            offsets: counts,
+        },
+    });
+    Ok(kinds)
+}
+
+/// After an anomaly: make the reference state agree with what the broker evidently did.
+fn force_acquired(
+    part: &mut SharePartition,
+    member: MemberIdx,
+    offsets: &[(Offset, i16)],
+    limit: u8,
+) {
+    let _ = limit;
+    let max = offsets.iter().map(|(o, _)| *o + 1).max().unwrap_or(0);
+    if max > part.log_end() {
+        part.produce((max - part.log_end()) as usize);
+    }
+    let mut rebuilt = part.clone();
+    for &(o, count) in offsets {
+        rebuilt.force_record(o, RecordState::Acquired(member), count.clamp(0, 255) as u8);
+    }
+    *part = rebuilt;
+}
+
+fn force_acks(rules: &Rules, part: &mut SharePartition, member: MemberIdx, acks: &[AckBatch]) {
+    for b in acks {
+        for o in b.first_offset..=b.last_offset.min(b.first_offset + 10_000) {
+            let Some(rec) = part.record(o) else { continue };
+            let code = if b.types.len() == 1 {
+                b.types[0]
+            } else {
+                b.types
+                    .get((o - b.first_offset) as usize)
+                    .copied()
+                    .unwrap_or(1)
+            };
+            let state = match AckType::from_code(code) {
+                Some(AckType::Accept) => RecordState::Acknowledged,
+                Some(AckType::Release) if rec.delivery_count < rules.delivery_limit => {
+                    RecordState::Available
+                }
+                Some(AckType::Renew) => RecordState::Acquired(member),
+                _ => RecordState::Archived,
+            };
+            part.force_record(o, state, rec.delivery_count);
+        }
+    }
+}

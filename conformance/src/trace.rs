@@ -1,0 +1,696 @@
+//! The trace format: a conformance case (target settings + abstract steps) and, once run, its
+//! observed history. Stored cases live in `fixtures/` as JSON; generated, curated and fuzz-found cases
+//! all use this one format, and `sharecheck replay FILE` reruns any of them.
+//!
+//! Steps are abstract so a trace survives the broker's legitimate choices: acknowledgements select
+//! records *by relative index* into what the member currently holds (in offset order), not by absolute
+//! offset, so a shrunk or replayed trace still means something (crates.md gotcha 5). Raw steps with
+//! explicit offsets and epochs exist for invalid requests.
+
+use serde::{Deserialize, Serialize};
+use sharecheck_model::spec::AckType;
+use std::fmt;
+use std::path::Path;
+
+/// The trace format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The scenario areas of DESIGN.md ("Scenario IDs").
+pub const AREAS: [&str; 9] = [
+    "acquire",
+    "ack",
+    "lock",
+    "delivery-limit",
+    "session",
+    "spso",
+    "errors",
+    "claims",
+    "faults",
+];
+
+/// MUST or SHOULD (oracle-notes.md principle 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// A safety promise: failing it fails the run.
+    Must,
+    /// Timeliness or choice: fails the run only with `--strict`.
+    Should,
+}
+
+/// The smallest suite a case belongs to (smoke ⊂ standard ⊂ full).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Suite {
+    /// A handful of basic cases.
+    Smoke,
+    /// The default suite.
+    #[default]
+    Standard,
+    /// Everything.
+    Full,
+}
+
+/// Where a case came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Written by hand in `fixtures/`.
+    #[default]
+    Curated,
+    /// Generated from the model's paths.
+    Generated,
+    /// Found by `sharecheck fuzz` and shrunk.
+    Fuzz,
+    /// A real broker's divergence, kept as a regression.
+    Finding,
+}
+
+/// What a case needs from its target beyond the share-group APIs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// The runner can restart the broker (the embedded reference broker can; a remote one cannot).
+    Restart,
+    /// The delivery limit can be set per group (`share.delivery.count.limit`, Kafka 4.3+ and the
+    /// reference broker).
+    GroupDeliveryLimit,
+}
+
+/// `share.auto.offset.reset`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// From the log start.
+    #[default]
+    Earliest,
+    /// From the high watermark at the first fetch.
+    Latest,
+}
+
+/// Target settings for a case: applied as group configs before the first member joins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Partitions of the case's topic (members fetch partition 0).
+    #[serde(default = "one")]
+    pub partitions: u32,
+    /// `share.record.lock.duration.ms` for the case's group.
+    #[serde(default = "default_lock_ms")]
+    pub lock_duration_ms: u32,
+    /// `share.auto.offset.reset` for the case's group.
+    #[serde(default)]
+    pub auto_offset_reset: OffsetReset,
+    /// The delivery limit to ask for (group-level, where the target allows it); otherwise the
+    /// target's own limit applies and the oracle uses that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_limit: Option<u8>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_lock_ms() -> u32 {
+    1000
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            partitions: 1,
+            lock_duration_ms: default_lock_ms(),
+            auto_offset_reset: OffsetReset::Earliest,
+            delivery_limit: None,
+        }
+    }
+}
+
+/// Which records of those a member holds an acknowledgement selects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Selection {
+    /// `"all"`: everything the member holds.
+    All(AllMarker),
+    /// Relative indices into the member's held records, in offset order; an index past the end
+    /// wraps around, so any selection means something (shrinking never invalidates it).
+    Indices(Vec<usize>),
+}
+
+/// The literal string `"all"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllMarker {
+    /// all
+    All,
+}
+
+impl Selection {
+    /// Everything held.
+    pub const ALL: Selection = Selection::All(AllMarker::All);
+
+    /// The offsets selected from `held` (sorted, deduplicated).
+    pub fn pick(&self, held: &[i64]) -> Vec<i64> {
+        let mut out: Vec<i64> = match self {
+            Selection::All(_) => held.to_vec(),
+            Selection::Indices(_) if held.is_empty() => Vec::new(),
+            Selection::Indices(ix) => ix.iter().map(|i| held[i % held.len()]).collect(),
+        };
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// How an acknowledgement travels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckVia {
+    /// A ShareAcknowledge request.
+    #[default]
+    ShareAcknowledge,
+    /// Piggy-backed on a ShareFetch (that also fetches nothing: MaxRecords 0).
+    ShareFetch,
+    /// On the final ShareFetch (epoch −1) that closes the session.
+    Close,
+}
+
+/// An acknowledge type by name (`accept`, `release`, `reject`, `gap`, `renew`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TypeName {
+    /// 0
+    Gap,
+    /// 1
+    Accept,
+    /// 2
+    Release,
+    /// 3
+    Reject,
+    /// 4
+    Renew,
+}
+
+impl TypeName {
+    /// The spec's type.
+    pub fn ack_type(self) -> AckType {
+        match self {
+            TypeName::Gap => AckType::Gap,
+            TypeName::Accept => AckType::Accept,
+            TypeName::Release => AckType::Release,
+            TypeName::Reject => AckType::Reject,
+            TypeName::Renew => AckType::Renew,
+        }
+    }
+
+    /// From the spec's type.
+    pub fn of(ty: AckType) -> TypeName {
+        match ty {
+            AckType::Gap => TypeName::Gap,
+            AckType::Accept => TypeName::Accept,
+            AckType::Release => TypeName::Release,
+            AckType::Reject => TypeName::Reject,
+            AckType::Renew => TypeName::Renew,
+        }
+    }
+}
+
+/// One acknowledgement batch with explicit offsets and raw type codes (may be invalid on purpose).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatch {
+    /// First offset, inclusive.
+    pub first_offset: i64,
+    /// Last offset, inclusive.
+    pub last_offset: i64,
+    /// One type code, or one per offset.
+    pub types: Vec<i8>,
+}
+
+/// One abstract step of a case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Produce `records` records to partition 0, in `batches` record batches (default: one per record).
+    Produce {
+        /// How many.
+        records: u32,
+        /// In how many batches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batches: Option<u32>,
+    },
+    /// The member joins the group (heartbeat until assigned). Members also join implicitly before
+    /// their first fetch.
+    Join {
+        /// Member name (`A`, `B`, …).
+        member: String,
+    },
+    /// ShareFetch by the member, repeated with bounded patience until it has received as many records
+    /// as the spec says are surely acquirable (up to `max_records`), or once when none are.
+    Fetch {
+        /// Member name.
+        member: String,
+        /// MaxRecords.
+        #[serde(default = "default_max_records")]
+        max_records: u32,
+    },
+    /// Acknowledge a selection of the records the member holds, with one type.
+    Ack {
+        /// Member name.
+        member: String,
+        /// Which held records.
+        select: Selection,
+        /// The acknowledge type.
+        #[serde(rename = "type")]
+        ty: TypeName,
+        /// ShareAcknowledge, piggy-backed on ShareFetch, or on the closing ShareFetch.
+        #[serde(default)]
+        via: AckVia,
+    },
+    /// Acknowledge explicit batches (offsets relative to nothing: absolute; may be invalid).
+    RawAck {
+        /// Member name.
+        member: String,
+        /// The batches, sent as given.
+        batches: Vec<RawBatch>,
+        /// How they travel.
+        #[serde(default)]
+        via: AckVia,
+        /// An explicit share-session epoch instead of the correct one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<i32>,
+    },
+    /// One ShareFetch with an explicit share-session epoch (session-rule tests).
+    RawFetch {
+        /// Member name.
+        member: String,
+        /// The epoch to send.
+        epoch: i32,
+        /// MaxRecords (0: fetch nothing).
+        #[serde(default = "default_max_records")]
+        max_records: u32,
+    },
+    /// Wait until every lock taken so far has surely expired (deadline + tolerance + margin).
+    WaitLockExpiry,
+    /// Wait a fixed time.
+    Wait {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// Close the member's share session with a final ShareFetch (epoch −1).
+    CloseSession {
+        /// Member name.
+        member: String,
+    },
+    /// Drop the member's connection to the leader without closing the session.
+    Disconnect {
+        /// Member name.
+        member: String,
+    },
+    /// The member stops silently: it forgets what it holds; its session and connection stay.
+    Crash {
+        /// Member name.
+        member: String,
+    },
+    /// The member leaves the group (heartbeat epoch −1); its share session is left alone.
+    Leave {
+        /// Member name.
+        member: String,
+    },
+    /// The member comes back as a new incarnation: new member id, new connection, holding nothing.
+    Rejoin {
+        /// Member name.
+        member: String,
+    },
+    /// Restart the broker (needs the `restart` capability).
+    Restart,
+    /// A claim about the run so far: the member has received at least this many records in total.
+    ExpectReceived {
+        /// Member name.
+        member: String,
+        /// Lower bound.
+        at_least: u32,
+    },
+}
+
+fn default_max_records() -> u32 {
+    10
+}
+
+impl Step {
+    /// The member a step is about, if any.
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            Step::Join { member }
+            | Step::Fetch { member, .. }
+            | Step::Ack { member, .. }
+            | Step::RawAck { member, .. }
+            | Step::RawFetch { member, .. }
+            | Step::CloseSession { member }
+            | Step::Disconnect { member }
+            | Step::Crash { member }
+            | Step::Leave { member }
+            | Step::Rejoin { member }
+            | Step::ExpectReceived { member, .. } => Some(member),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Produce { records, batches } => match batches {
+                Some(b) => write!(f, "produce {records} record(s) in {b} batch(es)"),
+                None => write!(f, "produce {records} record(s)"),
+            },
+            Step::Join { member } => write!(f, "{member} joins"),
+            Step::Fetch {
+                member,
+                max_records,
+            } => write!(f, "{member} fetches (max {max_records})"),
+            Step::Ack {
+                member,
+                select,
+                ty,
+                via,
+            } => {
+                let sel = match select {
+                    Selection::All(_) => "all held".to_string(),
+                    Selection::Indices(ix) => format!("held{ix:?}"),
+                };
+                let via = match via {
+                    AckVia::ShareAcknowledge => "",
+                    AckVia::ShareFetch => " on ShareFetch",
+                    AckVia::Close => " on session close",
+                };
+                write!(
+                    f,
+                    "{member} acks {} {sel}{via}",
+                    format!("{ty:?}").to_uppercase()
+                )
+            }
+            Step::RawAck {
+                member,
+                batches,
+                epoch,
+                via,
+            } => {
+                let b: Vec<String> = batches
+                    .iter()
+                    .map(|b| format!("{}..{}:{:?}", b.first_offset, b.last_offset, b.types))
+                    .collect();
+                write!(f, "{member} sends raw acks [{}] via {via:?}", b.join(", "))?;
+                if let Some(e) = epoch {
+                    write!(f, " with epoch {e}")?;
+                }
+                Ok(())
+            }
+            Step::RawFetch {
+                member,
+                epoch,
+                max_records,
+            } => {
+                write!(f, "{member} fetches with epoch {epoch} (max {max_records})")
+            }
+            Step::WaitLockExpiry => write!(f, "wait for lock expiry"),
+            Step::Wait { ms } => write!(f, "wait {ms} ms"),
+            Step::CloseSession { member } => write!(f, "{member} closes its share session"),
+            Step::Disconnect { member } => write!(f, "{member} drops its connection"),
+            Step::Crash { member } => write!(f, "{member} crashes silently"),
+            Step::Leave { member } => write!(f, "{member} leaves the group"),
+            Step::Rejoin { member } => write!(f, "{member} rejoins as a new member"),
+            Step::Restart => write!(f, "restart the broker"),
+            Step::ExpectReceived { member, at_least } => {
+                write!(f, "expect {member} received at least {at_least}")
+            }
+        }
+    }
+}
+
+/// A conformance case: what to do and what the spec says about it, plus the history once run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Must be [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// `kip932.<area>.<name>`.
+    pub id: String,
+    /// must / should.
+    pub level: Level,
+    /// The rule, in one line.
+    pub rule: String,
+    /// Where the rule comes from (KIP section or Kafka source file).
+    pub source: String,
+    /// The smallest suite that includes the case.
+    #[serde(default)]
+    pub suite: Suite,
+    /// Curated, generated, fuzz, finding.
+    #[serde(default)]
+    pub origin: Origin,
+    /// Target settings.
+    #[serde(default)]
+    pub settings: Settings,
+    /// What the target must be able to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Capability>,
+    /// The steps.
+    pub steps: Vec<Step>,
+    /// Free-form notes (e.g. the finding this case documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// The observed history of a run, when the file was written after one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<serde_json::Value>,
+}
+
+/// Why a trace file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid JSON for a case.
+    #[error("{path}: not a sharecheck trace: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// serde's message, with line and column.
+        message: String,
+    },
+    /// Valid JSON, but the case makes no sense.
+    #[error("{path}: invalid trace: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Case {
+    /// The area: the second component of the id.
+    pub fn area(&self) -> &str {
+        self.id.split('.').nth(1).unwrap_or("")
+    }
+
+    /// Reads and validates a trace file.
+    pub fn load(path: &Path) -> Result<Case, TraceError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Case::parse(&text, &shown)
+    }
+
+    /// Parses and validates trace JSON; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Case, TraceError> {
+        let case: Case = serde_json::from_str(text).map_err(|e| TraceError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        case.validate().map_err(|message| TraceError::Invalid {
+            path: origin.to_string(),
+            message,
+        })?;
+        Ok(case)
+    }
+
+    /// Checks everything serde cannot: version, id shape, members, sizes.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "format_version {} is not supported (this build reads {FORMAT_VERSION})",
+                self.format_version
+            ));
+        }
+        let parts: Vec<&str> = self.id.split('.').collect();
+        if parts.len() != 3
+            || parts[0] != "kip932"
+            || !AREAS.contains(&parts[1])
+            || parts[2].is_empty()
+        {
+            return Err(format!(
+                "id '{}' is not kip932.<area>.<name> with area one of {}",
+                self.id,
+                AREAS.join(", ")
+            ));
+        }
+        if !parts[2]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!("id '{}': the name must be kebab-case", self.id));
+        }
+        if self.steps.is_empty() {
+            return Err("no steps".into());
+        }
+        if self.steps.len() > 10_000 {
+            return Err(format!(
+                "{} steps is more than the 10000 allowed",
+                self.steps.len()
+            ));
+        }
+        if !(1..=64).contains(&self.settings.partitions) {
+            return Err("settings.partitions must be 1..=64".into());
+        }
+        if !(1000..=3_600_000).contains(&self.settings.lock_duration_ms) {
+            return Err("settings.lock_duration_ms must be 1000..=3600000 (Kafka's range)".into());
+        }
+        if let Some(l) = self.settings.delivery_limit {
+            if !(2..=10).contains(&l) {
+                return Err("settings.delivery_limit must be 2..=10 (Kafka's range)".into());
+            }
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(m) = step.member() {
+                let ok = !m.is_empty()
+                    && m.len() <= 16
+                    && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                if !ok {
+                    return Err(format!(
+                        "step {}: member name '{m}' must be 1-16 letters, digits or '-'",
+                        i + 1
+                    ));
+                }
+            }
+            match step {
+                Step::Produce { records, batches } => {
+                    if *records == 0 || *records > 100_000 {
+                        return Err(format!("step {}: produce 1..=100000 records", i + 1));
+                    }
+                    if let Some(b) = batches {
+                        if *b == 0 || b > records {
+                            return Err(format!("step {}: batches must be 1..=records", i + 1));
+                        }
+                    }
+                }
+                Step::Fetch { max_records, .. } if *max_records == 0 || *max_records > 100_000 => {
+                    return Err(format!("step {}: max_records must be 1..=100000", i + 1));
+                }
+                Step::RawAck { batches, .. } if batches.is_empty() || batches.len() > 1000 => {
+                    return Err(format!("step {}: raw_ack needs 1..=1000 batches", i + 1));
+                }
+                Step::Wait { ms } if *ms > 600_000 => {
+                    return Err(format!("step {}: wait at most 600000 ms", i + 1));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The case as pretty JSON (with its history, if any).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> &'static str {
+        r#"{
+          "format_version": 1,
+          "id": "kip932.ack.release-redelivers",
+          "level": "must",
+          "rule": "a released record is redelivered with its count incremented",
+          "source": "kip932-semantics.md §1.3 T2, T4",
+          "settings": {"lock_duration_ms": 5000},
+          "steps": [
+            {"op": "produce", "records": 2},
+            {"op": "fetch", "member": "A"},
+            {"op": "ack", "member": "A", "select": [0], "type": "release"},
+            {"op": "ack", "member": "A", "select": "all", "type": "accept", "via": "share-fetch"},
+            {"op": "raw_ack", "member": "A", "batches": [{"first_offset": 0, "last_offset": 1, "types": [1]}], "epoch": 7},
+            {"op": "wait_lock_expiry"}
+          ]
+        }"#
+    }
+
+    #[test]
+    fn parses_and_round_trips() {
+        let case = Case::parse(sample(), "sample").unwrap();
+        assert_eq!(case.area(), "ack");
+        assert_eq!(case.settings.partitions, 1);
+        assert_eq!(case.suite, Suite::Standard);
+        assert!(matches!(
+            case.steps[3],
+            Step::Ack {
+                select: Selection::All(_),
+                via: AckVia::ShareFetch,
+                ..
+            }
+        ));
+        let again = Case::parse(&case.to_json(), "again").unwrap();
+        assert_eq!(again, case);
+    }
+
+    #[test]
+    fn bad_traces_get_clear_errors() {
+        let err = Case::parse("{", "f.json").unwrap_err().to_string();
+        assert!(err.starts_with("f.json: not a sharecheck trace"), "{err}");
+        let wrong_op = sample().replace("\"produce\"", "\"produc\"");
+        assert!(Case::parse(&wrong_op, "f")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant"));
+        let version = sample().replace("\"format_version\": 1", "\"format_version\": 9");
+        assert!(Case::parse(&version, "f")
+            .unwrap_err()
+            .to_string()
+            .contains("format_version 9"));
+        let id = sample().replace("kip932.ack.", "kip932.nope.");
+        assert!(Case::parse(&id, "f")
+            .unwrap_err()
+            .to_string()
+            .contains("is not kip932.<area>.<name>"));
+        let member = sample().replace("\"member\": \"A\"}", "\"member\": \"\"}");
+        assert!(Case::parse(&member, "f")
+            .unwrap_err()
+            .to_string()
+            .contains("member name"));
+        let lock = sample().replace("5000", "10");
+        assert!(Case::parse(&lock, "f")
+            .unwrap_err()
+            .to_string()
+            .contains("lock_duration_ms"));
+    }
+
+    #[test]
+    fn selections_wrap_and_dedupe() {
+        let held = [3, 5, 9];
+        assert_eq!(Selection::Indices(vec![4, 0, 3]).pick(&held), vec![3, 5]);
+        assert_eq!(Selection::ALL.pick(&held), vec![3, 5, 9]);
+        assert!(Selection::Indices(vec![1]).pick(&[]).is_empty());
+    }
+}
