@@ -27,6 +27,8 @@ enum Command {
     Explore(cmd::check::ExploreArgs),
     /// Connect to a broker, report its share-group support, run a smoke round.
     Probe(cmd::probe::ProbeArgs),
+    /// Run the reference broker standalone (optionally a mutant) until SIGINT/SIGTERM.
+    Broker(cmd::broker::BrokerArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Explore(args) => cmd::check::explore(args),
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Broker(args) => cmd::broker::run(args),
     };
     match result {
         Ok(outcome) => outcome.into(),

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod broker;
 pub mod check;
 pub mod probe;

@@ -1,0 +1,257 @@
+//! One handler per Kafka API, each in a file named by its API key (as franz-go's kfake does), so
+//! protocol coverage is visible from `ls`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+
+use crate::server::{decode_body, encode_response, ConnCtx, Reply, Shared};
+
+pub mod session;
+
+#[path = "18_api_versions.rs"]
+pub mod api_versions;
+#[path = "19_create_topics.rs"]
+pub mod create_topics;
+#[path = "20_delete_topics.rs"]
+pub mod delete_topics;
+#[path = "60_describe_cluster.rs"]
+pub mod describe_cluster;
+#[path = "32_describe_configs.rs"]
+pub mod describe_configs;
+#[path = "10_find_coordinator.rs"]
+pub mod find_coordinator;
+#[path = "44_incremental_alter_configs.rs"]
+pub mod incremental_alter_configs;
+#[path = "22_init_producer_id.rs"]
+pub mod init_producer_id;
+#[path = "02_list_offsets.rs"]
+pub mod list_offsets;
+#[path = "03_metadata.rs"]
+pub mod metadata;
+#[path = "00_produce.rs"]
+pub mod produce;
+#[path = "79_share_acknowledge.rs"]
+pub mod share_acknowledge;
+#[path = "78_share_fetch.rs"]
+pub mod share_fetch;
+#[path = "77_share_group_describe.rs"]
+pub mod share_group_describe;
+#[path = "76_share_group_heartbeat.rs"]
+pub mod share_group_heartbeat;
+
+/// The APIs served, with the versions advertised: every version kafka-protocol 0.18 implements
+/// (Kafka 4.1 schemas). ShareFetch/ShareAcknowledge are v1 only (v2, Kafka 4.2's RENEW, is not in
+/// kafka-protocol 0.18).
+pub const SERVED: [ApiKey; 15] = [
+    ApiKey::Produce,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::FindCoordinator,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::InitProducerId,
+    ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeCluster,
+    ApiKey::ShareGroupHeartbeat,
+    ApiKey::ShareGroupDescribe,
+    ApiKey::ShareFetch,
+    ApiKey::ShareAcknowledge,
+];
+
+/// The (min, max) version of `key` this broker serves, or `None`.
+pub fn served(key: ApiKey) -> Option<(i16, i16)> {
+    SERVED.contains(&key).then(|| {
+        let v = key.valid_versions();
+        (v.min, v.max)
+    })
+}
+
+macro_rules! sync_api {
+    ($module:ident, $req:ty, $shared:expr, $ctx:expr, $version:expr, $header:expr, $body:expr) => {{
+        let req: $req = decode_body(&mut $body, $version)?;
+        let resp = $module::handle($shared, $ctx, &$header, $version, req);
+        Ok(Reply::Send(encode_response(
+            &resp,
+            $version,
+            $header.correlation_id,
+        )?))
+    }};
+}
+
+/// Decodes the body of a request whose header was read and whose body passed the guard, runs its
+/// handler and encodes the answer.
+pub async fn serve(
+    shared: &Arc<Shared>,
+    ctx: &ConnCtx,
+    key: ApiKey,
+    version: i16,
+    header: RequestHeader,
+    mut body: Bytes,
+) -> Result<Reply, String> {
+    match key {
+        ApiKey::Produce => {
+            let req: ProduceRequest = decode_body(&mut body, version)?;
+            match produce::handle(shared, ctx, &header, version, req) {
+                Some(resp) => Ok(Reply::Send(encode_response(
+                    &resp,
+                    version,
+                    header.correlation_id,
+                )?)),
+                None => Ok(Reply::Nothing),
+            }
+        }
+        ApiKey::ListOffsets => {
+            sync_api!(
+                list_offsets,
+                ListOffsetsRequest,
+                shared,
+                ctx,
+                version,
+                header,
+                body
+            )
+        }
+        ApiKey::Metadata => {
+            sync_api!(
+                metadata,
+                MetadataRequest,
+                shared,
+                ctx,
+                version,
+                header,
+                body
+            )
+        }
+        ApiKey::FindCoordinator => sync_api!(
+            find_coordinator,
+            FindCoordinatorRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::ApiVersions => {
+            sync_api!(
+                api_versions,
+                ApiVersionsRequest,
+                shared,
+                ctx,
+                version,
+                header,
+                body
+            )
+        }
+        ApiKey::CreateTopics => {
+            sync_api!(
+                create_topics,
+                CreateTopicsRequest,
+                shared,
+                ctx,
+                version,
+                header,
+                body
+            )
+        }
+        ApiKey::DeleteTopics => {
+            sync_api!(
+                delete_topics,
+                DeleteTopicsRequest,
+                shared,
+                ctx,
+                version,
+                header,
+                body
+            )
+        }
+        ApiKey::InitProducerId => sync_api!(
+            init_producer_id,
+            InitProducerIdRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::DescribeConfigs => sync_api!(
+            describe_configs,
+            DescribeConfigsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::IncrementalAlterConfigs => sync_api!(
+            incremental_alter_configs,
+            IncrementalAlterConfigsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::DescribeCluster => sync_api!(
+            describe_cluster,
+            DescribeClusterRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::ShareGroupHeartbeat => sync_api!(
+            share_group_heartbeat,
+            ShareGroupHeartbeatRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::ShareGroupDescribe => sync_api!(
+            share_group_describe,
+            ShareGroupDescribeRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::ShareFetch => {
+            let req: ShareFetchRequest = decode_body(&mut body, version)?;
+            match share_fetch::handle(shared, ctx, version, req).await {
+                Some(resp) => Ok(Reply::Send(encode_response(
+                    &resp,
+                    version,
+                    header.correlation_id,
+                )?)),
+                None => Err("connection ended during a ShareFetch".to_string()),
+            }
+        }
+        ApiKey::ShareAcknowledge => {
+            let req: ShareAcknowledgeRequest = decode_body(&mut body, version)?;
+            let resp = share_acknowledge::handle(shared, ctx, version, req);
+            Ok(Reply::Send(encode_response(
+                &resp,
+                version,
+                header.correlation_id,
+            )?))
+        }
+        other => Err(format!("API {other:?} is not served")),
+    }
+}
+
+/// Helpers shared by handlers.
+pub mod util {
+    use kafka_protocol::protocol::StrBytes;
+
+    /// An owned `StrBytes`.
+    pub fn s(v: impl Into<String>) -> StrBytes {
+        StrBytes::from_string(v.into())
+    }
+}

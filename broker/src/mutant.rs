@@ -1,0 +1,141 @@
+//! Planted bugs of the reference broker ("mutants"), each observable by a client over the wire.
+//!
+//! Most are the spec's own mutants ([`sharecheck_model::Mutant`]), passed to every share partition
+//! through [`sharecheck_model::Rules::mutant`]: the broker runs the spec, so a bug planted in a
+//! rule is a bug of the broker. The rest live in the broker's protocol layer (sessions, timers, error
+//! mapping) and are one small, named change each, marked `BrokerMutant::…` where they act.
+//!
+//! Every mutant listed here must be caught by the conformance suite; spec mutants that a client
+//! cannot observe would not be listed (all fifteen are observable: see each description).
+
+use sharecheck_model::Mutant;
+
+/// A planted bug of the reference broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BrokerMutant {
+    /// A rule of the share-partition spec is changed (see [`Mutant::describe`]).
+    Spec(Mutant),
+    /// Acknowledging a record the caller does not hold answers INVALID_REQUEST (42) instead of
+    /// INVALID_RECORD_STATE (121) (kip932-semantics.md §5.3).
+    WrongAckErrorCode,
+    /// Acquisition locks expire after half the configured `share.record.lock.duration.ms` (§3).
+    EarlyLockExpiry,
+    /// ShareFetch/ShareAcknowledge with a share-session epoch other than the expected one is
+    /// served as if it were right, instead of INVALID_SHARE_SESSION_EPOCH (123) (§6.1).
+    SessionEpochUnchecked,
+    /// Dropping the TCP connection does not release the records of the share sessions opened on
+    /// it (Kafka 4.0 behaviour; 4.1+ release them, §6.3). An explicit close (epoch −1) still does.
+    DisconnectKeepsLocks,
+    /// A ShareFetch opening a session (epoch 0) with acknowledgements applies them instead of
+    /// failing the request with INVALID_REQUEST (42) (§5.1, `SPM.newContext@4.2:476-480`).
+    InitialEpochAcksApplied,
+    /// `AcquisitionLockTimeoutMs` reports the broker default lock duration instead of the group's
+    /// configured `share.record.lock.duration.ms` (§3, "What the broker reports"); the locks
+    /// themselves keep the configured duration.
+    LockTimeoutNotEchoed,
+}
+
+/// Spec mutants in the order they are listed.
+const SPEC: [Mutant; 15] = Mutant::ALL;
+
+/// Broker-only mutants in the order they are listed.
+const WIRE: [BrokerMutant; 6] = [
+    BrokerMutant::WrongAckErrorCode,
+    BrokerMutant::EarlyLockExpiry,
+    BrokerMutant::SessionEpochUnchecked,
+    BrokerMutant::DisconnectKeepsLocks,
+    BrokerMutant::InitialEpochAcksApplied,
+    BrokerMutant::LockTimeoutNotEchoed,
+];
+
+impl BrokerMutant {
+    /// Every mutant of the broker: the spec's, then the broker's own.
+    pub fn all() -> Vec<BrokerMutant> {
+        SPEC.iter()
+            .map(|m| BrokerMutant::Spec(*m))
+            .chain(WIRE.iter().copied())
+            .collect()
+    }
+
+    /// The stable kebab-case name (`--mutant NAME`); spec mutants keep the spec's names.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerMutant::Spec(m) => m.name(),
+            BrokerMutant::WrongAckErrorCode => "wrong-ack-error-code",
+            BrokerMutant::EarlyLockExpiry => "early-lock-expiry",
+            BrokerMutant::SessionEpochUnchecked => "session-epoch-unchecked",
+            BrokerMutant::DisconnectKeepsLocks => "disconnect-keeps-locks",
+            BrokerMutant::InitialEpochAcksApplied => "initial-epoch-acks-applied",
+            BrokerMutant::LockTimeoutNotEchoed => "lock-timeout-not-echoed",
+        }
+    }
+
+    /// One line: what the planted bug changes.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BrokerMutant::Spec(m) => m.describe(),
+            BrokerMutant::WrongAckErrorCode => {
+                "acking a record not held by the caller answers INVALID_REQUEST (42) instead of INVALID_RECORD_STATE (121)"
+            }
+            BrokerMutant::EarlyLockExpiry => "acquisition locks expire at half the configured duration",
+            BrokerMutant::SessionEpochUnchecked => {
+                "a wrong share-session epoch is accepted instead of INVALID_SHARE_SESSION_EPOCH (123)"
+            }
+            BrokerMutant::DisconnectKeepsLocks => {
+                "a dropped connection does not release its share sessions' acquired records"
+            }
+            BrokerMutant::InitialEpochAcksApplied => {
+                "acknowledgements on an epoch-0 ShareFetch are applied instead of INVALID_REQUEST (42)"
+            }
+            BrokerMutant::LockTimeoutNotEchoed => {
+                "AcquisitionLockTimeoutMs reports the broker default, not the group's lock duration"
+            }
+        }
+    }
+
+    /// Looks a mutant up by name.
+    pub fn by_name(name: &str) -> Option<BrokerMutant> {
+        BrokerMutant::all().into_iter().find(|m| m.name() == name)
+    }
+
+    /// The spec mutant to run the share partitions with, if this is one.
+    pub fn spec_mutant(self) -> Option<Mutant> {
+        match self {
+            BrokerMutant::Spec(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for BrokerMutant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BrokerMutant {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        BrokerMutant::by_name(s).ok_or_else(|| format!("unknown mutant {s:?} (see --list-mutants)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let all = BrokerMutant::all();
+        assert_eq!(all.len(), 21);
+        let mut names: Vec<_> = all.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for m in all {
+            assert_eq!(BrokerMutant::by_name(m.name()), Some(m));
+            assert!(!m.describe().is_empty());
+        }
+    }
+}

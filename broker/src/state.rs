@@ -1,0 +1,640 @@
+//! Everything the broker knows, behind one mutex: topics and their logs, group configs, share
+//! groups (membership), share partitions, share sessions and acquisition-lock deadlines.
+//!
+//! Every record-state transition goes through [`sharecheck_model::spec::SharePartition`]; this
+//! module only routes requests to the right share partition, keeps clocks (lock deadlines) and
+//! sessions, and turns spec outcomes into wire data.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use sharecheck_model::spec::{AckBatch, AcquiredRange, MemberIdx, Offset, Rules, SharePartition};
+use uuid::Uuid;
+
+use crate::config::{BrokerConfig, GroupOverrides, GroupSettings};
+use crate::coordinator::ShareGroup;
+use crate::log::{AppendError, PartitionLog};
+use crate::mutant::BrokerMutant;
+
+/// Kafka error codes used by the broker (`Errors.java`).
+pub mod code {
+    pub const NONE: i16 = 0;
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    pub const INVALID_PARTITIONS: i16 = 37;
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub const INVALID_REQUEST: i16 = 42;
+    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    pub const FENCED_MEMBER_EPOCH: i16 = 110;
+    pub const INVALID_RECORD_STATE: i16 = 121;
+    pub const SHARE_SESSION_NOT_FOUND: i16 = 122;
+    pub const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
+    pub const SHARE_SESSION_LIMIT_REACHED: i16 = 133;
+}
+
+/// One topic.
+#[derive(Debug)]
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionLog>,
+}
+
+/// Index of a share partition in [`State`].
+pub type SpId = usize;
+
+/// One share partition (group, topic, partition) on this broker, the partition leader.
+#[derive(Debug)]
+pub struct SpEntry {
+    pub group: String,
+    pub topic_id: Uuid,
+    pub partition: i32,
+    /// The spec's state of the share partition: the only place record states live.
+    pub sp: SharePartition,
+    /// The deadline of the latest acquisition lock of each offset ever acquired since the last
+    /// restart. A deadline outlives its lock: when it passes, [`SharePartition::expire_lock`]
+    /// decides whether a lock is still held (it is cancelled when the record leaves Acquired).
+    pub deadlines: HashMap<Offset, Instant>,
+}
+
+/// One share session: (group, member) on this broker (kip932-semantics.md §6.1).
+#[derive(Clone, Debug)]
+pub struct ShareSession {
+    /// The connection that opened it; dropping that connection ends it (§6.3, 4.1+).
+    pub conn: u64,
+    /// The epoch the next request must carry.
+    pub next_epoch: i32,
+    /// The share partitions in the session.
+    pub partitions: BTreeSet<(Uuid, i32)>,
+}
+
+/// Member ids of one group mapped to the spec's member indices.
+#[derive(Debug, Default)]
+struct MemberTable {
+    ids: HashMap<String, MemberIdx>,
+}
+
+/// The records one ShareFetch acquired from one share partition.
+#[derive(Debug, Default)]
+pub struct Acquisition {
+    /// AcquiredRecords, from the spec.
+    pub ranges: Vec<AcquiredRange>,
+    /// The record batches holding them.
+    pub records: Bytes,
+    /// Records acquired.
+    pub count: usize,
+}
+
+/// A per-partition failure: Kafka error code and message.
+pub type PartitionError = (i16, String);
+
+/// The broker state.
+#[derive(Debug, Default)]
+pub struct State {
+    pub topics: BTreeMap<String, Topic>,
+    pub topic_names: HashMap<Uuid, String>,
+    pub group_configs: HashMap<String, GroupOverrides>,
+    pub groups: HashMap<String, ShareGroup>,
+    member_tables: HashMap<String, MemberTable>,
+    sps: Vec<Option<SpEntry>>,
+    sp_ids: HashMap<(String, Uuid, i32), SpId>,
+    sp_by_tp: HashMap<(Uuid, i32), Vec<SpId>>,
+    pub sessions: HashMap<(String, String), ShareSession>,
+    timers: BTreeMap<Instant, Vec<(SpId, Offset, Offset)>>,
+    next_producer_id: i64,
+}
+
+/// The rules of one group's share partitions now: profile and mutant from the broker, delivery
+/// limit and in-flight window from the group's configs (read on every use, as 4.3+ does).
+pub fn rules_for(cfg: &BrokerConfig, overrides: Option<&GroupOverrides>) -> Rules {
+    let s = overrides.cloned().unwrap_or_default().settings(cfg);
+    Rules {
+        profile: cfg.profile,
+        delivery_limit: s.delivery_limit,
+        max_in_flight: s.max_record_locks,
+        mutant: cfg.mutant.and_then(BrokerMutant::spec_mutant),
+    }
+}
+
+/// Kafka's topic name rule (`Topic.validate`): 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn valid_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(format!("Topic name {name:?} is illegal"));
+    }
+    if name.len() > 249 {
+        return Err("Topic name is illegal, it can't be longer than 249 characters".to_string());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "Topic name {name:?} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            next_producer_id: 1000,
+            ..State::default()
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Topics and logs
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&Topic> {
+        self.topic_names.get(&id).and_then(|n| self.topics.get(n))
+    }
+
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, PartitionError> {
+        valid_topic_name(name).map_err(|m| (code::INVALID_TOPIC_EXCEPTION, m))?;
+        if self.topics.contains_key(name) {
+            return Err((
+                code::TOPIC_ALREADY_EXISTS,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        if !(1..=10_000).contains(&partitions) {
+            return Err((
+                code::INVALID_PARTITIONS,
+                format!("Number of partitions must be in 1..=10000, not {partitions}"),
+            ));
+        }
+        let id = loop {
+            let id = Uuid::new_v4();
+            if !self.topic_names.contains_key(&id) && !id.is_nil() {
+                break id;
+            }
+        };
+        self.topics.insert(
+            name.to_string(),
+            Topic {
+                name: name.to_string(),
+                id,
+                partitions: (0..partitions).map(|_| PartitionLog::default()).collect(),
+            },
+        );
+        self.topic_names.insert(id, name.to_string());
+        Ok(id)
+    }
+
+    /// Deletes a topic with its logs and share partitions. Sessions keep listing its partitions;
+    /// fetching them answers UNKNOWN_TOPIC_ID.
+    pub fn delete_topic(&mut self, name: &str) -> Option<Uuid> {
+        let topic = self.topics.remove(name)?;
+        self.topic_names.remove(&topic.id);
+        for p in 0..topic.partitions.len() as i32 {
+            for id in self.sp_by_tp.remove(&(topic.id, p)).unwrap_or_default() {
+                if let Some(e) = self.sps.get_mut(id).and_then(Option::take) {
+                    self.sp_ids.remove(&(e.group, e.topic_id, e.partition));
+                }
+            }
+        }
+        Some(topic.id)
+    }
+
+    /// Appends the one record batch of a Produce and makes its records part of every share
+    /// partition of that topic partition. Returns the base offset.
+    pub fn produce(
+        &mut self,
+        topic_id: Uuid,
+        partition: i32,
+        records: &Bytes,
+    ) -> Result<i64, AppendError> {
+        let unknown = AppendError {
+            code: code::UNKNOWN_TOPIC_OR_PARTITION,
+            message: "This server does not host this topic-partition.".to_string(),
+        };
+        let Some(name) = self.topic_names.get(&topic_id) else {
+            return Err(unknown);
+        };
+        let Some(log) = self.topics.get_mut(name).and_then(|t| {
+            usize::try_from(partition)
+                .ok()
+                .and_then(|p| t.partitions.get_mut(p))
+        }) else {
+            return Err(unknown);
+        };
+        let (base, count) = log.append(records)?;
+        for id in self
+            .sp_by_tp
+            .get(&(topic_id, partition))
+            .into_iter()
+            .flatten()
+        {
+            if let Some(e) = self.sps.get_mut(*id).and_then(Option::as_mut) {
+                e.sp.produce(count as usize);
+            }
+        }
+        Ok(base)
+    }
+
+    pub fn next_producer_id(&mut self) -> i64 {
+        self.next_producer_id += 1;
+        self.next_producer_id
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Groups
+
+    pub fn settings(&self, cfg: &BrokerConfig, group: &str) -> GroupSettings {
+        self.group_configs
+            .get(group)
+            .cloned()
+            .unwrap_or_default()
+            .settings(cfg)
+    }
+
+    pub fn rules(&self, cfg: &BrokerConfig, group: &str) -> Rules {
+        rules_for(cfg, self.group_configs.get(group))
+    }
+
+    /// The spec's index for `member` of `group`, allocated on first use (the partition leader
+    /// does not check membership, §7.3). `None` when the group has used every index.
+    pub fn member_idx(&mut self, group: &str, member: &str) -> Option<MemberIdx> {
+        let table = self.member_tables.entry(group.to_string()).or_default();
+        if let Some(i) = table.ids.get(member) {
+            return Some(*i);
+        }
+        let next = MemberIdx::try_from(table.ids.len()).ok()?;
+        table.ids.insert(member.to_string(), next);
+        Some(next)
+    }
+
+    fn known_member_idx(&self, group: &str, member: &str) -> Option<MemberIdx> {
+        self.member_tables
+            .get(group)
+            .and_then(|t| t.ids.get(member))
+            .copied()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Share partitions
+
+    /// Checks the topic partition exists: UNKNOWN_TOPIC_ID (100) or UNKNOWN_TOPIC_OR_PARTITION (3).
+    pub fn check_partition(&self, topic_id: Uuid, partition: i32) -> Result<(), PartitionError> {
+        let Some(topic) = self.topic_by_id(topic_id) else {
+            return Err((
+                code::UNKNOWN_TOPIC_ID,
+                "This server does not host this topic ID.".to_string(),
+            ));
+        };
+        if partition < 0 || partition as usize >= topic.partitions.len() {
+            return Err((
+                code::UNKNOWN_TOPIC_OR_PARTITION,
+                "This server does not host this topic-partition.".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The share partition if it was loaded (fetched) here.
+    pub fn loaded(&self, group: &str, topic_id: Uuid, partition: i32) -> Option<SpId> {
+        self.sp_ids
+            .get(&(group.to_string(), topic_id, partition))
+            .copied()
+    }
+
+    /// The share partition, loaded now if this is its first fetch: the SPSO comes from
+    /// `share.auto.offset.reset` applied to the log as it is at this instant (§4.3).
+    fn load(
+        &mut self,
+        cfg: &BrokerConfig,
+        group: &str,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Result<SpId, PartitionError> {
+        self.check_partition(topic_id, partition)?;
+        if let Some(id) = self.loaded(group, topic_id, partition) {
+            return Ok(id);
+        }
+        let reset = self.settings(cfg, group).auto_offset_reset;
+        let log = self
+            .topic_by_id(topic_id)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .ok_or_else(|| {
+                (
+                    code::UNKNOWN_TOPIC_OR_PARTITION,
+                    "no such partition".to_string(),
+                )
+            })?;
+        let spso = reset.initial_spso(log.start(), log.end());
+        let mut sp = SharePartition::new(spso);
+        sp.produce((log.end() - spso).max(0) as usize);
+        let id = self.sps.len();
+        self.sps.push(Some(SpEntry {
+            group: group.to_string(),
+            topic_id,
+            partition,
+            sp,
+            deadlines: HashMap::new(),
+        }));
+        self.sp_ids
+            .insert((group.to_string(), topic_id, partition), id);
+        self.sp_by_tp
+            .entry((topic_id, partition))
+            .or_default()
+            .push(id);
+        Ok(id)
+    }
+
+    /// A read-only view of a share partition (for tests and introspection).
+    pub fn share_partition(
+        &self,
+        group: &str,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Option<&SharePartition> {
+        let id = self.loaded(group, topic_id, partition)?;
+        self.sps.get(id)?.as_ref().map(|e| &e.sp)
+    }
+
+    /// The acquisition part of a ShareFetch for one share partition: the spec picks the records
+    /// ([`SharePartition::next_acquisition`]) and acquires them; the broker trims the pick to
+    /// `max_bytes` at record-batch granularity (the first batch of a response always goes),
+    /// starts their lock timers and collects the batches.
+    #[allow(clippy::too_many_arguments)]
+    pub fn acquire(
+        &mut self,
+        cfg: &BrokerConfig,
+        group: &str,
+        member: MemberIdx,
+        topic_id: Uuid,
+        partition: i32,
+        max_records: usize,
+        max_bytes: &mut usize,
+        first_in_response: bool,
+        now: Instant,
+    ) -> Result<Acquisition, PartitionError> {
+        let id = self.load(cfg, group, topic_id, partition)?;
+        if max_records == 0 {
+            return Ok(Acquisition::default());
+        }
+        let rules = self.rules(cfg, group);
+        let settings = self.settings(cfg, group);
+        let State {
+            topics,
+            topic_names,
+            sps,
+            timers,
+            ..
+        } = self;
+        let log = topic_names
+            .get(&topic_id)
+            .and_then(|n| topics.get(n))
+            .and_then(|t| t.partitions.get(partition as usize))
+            .ok_or_else(|| {
+                (
+                    code::UNKNOWN_TOPIC_OR_PARTITION,
+                    "no such partition".to_string(),
+                )
+            })?;
+        let entry = sps.get_mut(id).and_then(Option::as_mut).ok_or_else(|| {
+            (
+                code::UNKNOWN_SERVER_ERROR,
+                "share partition vanished".to_string(),
+            )
+        })?;
+        let mut offsets = entry
+            .sp
+            .next_acquisition(&rules, u32::try_from(max_records).unwrap_or(u32::MAX));
+        let mut batches: Vec<usize> = Vec::new();
+        let mut bytes = 0usize;
+        let mut keep = 0usize;
+        for (i, &o) in offsets.iter().enumerate() {
+            let Some(bi) = log.batch_index(o) else {
+                break;
+            };
+            if !batches.contains(&bi) {
+                let size = log.batch(bi).map(|b| b.bytes.len()).unwrap_or(0);
+                let first = batches.is_empty() && first_in_response;
+                if bytes + size > *max_bytes && !first {
+                    break;
+                }
+                batches.push(bi);
+                bytes += size;
+            }
+            keep = i + 1;
+        }
+        offsets.truncate(keep);
+        if offsets.is_empty() {
+            return Ok(Acquisition::default());
+        }
+        let ranges = entry.sp.acquire(&rules, member, &offsets).map_err(|e| {
+            (
+                code::UNKNOWN_SERVER_ERROR,
+                format!("acquire at offset {}: {}", e.offset, e.reason),
+            )
+        })?;
+        *max_bytes = max_bytes.saturating_sub(bytes);
+        let mut lock_ms = u64::try_from(settings.record_lock_duration_ms.max(1)).unwrap_or(1);
+        if cfg.mutant == Some(BrokerMutant::EarlyLockExpiry) {
+            lock_ms /= 2;
+        }
+        let deadline = now + Duration::from_millis(lock_ms);
+        let mut run: Option<(Offset, Offset)> = None;
+        let timer = timers.entry(deadline).or_default();
+        for &o in &offsets {
+            entry.deadlines.insert(o, deadline);
+            run = match run {
+                Some((a, b)) if b + 1 == o => Some((a, o)),
+                Some((a, b)) => {
+                    timer.push((id, a, b));
+                    Some((o, o))
+                }
+                None => Some((o, o)),
+            };
+        }
+        if let Some((a, b)) = run {
+            timer.push((id, a, b));
+        }
+        batches.sort_unstable();
+        batches.dedup();
+        let mut out = BytesMut::with_capacity(bytes);
+        for bi in batches {
+            if let Some(b) = log.batch(bi) {
+                out.extend_from_slice(&b.bytes);
+            }
+        }
+        Ok(Acquisition {
+            count: offsets.len(),
+            ranges: ranges.into_iter().collect(),
+            records: out.freeze(),
+        })
+    }
+
+    /// Applies one partition's acknowledgement batches of `member` through
+    /// [`SharePartition::acknowledge`]. Returns the per-partition error code and message, and
+    /// whether records became acquirable.
+    pub fn acknowledge(
+        &mut self,
+        cfg: &BrokerConfig,
+        group: &str,
+        member: &str,
+        topic_id: Uuid,
+        partition: i32,
+        batches: &[AckBatch],
+    ) -> (i16, Option<String>, bool) {
+        if let Err((c, m)) = self.check_partition(topic_id, partition) {
+            return (c, Some(m), false);
+        }
+        let Some(id) = self.loaded(group, topic_id, partition) else {
+            // §5.3: a share partition never fetched on this broker is not known here.
+            return (
+                code::UNKNOWN_TOPIC_OR_PARTITION,
+                Some("The share partition is not loaded on this broker.".to_string()),
+                false,
+            );
+        };
+        let Some(idx) = self.member_idx(group, member) else {
+            return (
+                code::UNKNOWN_SERVER_ERROR,
+                Some("the broker's member table for this group is full".to_string()),
+                false,
+            );
+        };
+        let rules = self.rules(cfg, group);
+        let Some(entry) = self.sps.get_mut(id).and_then(Option::as_mut) else {
+            return (
+                code::UNKNOWN_SERVER_ERROR,
+                Some("share partition vanished".to_string()),
+                false,
+            );
+        };
+        match entry.sp.acknowledge(&rules, idx, batches, false) {
+            Ok(changes) => {
+                let woke = changes.iter().any(|c| !c.to.state.is_terminal());
+                (code::NONE, None, woke)
+            }
+            Err(e) => {
+                let mut c = e.code.0;
+                if c == code::INVALID_RECORD_STATE
+                    && cfg.mutant == Some(BrokerMutant::WrongAckErrorCode)
+                {
+                    c = code::INVALID_REQUEST;
+                }
+                let msg = match e.offset {
+                    Some(o) => format!("{} (offset {o})", e.reason),
+                    None => e.reason.to_string(),
+                };
+                // A failed request may still have changed records under a planted bug.
+                (c, Some(msg), rules.mutant.is_some())
+            }
+        }
+    }
+
+    /// Releases the records `member` holds in `partitions` ([`SharePartition::release_session`],
+    /// T9). Returns whether any record changed.
+    pub fn release_member(
+        &mut self,
+        cfg: &BrokerConfig,
+        group: &str,
+        member: &str,
+        partitions: &BTreeSet<(Uuid, i32)>,
+    ) -> bool {
+        let Some(idx) = self.known_member_idx(group, member) else {
+            return false;
+        };
+        let rules = self.rules(cfg, group);
+        let mut changed = false;
+        for (t, p) in partitions {
+            let Some(id) = self.loaded(group, *t, *p) else {
+                continue;
+            };
+            if let Some(e) = self.sps.get_mut(id).and_then(Option::as_mut) {
+                changed |= !e.sp.release_session(&rules, idx).is_empty();
+            }
+        }
+        changed
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Sessions
+
+    /// Ends the sessions opened on connection `conn` (the connection dropped, §6.3): their
+    /// members' records are released, unless the `disconnect-keeps-locks` mutant is planted.
+    /// Returns whether any record changed.
+    pub fn connection_closed(&mut self, cfg: &BrokerConfig, conn: u64) -> bool {
+        let keys: Vec<(String, String)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conn == conn)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut changed = false;
+        for key in keys {
+            let Some(session) = self.sessions.remove(&key) else {
+                continue;
+            };
+            if cfg.mutant != Some(BrokerMutant::DisconnectKeepsLocks) {
+                changed |= self.release_member(cfg, &key.0, &key.1, &session.partitions);
+            }
+        }
+        changed
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Timers and restart
+
+    /// Fires every acquisition-lock deadline at or before `now` through
+    /// [`SharePartition::expire_lock`]. Returns whether any record changed.
+    pub fn expire_due(&mut self, cfg: &BrokerConfig, now: Instant) -> bool {
+        let mut changed = false;
+        while let Some(entry) = self.timers.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            let (deadline, items) = entry.remove_entry();
+            for (id, first, last) in items {
+                let Some(e) = self.sps.get_mut(id).and_then(Option::as_mut) else {
+                    continue;
+                };
+                let rules = rules_for(cfg, self.group_configs.get(&e.group));
+                for o in first..=last {
+                    if e.deadlines.get(&o) == Some(&deadline) {
+                        e.deadlines.remove(&o);
+                        changed |= e.sp.expire_lock(&rules, o).is_some();
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// The earliest pending lock deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.keys().next().copied()
+    }
+
+    /// The broker restarts (T14, §10.2): share sessions and lock timers are lost and every share
+    /// partition is rebuilt from what was persisted ([`SharePartition::restart`]). Logs, topics,
+    /// group configs and memberships stay.
+    pub fn restart(&mut self) {
+        self.sessions.clear();
+        self.timers.clear();
+        for e in self.sps.iter_mut().flatten() {
+            e.sp.restart();
+            e.deadlines.clear();
+        }
+    }
+
+    /// Numbers for [`crate::BrokerStats`].
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.sessions.len(),
+            self.sps.iter().flatten().count(),
+            self.topics.len(),
+        )
+    }
+}
