@@ -1,0 +1,258 @@
+//! Every listed mutant is observable over the wire: for each one a small scenario, run with
+//! sharecheck's wire client, holds on the correct broker and fails on the mutant. (The conformance
+//! suite must catch them all; this is the broker's own check that each one can be caught.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sharecheck_broker::{BrokerConfig, BrokerMutant, Mutant};
+use sharecheck_conformance::member::{ack, AckBatch, Epoch, ShareMember};
+use sharecheck_conformance::wire::KafkaCode;
+
+async fn setup(mutant: Option<BrokerMutant>, configs: &[(&str, &str)], records: usize) -> Fixture {
+    let config = BrokerConfig {
+        mutant,
+        ..BrokerConfig::default()
+    };
+    let mut f = fixture(config, 1, configs).await;
+    f.produce(0, records).await;
+    f
+}
+
+fn counts(v: &[(i64, i16)]) -> Vec<i16> {
+    v.iter().map(|(_, c)| *c).collect()
+}
+
+async fn fetch(m: &mut ShareMember, f: &Fixture) -> Vec<(i64, i16)> {
+    got(&m.fetch(&f.spec()).await.expect("fetch"), f.tid)
+}
+
+async fn ack_code(m: &mut ShareMember, f: &Fixture, batches: Vec<AckBatch>) -> KafkaCode {
+    let out = m
+        .acknowledge(&[f.acks(batches)], Epoch::Auto)
+        .await
+        .expect("ack");
+    out.partition_error(f.tid, 0).unwrap_or(out.error_code)
+}
+
+/// The scenario that exposes `target`; true when the broker behaved as KIP-932 says.
+async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
+    let short_lock = [("share.record.lock.duration.ms", "1000")];
+    let limit2 = [("share.delivery.count.limit", "2")];
+    match target {
+        BrokerMutant::Spec(Mutant::NoCountIncrement) => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            counts(&fetch(&mut a, &f).await) == [2]
+        }
+        BrokerMutant::Spec(Mutant::ReleaseAtLimitAvailable) => {
+            let f = setup(planted, &limit2, 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            fetch(&mut a, &f).await.is_empty()
+        }
+        BrokerMutant::Spec(Mutant::ExpiryReopensAcknowledged) => {
+            // Offset 0 stays acquired so the SPSO stays below the accepted offset 1.
+            let f = setup(planted, &short_lock, 2).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(1, 1, ack::ACCEPT)]).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            fetch(&mut a, &f).await == [(0, 2)]
+        }
+        BrokerMutant::Spec(Mutant::NonOwnerAck)
+        | BrokerMutant::Spec(Mutant::SilentInvalidAck)
+        | BrokerMutant::WrongAckErrorCode => {
+            let f = setup(planted, &[], 1).await;
+            let (mut a, mut b) = (f.member(), f.member());
+            fetch(&mut a, &f).await;
+            fetch(&mut b, &f).await;
+            ack_code(&mut b, &f, vec![AckBatch::range(0, 0, ack::ACCEPT)]).await
+                == KafkaCode::INVALID_RECORD_STATE
+        }
+        BrokerMutant::Spec(Mutant::SessionCloseKeepsLocks) => {
+            let f = setup(planted, &[], 1).await;
+            let (mut a, mut b) = (f.member(), f.member());
+            fetch(&mut a, &f).await;
+            a.close_session(NODE, Vec::new()).await.expect("close");
+            counts(&fetch(&mut b, &f).await) == [2]
+        }
+        BrokerMutant::Spec(Mutant::SpsoSkipsAcquired) => {
+            let f = setup(planted, &[], 2).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(1, 1, ack::ACCEPT)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            fetch(&mut a, &f).await == [(0, 2)]
+        }
+        BrokerMutant::Spec(Mutant::ExpiryNeverFires) => {
+            let f = setup(planted, &short_lock, 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            counts(&fetch(&mut a, &f).await) == [2]
+        }
+        BrokerMutant::Spec(Mutant::DoubleAcquire) => {
+            let f = setup(planted, &[], 1).await;
+            let (mut a, mut b) = (f.member(), f.member());
+            fetch(&mut a, &f).await;
+            fetch(&mut b, &f).await.is_empty()
+        }
+        BrokerMutant::Spec(Mutant::NonAtomicAck) => {
+            let f = setup(planted, &[], 3).await;
+            let (mut a, mut b) = (f.member(), f.member());
+            fetch(&mut a, &f).await;
+            // RELEASE 0, then a batch past the end offset: 42 for the whole request.
+            let code = ack_code(
+                &mut a,
+                &f,
+                vec![
+                    AckBatch::range(0, 0, ack::RELEASE),
+                    AckBatch::range(10, 10, ack::ACCEPT),
+                ],
+            )
+            .await;
+            code == KafkaCode::INVALID_REQUEST && fetch(&mut b, &f).await.is_empty()
+        }
+        BrokerMutant::Spec(Mutant::StaleFetchOffset) => {
+            let f = setup(planted, &[], 2).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(0, 1, ack::RELEASE)]).await;
+            fetch(&mut a, &f).await == [(0, 2), (1, 2)]
+        }
+        BrokerMutant::Spec(Mutant::SessionReleaseDecrements) => {
+            let f = setup(planted, &[], 1).await;
+            let (mut a, mut b) = (f.member(), f.member());
+            fetch(&mut a, &f).await;
+            a.close_session(NODE, Vec::new()).await.expect("close");
+            // 4.2 keeps the count: the redelivery is the second.
+            counts(&fetch(&mut b, &f).await) == [2]
+        }
+        BrokerMutant::Spec(Mutant::ReportedCountOffByOne) => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            counts(&fetch(&mut a, &f).await) == [1]
+        }
+        BrokerMutant::Spec(Mutant::RejectRedelivers) => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::REJECT)]).await;
+            fetch(&mut a, &f).await.is_empty()
+        }
+        BrokerMutant::Spec(Mutant::WindowOvershoot) => {
+            let f = setup(planted, &[("share.partition.max.record.locks", "100")], 150).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await.len() == 100
+        }
+        BrokerMutant::EarlyLockExpiry => {
+            let f = setup(planted, &[("share.record.lock.duration.ms", "3000")], 1).await;
+            let (mut a, mut b) = (f.member(), f.member());
+            fetch(&mut a, &f).await;
+            tokio::time::sleep(Duration::from_millis(1900)).await;
+            fetch(&mut b, &f).await.is_empty()
+        }
+        BrokerMutant::SessionEpochUnchecked => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            let out = a
+                .fetch(&f.spec().with_epoch(Epoch::Raw(7)))
+                .await
+                .expect("fetch");
+            out.error_code == KafkaCode::INVALID_SHARE_SESSION_EPOCH
+        }
+        BrokerMutant::DisconnectKeepsLocks => {
+            let f = setup(planted, &[], 1).await;
+            let (mut a, mut b) = (f.member(), f.member());
+            fetch(&mut a, &f).await;
+            a.drop_connection(NODE);
+            let long = f.spec().with_limits(limits(3000, 500));
+            counts(&fetch_n(&mut b, &long, f.tid, 1, Duration::from_secs(3)).await) == [2]
+        }
+        BrokerMutant::InitialEpochAcksApplied => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            let out = a
+                .fetch(
+                    &f.spec()
+                        .with_acks(vec![f.acks(vec![AckBatch::range(0, 0, ack::ACCEPT)])])
+                        .with_epoch(Epoch::Raw(0)),
+                )
+                .await
+                .expect("fetch");
+            out.error_code == KafkaCode::INVALID_REQUEST
+        }
+        BrokerMutant::LockTimeoutNotEchoed => {
+            let f = setup(planted, &[("share.record.lock.duration.ms", "1500")], 1).await;
+            let mut a = f.member();
+            let out = a.fetch(&f.spec()).await.expect("fetch");
+            out.acquisition_lock_timeout_ms == 1500
+        }
+    }
+}
+
+async fn observable(name: &str) {
+    let m = BrokerMutant::by_name(name).expect("a listed mutant");
+    assert!(
+        holds(m, None).await,
+        "{name}: the correct broker fails the scenario"
+    );
+    assert!(
+        !holds(m, Some(m)).await,
+        "{name}: the mutant is not observable"
+    );
+}
+
+macro_rules! observable {
+    ($($test:ident => $name:literal,)*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                observable($name).await;
+            }
+        )*
+
+        #[test]
+        fn every_listed_mutant_has_a_scenario() {
+            let mut covered = vec![$($name),*];
+            covered.sort_unstable();
+            let mut listed: Vec<&str> = BrokerMutant::all().iter().map(|m| m.name()).collect();
+            listed.sort_unstable();
+            assert_eq!(covered, listed);
+        }
+    };
+}
+
+observable! {
+    no_count_increment => "no-count-increment",
+    release_at_limit_available => "release-at-limit-available",
+    expiry_reopens_acknowledged => "expiry-reopens-acknowledged",
+    non_owner_ack => "non-owner-ack",
+    session_close_keeps_locks => "session-close-keeps-locks",
+    spso_skips_acquired => "spso-skips-acquired",
+    expiry_never_fires => "expiry-never-fires",
+    double_acquire => "double-acquire",
+    non_atomic_ack => "non-atomic-ack",
+    stale_fetch_offset => "stale-fetch-offset",
+    session_release_decrements => "session-release-decrements",
+    reported_count_off_by_one => "reported-count-off-by-one",
+    reject_redelivers => "reject-redelivers",
+    silent_invalid_ack => "silent-invalid-ack",
+    window_overshoot => "window-overshoot",
+    wrong_ack_error_code => "wrong-ack-error-code",
+    early_lock_expiry => "early-lock-expiry",
+    session_epoch_unchecked => "session-epoch-unchecked",
+    disconnect_keeps_locks => "disconnect-keeps-locks",
+    initial_epoch_acks_applied => "initial-epoch-acks-applied",
+    lock_timeout_not_echoed => "lock-timeout-not-echoed",
+}
