@@ -25,6 +25,12 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Serve Stateright's Explorer web UI over the model, on 127.0.0.1.
     Explore(cmd::check::ExploreArgs),
+    /// Run the conformance suite against a broker (default: the embedded reference broker).
+    Conform(cmd::conform::ConformArgs),
+    /// Rerun one recorded case, show its history and verdict.
+    Replay(cmd::conform::ReplayArgs),
+    /// Print the scenario catalog.
+    List(cmd::conform::ListArgs),
     /// Connect to a broker, report its share-group support, run a smoke round.
     Probe(cmd::probe::ProbeArgs),
     /// Run the reference broker standalone (optionally a mutant) until SIGINT/SIGTERM.
@@ -57,6 +63,9 @@ fn main() -> ExitCode {
         Command::Explore(args) => cmd::check::explore(args),
         Command::Probe(args) => cmd::probe::run(args),
         Command::Broker(args) => cmd::broker::run(args),
+        Command::Conform(args) => cmd::conform::conform(args),
+        Command::Replay(args) => cmd::conform::replay(args),
+        Command::List(args) => cmd::conform::list(args),
     };
     match result {
         Ok(outcome) => outcome.into(),

@@ -5,5 +5,8 @@ pub mod client;
 pub mod member;
 pub mod oracle;
 pub mod probe;
+pub mod report;
+pub mod run;
+pub mod scenario;
 pub mod trace;
 pub mod wire;

@@ -22,8 +22,8 @@ use serde::Serialize;
 use sharecheck_model::model::{Cause, Transition, Transitions};
 use sharecheck_model::session::{SessionEffect, SessionRequest, ShareSessions};
 use sharecheck_model::spec::{
-    AckBatch, AckError, AckType, Change, ErrorCode, MemberIdx, Offset, RecordState, Rules,
-    SharePartition,
+    AckBatch, AckError, AckType, AutoOffsetReset, Change, ErrorCode, MemberIdx, Offset,
+    RecordState, Rules, SharePartition,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -145,6 +145,10 @@ pub struct Oracle {
     /// Offsets of acknowledgement requests the broker refused, with the step: a later sign that one
     /// of them was applied after all is a non-atomic acknowledgement.
     refused_acks: BTreeMap<Offset, usize>,
+    /// `share.auto.offset.reset=latest`: the SPSO is set at the first fetch.
+    latest_reset: bool,
+    /// Whether a fetch has reached the partition (it is initialised then, §4.3).
+    initialized: bool,
 }
 
 impl Oracle {
@@ -162,6 +166,27 @@ impl Oracle {
             exercised: Transitions::default(),
             inconclusive: None,
             refused_acks: BTreeMap::new(),
+            latest_reset: false,
+            initialized: false,
+        }
+    }
+
+    /// With `latest`, the share partition starts at the high watermark of its first fetch
+    /// (`share.auto.offset.reset=latest`, kip932-semantics.md §4.3); otherwise at the log start.
+    pub fn with_reset(mut self, latest: bool) -> Oracle {
+        self.latest_reset = latest;
+        self
+    }
+
+    fn initialize(&mut self) {
+        if self.initialized {
+            return;
+        }
+        self.initialized = true;
+        if self.latest_reset {
+            for c in &mut self.candidates {
+                c.part = SharePartition::initialized(AutoOffsetReset::Latest, c.part.log_end());
+            }
         }
     }
 
@@ -338,6 +363,10 @@ impl Oracle {
     /// How many records every candidate says are acquirable at `now` (after the locks surely expired
     /// by then), up to `max`; and the offsets.
     pub fn surely_acquirable(&self, now: Millis, max: usize) -> Vec<Offset> {
+        if self.latest_reset && !self.initialized {
+            // The first fetch places the SPSO at the high watermark: nothing before it is acquirable.
+            return Vec::new();
+        }
         let rules = self.config.rules;
         let mut common: Option<BTreeSet<Offset>> = None;
         for cand in &self.candidates {
@@ -406,6 +435,9 @@ impl Oracle {
                     return;
                 }
             }
+        }
+        if obs.top_error == ErrorCode::NONE && obs.epoch != -1 {
+            self.initialize();
         }
         let has_acks = !obs.acks.is_empty();
         let expanded = self.expand(obs.sent, obs.received);

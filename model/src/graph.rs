@@ -13,7 +13,7 @@
 //! States with a violated safety property have no successors; they are neither goals nor
 //! counterexamples here (the safety check reports them).
 
-use crate::model::{Action, Config, ShareModel, State, Transition};
+use crate::model::{Action, Config, ShareModel, State, Transition, Transitions};
 use stateright::{Model, Representative};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -174,4 +174,92 @@ pub fn explore_with_progress(model: &ShareModel, progress: &mut dyn FnMut(usize)
         coverage,
         liveness_counterexample: stuck.map(|i| trace_to(i as u32)),
     }
+}
+
+/// Shortest example traces for every transition kind and for every ordered pair of kinds (a path
+/// on which an edge of the first kind is followed, later, by an edge of the second). The conformance
+/// suite turns them into cases, so every transition kind — and every pair — the model has is
+/// exercised against a real broker.
+pub fn transition_examples(model: &ShareModel) -> BTreeMap<(Transition, Option<Transition>), Trace> {
+    // Build the graph with labelled edges.
+    let mut states: Vec<State> = Vec::new();
+    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut edges: Vec<Vec<(u32, Action, Transitions)>> = Vec::new();
+    for init in model.init_states() {
+        index.entry(fingerprint(&init)).or_insert_with(|| {
+            states.push(init);
+            edges.push(Vec::new());
+            (states.len() - 1) as u32
+        });
+    }
+    let mut actions = Vec::new();
+    let mut next = 0usize;
+    while next < states.len() {
+        actions.clear();
+        model.actions(&states[next], &mut actions);
+        for action in actions.drain(..) {
+            let Some((succ, kinds)) = model.step(&states[next], &action) else { continue };
+            let fp = fingerprint(&succ);
+            let to = match index.get(&fp) {
+                Some(&i) => i,
+                None => {
+                    let i = states.len() as u32;
+                    index.insert(fp, i);
+                    states.push(succ);
+                    edges.push(Vec::new());
+                    i
+                }
+            };
+            edges[next].push((to, action, kinds));
+        }
+        next += 1;
+    }
+    let mut out = BTreeMap::new();
+    // Product breadth-first search over (state, saw-the-first-kind) for each first kind; `None`
+    // as the first kind finds single-kind examples.
+    let firsts: Vec<Option<Transition>> = std::iter::once(None).chain(Transition::ALL.into_iter().map(Some)).collect();
+    for first in firsts {
+        let n = states.len();
+        let mut parent: Vec<Option<(u32, usize, usize)>> = vec![None; 2 * n];
+        let mut seen = vec![false; 2 * n];
+        let mut queue = std::collections::VecDeque::new();
+        let start_flag = usize::from(first.is_none());
+        seen[start_flag * n] = true;
+        queue.push_back((0u32, start_flag));
+        while let Some((i, flag)) = queue.pop_front() {
+            for (e, (to, _, kinds)) in edges[i as usize].iter().enumerate() {
+                if flag == 1 {
+                    for second in kinds.iter() {
+                        let key = match first {
+                            None => (second, None),
+                            Some(f) => (f, Some(second)),
+                        };
+                        if out.contains_key(&key) {
+                            continue;
+                        }
+                        // Rebuild the path: parents back to the start, then this edge.
+                        let mut rev = Vec::new();
+                        let mut at = (i, flag);
+                        while let Some((p, pflag, pe)) = parent[at.1 * n + at.0 as usize] {
+                            let (pto, paction, _) = &edges[p as usize][pe];
+                            rev.push((*paction, states[*pto as usize].clone()));
+                            at = (p, pflag);
+                        }
+                        rev.reverse();
+                        let (_, action, _) = &edges[i as usize][e];
+                        rev.push((*action, states[*to as usize].clone()));
+                        out.insert(key, Trace { init: states[0].clone(), steps: rev });
+                    }
+                }
+                let to_flag = if flag == 1 || first.is_some_and(|f| kinds.contains(f)) { 1 } else { 0 };
+                let slot = to_flag * n + *to as usize;
+                if !seen[slot] {
+                    seen[slot] = true;
+                    parent[slot] = Some((i, flag, e));
+                    queue.push_back((*to, to_flag));
+                }
+            }
+        }
+    }
+    out
 }

@@ -2,4 +2,5 @@
 
 pub mod broker;
 pub mod check;
+pub mod conform;
 pub mod probe;
