@@ -533,8 +533,9 @@ impl State {
         };
         match entry.sp.acknowledge(&rules, idx, batches, false) {
             Ok(changes) => {
-                let woke = changes.iter().any(|c| !c.to.state.is_terminal());
-                (code::NONE, None, woke)
+                // Released records are acquirable again, and terminal ones may move the SPSO
+                // and make room in the in-flight window: either way waiting fetches look again.
+                (code::NONE, None, !changes.is_empty())
             }
             Err(e) => {
                 let mut c = e.code.0;
