@@ -143,7 +143,9 @@ pub async fn handle(
     let mut fetched: BTreeMap<(Uuid, i32), Result<Acquisition, PartitionError>> = BTreeMap::new();
     let fetching = step != Step::Close && req.max_records > 0 && req.max_bytes > 0;
     if fetching {
-        let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+        // MaxWaitMs is the client's; the broker still bounds every wait (by the idle timeout).
+        let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(cfg.idle_timeout);
+        let deadline = Instant::now() + wait;
         loop {
             let notified = shared.wake.notified();
             tokio::pin!(notified);
