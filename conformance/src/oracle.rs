@@ -112,6 +112,8 @@ pub struct FetchObservation<'a> {
     pub ack_error: Option<ErrorCode>,
     /// AcquiredRecords as (first, last, delivery count) exactly as on the wire.
     pub acquired: &'a [(Offset, Offset, i16)],
+    /// AcquisitionLockTimeoutMs, when the response carries one.
+    pub lock_timeout_ms: Option<i32>,
 }
 
 /// One observed ShareAcknowledge for the case's partition.
@@ -438,6 +440,18 @@ impl Oracle {
         }
         if obs.top_error == ErrorCode::NONE && obs.epoch != -1 {
             self.initialize();
+            // The broker reports the group's configured lock duration, not the time left
+            // (kip932-semantics.md §3, `KA@4.2 createResponse` uses recordLockDurationMsOrDefault).
+            if let Some(reported) = obs
+                .lock_timeout_ms
+                .filter(|t| i64::from(*t) != self.config.lock_ms as i64)
+            {
+                self.report(
+                    "wrong-lock-timeout",
+                    step,
+                    format!("AcquisitionLockTimeoutMs {reported}, the group's share.record.lock.duration.ms is {}", self.config.lock_ms),
+                );
+            }
         }
         let has_acks = !obs.acks.is_empty();
         let expanded = self.expand(obs.sent, obs.received);
@@ -603,7 +617,8 @@ impl Oracle {
             "lost-record"
         };
         let detail = format!(
-            "offsets {missing:?} were acquirable by every account of the spec but were not delivered within {patience_ms} ms of fetching"
+            "offsets {} were acquirable by every account of the spec but were not delivered within {patience_ms} ms of fetching",
+            offsets_text(missing.iter().copied())
         );
         self.report(kind, step, detail);
     }
@@ -639,6 +654,28 @@ impl Oracle {
         }
         lines
     }
+}
+
+/// Offsets as compact ranges: `[0-99, 101]`.
+pub fn offsets_text(offsets: impl IntoIterator<Item = Offset>) -> String {
+    let mut v: Vec<Offset> = offsets.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            v[i].to_string()
+        } else {
+            format!("{}-{}", v[i], v[j])
+        });
+        i = j + 1;
+    }
+    format!("[{}]", parts.join(", "))
 }
 
 /// Applies one timed event.
@@ -935,11 +972,11 @@ fn acquire(
             let state = rec.map_or("not in the log".to_string(), |r| {
                 format!("{:?} with delivery count {}", r.state, r.delivery_count)
             });
-            let allowed = before.next_acquisition(rules, u32::MAX);
+            let allowed = offsets_text(before.next_acquisition(rules, u32::MAX));
             return Err(Reject {
                 kind,
                 detail: format!(
-                    "offset {} was acquired, but the spec has it {state} ({}); acquirable were {allowed:?}",
+                    "offset {} was acquired, but the spec has it {state} ({}); acquirable were {allowed}",
                     e.offset, e.reason
                 ),
             });

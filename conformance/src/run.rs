@@ -12,7 +12,9 @@ use crate::member::{
     AckBatch as WireAckBatch, Epoch, FetchLimits, FetchOutcome, FetchSpec, MemberConfig,
     MemberError, PartitionAcks, ShareMember,
 };
-use crate::oracle::{AckObservation, Anomaly, FetchObservation, Millis, Oracle, OracleConfig};
+use crate::oracle::{
+    offsets_text, AckObservation, Anomaly, FetchObservation, Millis, Oracle, OracleConfig,
+};
 use crate::trace::{AckVia, Capability, Case, Level, OffsetReset, Step, TypeName};
 use crate::wire::KafkaCode;
 use bytes::Bytes;
@@ -391,6 +393,7 @@ impl CaseRun<'_> {
                 Some(ack_error.unwrap_or(ErrorCode::NONE))
             },
             acquired: &acquired,
+            lock_timeout_ms: Some(out.acquisition_lock_timeout_ms),
         };
         self.oracle.fetched(step, &obs);
         let got: Vec<Offset> = acquired
@@ -484,7 +487,11 @@ impl CaseRun<'_> {
             let out = self.member(i)?.fetch(&spec).await?;
             requests += 1;
             let (new, _) = self.absorb_fetch(step, i, &out, true, &[]);
-            got.extend(new);
+            for o in new {
+                if !got.contains(&o) {
+                    got.push(o);
+                }
+            }
             if want.is_empty() || got.len() >= want.len() || Instant::now() >= deadline {
                 break;
             }
@@ -497,7 +504,11 @@ impl CaseRun<'_> {
                 self.opts.fetch_patience.as_millis() as u64,
             );
         }
-        Ok(format!("received {got:?} in {requests} request(s); the spec said {want:?} were surely acquirable"))
+        Ok(format!(
+            "received {} in {requests} request(s); the spec said {} were surely acquirable",
+            offsets_text(got.iter().copied()),
+            offsets_text(want.iter().copied())
+        ))
     }
 
     async fn ack(
@@ -550,7 +561,8 @@ impl CaseRun<'_> {
                     "partition_error": partition_error.map(|c| c.0), "acks": batches_json(&batches),
                 }));
                 Ok(format!(
-                    "{offsets:?}: top-level {}, partition {}",
+                    "{}: top-level {}, partition {}",
+                    offsets_text(offsets.iter().copied()),
                     out.error_code,
                     partition_error.unwrap_or(ErrorCode::NONE)
                 ))
@@ -579,7 +591,8 @@ impl CaseRun<'_> {
                 };
                 let (_, ack_code) = self.absorb_fetch(step, i, &out, false, &batches);
                 Ok(format!(
-                    "{offsets:?}: top-level {}, acknowledgement {ack_code}",
+                    "{}: top-level {}, acknowledgement {ack_code}",
+                    offsets_text(offsets),
                     out.error_code
                 ))
             }
@@ -606,8 +619,9 @@ impl CaseRun<'_> {
         let out = self.member(i)?.fetch(&spec).await?;
         let (got, _) = self.absorb_fetch(step, i, &out, max_records > 0 && epoch != -1, &[]);
         Ok(format!(
-            "epoch {epoch}: top-level {}, received {got:?}",
-            out.error_code
+            "epoch {epoch}: top-level {}, received {}",
+            out.error_code,
+            offsets_text(got)
         ))
     }
 
@@ -873,31 +887,48 @@ async fn run_case_inner<'a>(
         OffsetReset::Latest => "latest",
     };
     let lock = case.settings.lock_duration_ms.to_string();
+    client
+        .set_group_configs(
+            &group,
+            &[
+                ("share.auto.offset.reset", reset),
+                ("share.record.lock.duration.ms", lock.as_str()),
+            ],
+        )
+        .await
+        .map_err(|e| fail(format!("setup: group configs: {e}")))?;
+    // Group-level limits exist only on some targets (Kafka 4.3+, the reference broker): each is tried
+    // on its own, and where refused the target's own value applies.
     let mut delivery_limit = target.delivery_limit;
-    let mut configs: Vec<(&str, &str)> = vec![
-        ("share.auto.offset.reset", reset),
-        ("share.record.lock.duration.ms", lock.as_str()),
-    ];
-    let limit_text = case.settings.delivery_limit.map(|l| l.to_string());
     let mut limited = false;
-    if let Some(l) = &limit_text {
-        let mut with_limit = configs.clone();
-        with_limit.push(("share.delivery.count.limit", l.as_str()));
-        limited = client.set_group_configs(&group, &with_limit).await.is_ok();
+    if let Some(l) = case.settings.delivery_limit {
+        limited = client
+            .set_group_configs(
+                &group,
+                &[("share.delivery.count.limit", l.to_string().as_str())],
+            )
+            .await
+            .is_ok();
         if limited {
-            delivery_limit = case.settings.delivery_limit.unwrap_or(delivery_limit);
+            delivery_limit = l;
         }
     }
-    if !limited {
-        client
-            .set_group_configs(&group, &configs)
+    let mut max_in_flight = target.max_in_flight;
+    if let Some(w) = case.settings.max_in_flight {
+        if client
+            .set_group_configs(
+                &group,
+                &[("share.partition.max.record.locks", w.to_string().as_str())],
+            )
             .await
-            .map_err(|e| fail(format!("setup: group configs: {e}")))?;
+            .is_ok()
+        {
+            max_in_flight = w;
+        }
     }
-    configs.clear();
     let rules = Rules {
         delivery_limit,
-        max_in_flight: target.max_in_flight,
+        max_in_flight,
         ..Rules::kafka_defaults(target.profile)
     };
     let oracle = Oracle::new(OracleConfig {
@@ -924,7 +955,7 @@ async fn run_case_inner<'a>(
         steps: Vec::new(),
         delivery_limit,
     };
-    run.history.push(json!({"op": "setup", "topic": run.topic, "group": run.group, "delivery_limit": delivery_limit, "group_delivery_limit": limited}));
+    run.history.push(json!({"op": "setup", "topic": run.topic, "group": run.group, "delivery_limit": delivery_limit, "group_delivery_limit": limited, "max_in_flight": max_in_flight}));
     for (k, step) in case.steps.iter().enumerate() {
         let n = k + 1;
         let outcome = match run.run_step(n, step).await {

@@ -107,6 +107,10 @@ pub struct Settings {
     /// target's own limit applies and the oracle uses that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_limit: Option<u8>,
+    /// The in-flight window limit to ask for (group-level `share.partition.max.record.locks`, Kafka
+    /// 4.3+ and the reference broker); otherwise the target's own limit applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
 }
 
 fn one() -> u32 {
@@ -124,6 +128,7 @@ impl Default for Settings {
             lock_duration_ms: default_lock_ms(),
             auto_offset_reset: OffsetReset::Earliest,
             delivery_limit: None,
+            max_in_flight: None,
         }
     }
 }
@@ -564,6 +569,13 @@ impl Case {
         }
         if !(1000..=3_600_000).contains(&self.settings.lock_duration_ms) {
             return Err("settings.lock_duration_ms must be 1000..=3600000 (Kafka's range)".into());
+        }
+        if self
+            .settings
+            .max_in_flight
+            .is_some_and(|w| !(1..=10_000).contains(&w))
+        {
+            return Err("settings.max_in_flight must be 1..=10000".into());
         }
         if let Some(l) = self.settings.delivery_limit {
             if !(2..=10).contains(&l) {

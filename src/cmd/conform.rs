@@ -105,6 +105,9 @@ pub struct ReplayArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Print the whole result (steps, anomalies, raw request/response history) as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A running target and what keeps it alive.
@@ -438,14 +441,16 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
     })?;
     let running = start_target(&args.target)?;
     let target = running.target.clone();
-    println!(
-        "replay {} ({:?}, {}): {}",
-        case.id, case.level, case.source, case.rule
-    );
-    println!(
-        "target: {} ({}); profile {}",
-        target.bootstrap, target.implementation, target.profile.name
-    );
+    if !args.json {
+        println!(
+            "replay {} ({:?}, {}): {}",
+            case.id, case.level, case.source, case.rule
+        );
+        println!(
+            "target: {} ({}); profile {}",
+            target.bootstrap, target.implementation, target.profile.name
+        );
+    }
     let opts = RunOptions {
         jobs: 1,
         timeout: Duration::from_secs(args.target.timeout),
@@ -454,6 +459,15 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
     let r = running
         .runtime
         .block_on(run::run_case(&target, &opts, &case, 0));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        return Ok(match r.verdict {
+            CaseVerdict::Pass => Outcome::Pass,
+            CaseVerdict::Fail => Outcome::Violation,
+            CaseVerdict::Inconclusive => Outcome::Inconclusive,
+            CaseVerdict::Skipped => Outcome::TargetUnusable,
+        });
+    }
     println!("delivery limit {}", r.delivery_limit);
     for s in &r.steps {
         println!("\n{:>3}. {}\n     -> {}", s.step, s.text, s.outcome);

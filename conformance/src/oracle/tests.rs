@@ -35,6 +35,7 @@ fn fetch<'a>(
         partition_error: Some(ErrorCode::NONE),
         ack_error: None,
         acquired,
+        lock_timeout_ms: Some(1000),
     }
 }
 
@@ -239,4 +240,14 @@ fn restart_forgets_acquisitions() {
     o.fetched(4, &fetch(A, 30, 0, &[(0, 0, 1)]));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
     assert!(o.exercised().contains(Transition::Restart));
+}
+
+#[test]
+fn the_lock_duration_is_echoed() {
+    let mut o = oracle();
+    o.produced(1);
+    let mut f = fetch(A, 0, 0, &[(0, 0, 1)]);
+    f.lock_timeout_ms = Some(30_000);
+    o.fetched(1, &f);
+    assert_eq!(kinds(&o), ["wrong-lock-timeout"]);
 }
