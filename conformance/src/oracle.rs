@@ -408,7 +408,7 @@ impl Oracle {
         // Shape checks that need no state.
         let mut offsets: Vec<(Offset, i16)> = Vec::new();
         for &(first, last, count) in obs.acquired {
-            if first > last || last - first > 1_000_000 {
+            if first > last || last.checked_sub(first).is_none_or(|d| d > 1_000_000) {
                 self.report(
                     "malformed-response",
                     step,
@@ -544,9 +544,9 @@ impl Oracle {
     }
 
     fn remember_refusal(&mut self, step: usize, acks: &[AckBatch], code: Option<ErrorCode>) {
-        let offsets = acks
-            .iter()
-            .flat_map(|b| b.first_offset..=b.last_offset.min(b.first_offset + 10_000));
+        let offsets = acks.iter().flat_map(|b| {
+            b.first_offset..=b.last_offset.min(b.first_offset.saturating_add(10_000))
+        });
         if code.is_some_and(|c| c != ErrorCode::NONE) && acks.len() > 1 {
             for o in offsets {
                 self.refused_acks.insert(o, step);
@@ -762,7 +762,9 @@ fn apply_ack(
         Ok(_) => {
             let prior = acks
                 .iter()
-                .flat_map(|b| b.first_offset..=b.last_offset)
+                .flat_map(|b| {
+                    b.first_offset..=b.last_offset.min(b.first_offset.saturating_add(10_000))
+                })
                 .find_map(|o| refused.get(&o).map(|s| (o, *s)));
             let kind = if prior.is_some() {
                 "non-atomic-ack"
@@ -1057,7 +1059,7 @@ fn force_acquired(
 
 fn force_acks(rules: &Rules, part: &mut SharePartition, member: MemberIdx, acks: &[AckBatch]) {
     for b in acks {
-        for o in b.first_offset..=b.last_offset.min(b.first_offset + 10_000) {
+        for o in b.first_offset..=b.last_offset.min(b.first_offset.saturating_add(10_000)) {
             let Some(rec) = part.record(o) else { continue };
             let code = if b.types.len() == 1 {
                 b.types[0]

@@ -398,7 +398,7 @@ impl CaseRun<'_> {
         self.oracle.fetched(step, &obs);
         let got: Vec<Offset> = acquired
             .iter()
-            .flat_map(|(f, l, _)| *f..=(*l).min(*f + 100_000))
+            .flat_map(|(f, l, _)| *f..=(*l).min(f.saturating_add(100_000)))
             .collect();
         let slot = &mut self.slots[i];
         slot.received += got.len() as u32;

@@ -614,7 +614,7 @@ impl SharePartition {
             rec.state = RecordState::Acquired(member);
             self.set(o, rec);
             let reported = if rules.bug(Mutant::ReportedCountOffByOne) {
-                rec.delivery_count - 1
+                rec.delivery_count.saturating_sub(1)
             } else {
                 rec.delivery_count
             };
@@ -697,7 +697,12 @@ impl SharePartition {
             if b.types.is_empty() {
                 return invalid(i, "no acknowledge types");
             }
-            if b.types.len() > 1 && b.types.len() as i64 != b.last_offset - b.first_offset + 1 {
+            if b.types.len() > 1
+                && Some(b.types.len() as i64)
+                    != b.last_offset
+                        .checked_sub(b.first_offset)
+                        .and_then(|d| d.checked_add(1))
+            {
                 return invalid(
                     i,
                     "number of acknowledge types does not match the offset range",
@@ -897,7 +902,7 @@ impl SharePartition {
             let to = if decrement {
                 InFlight {
                     state: RecordState::Available,
-                    delivery_count: from.delivery_count - 1,
+                    delivery_count: from.delivery_count.saturating_sub(1),
                 }
             } else {
                 SharePartition::released(rules, from)
@@ -926,7 +931,7 @@ impl SharePartition {
             if let RecordState::Acquired(_) = from.state {
                 let to = InFlight {
                     state: RecordState::Available,
-                    delivery_count: from.delivery_count - 1,
+                    delivery_count: from.delivery_count.saturating_sub(1),
                 };
                 self.set(o, to);
                 changes.push(Change {

@@ -1,0 +1,305 @@
+//! The command-line contract (DESIGN.md): exit codes, JSON shapes, the catalog, and the "done when"
+//! checks of the model and conformance issues, run against the real binary.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn sharecheck() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("sharecheck"))
+}
+
+/// A loopback address nothing listens on: a port the OS just gave out and took back.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    addr.to_string()
+}
+
+fn json_of(out: &[u8]) -> Value {
+    serde_json::from_slice(out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
+}
+
+#[test]
+fn check_passes_under_the_default_and_4_1_profiles() {
+    for args in [
+        vec!["check", "--format", "json"],
+        vec!["check", "--profile", "kafka-4.1", "--format", "json"],
+    ] {
+        let out = sharecheck()
+            .args(&args)
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        let v = json_of(&out);
+        assert_eq!(v["verdict"], "pass", "{args:?}");
+        for p in v["properties"].as_array().expect("properties") {
+            let status = p["status"].as_str().unwrap_or("");
+            assert!(status == "holds" || status == "reached", "{args:?}: {p}");
+            assert!(p["counterexample"].is_null());
+        }
+        assert!(v["states_unique"].as_u64().unwrap_or(0) > 1000);
+    }
+}
+
+#[test]
+fn every_spec_mutant_is_caught_with_a_counterexample() {
+    let out = sharecheck()
+        .args(["check", "--list-mutants"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let names: Vec<String> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for name in names {
+        let out = sharecheck()
+            .args(["check", "--mutant", &name, "--format", "json"])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        let v = json_of(&out);
+        assert_eq!(v["verdict"], "fail");
+        let caught = v["properties"]
+            .as_array()
+            .expect("properties")
+            .iter()
+            .any(|p| {
+                p["status"] == "violated"
+                    && p["counterexample"].as_array().is_some_and(|c| c.len() > 1)
+            });
+        assert!(caught, "{name}: no violated property with a counterexample");
+    }
+}
+
+#[test]
+fn check_text_shows_the_counterexample_table() {
+    let out = sharecheck()
+        .args(["check", "--mutant", "double-acquire"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("VIOLATED   always     one-owner"), "{text}");
+    assert!(
+        text.contains("shortest counterexample, 3 step(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("offset 0: Acquired by A, delivery count 2, held by A"),
+        "{text}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    sharecheck()
+        .args(["check", "--records", "9"])
+        .assert()
+        .code(64);
+    sharecheck()
+        .args(["check", "--profile", "kafka-3.9"])
+        .assert()
+        .code(64);
+    sharecheck()
+        .args(["check", "--mutant", "nope"])
+        .assert()
+        .code(64);
+    sharecheck()
+        .args(["check", "--no-such-flag"])
+        .assert()
+        .code(64);
+    sharecheck()
+        .args(["conform", "--filter", "no-such-case"])
+        .assert()
+        .code(64);
+    sharecheck()
+        .args(["conform", "--jobs", "0"])
+        .assert()
+        .code(64);
+    sharecheck()
+        .args([
+            "conform",
+            "--bootstrap",
+            &closed_port(),
+            "--mutant",
+            "double-acquire",
+        ])
+        .assert()
+        .code(64);
+    sharecheck().args(["nonsense"]).assert().code(64);
+}
+
+#[test]
+fn unreachable_targets_exit_3_quickly() {
+    let started = std::time::Instant::now();
+    let closed = closed_port();
+    let out = sharecheck()
+        .args(["conform", "--bootstrap", &closed])
+        .assert()
+        .code(3)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&out).lines().count() == 1,
+        "one-line reason"
+    );
+    sharecheck()
+        .args(["probe", "--bootstrap", &closed])
+        .assert()
+        .code(3);
+    sharecheck()
+        .args([
+            "replay",
+            "fixtures/cases/ack.release-redelivers.json",
+            "--bootstrap",
+            &closed,
+        ])
+        .assert()
+        .code(3);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn malformed_traces_exit_65_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"format_version": 1, "id": "kip932.ack.x", "level": "must""#,
+    )
+    .expect("write");
+    let out = sharecheck()
+        .args(["replay"])
+        .arg(&bad)
+        .assert()
+        .code(65)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&out).contains("not a sharecheck trace"));
+    std::fs::write(&bad, r#"{"format_version": 1, "id": "kip932.ack.x", "level": "must", "rule": "r", "source": "s", "steps": [{"op": "teleport"}]}"#).expect("write");
+    sharecheck().args(["replay"]).arg(&bad).assert().code(65);
+    sharecheck()
+        .args(["replay", "no/such/file.json"])
+        .assert()
+        .code(64);
+}
+
+#[test]
+fn list_prints_the_catalog() {
+    let out = sharecheck()
+        .args(["list", "--json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_of(&out);
+    let cases = v.as_array().expect("array");
+    assert!(cases.len() >= 60);
+    let areas: std::collections::BTreeSet<&str> =
+        cases.iter().filter_map(|c| c["area"].as_str()).collect();
+    for area in [
+        "acquire",
+        "ack",
+        "lock",
+        "delivery-limit",
+        "session",
+        "spso",
+        "errors",
+        "claims",
+        "faults",
+    ] {
+        assert!(areas.contains(area), "no {area} case");
+    }
+}
+
+#[test]
+fn conform_on_the_embedded_broker_passes_with_full_coverage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    let xml = dir.path().join("r.xml");
+    sharecheck()
+        .args(["conform", "--jobs", "16", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&xml)
+        .arg("--artifacts")
+        .arg(dir.path().join("artifacts"))
+        .assert()
+        .code(0);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("report"))
+        .expect("JSON report");
+    assert_eq!(v["tool"], "sharecheck");
+    assert_eq!(v["verdict"], "pass");
+    assert!(v["summary"]["total"].as_u64().unwrap_or(0) >= 60);
+    assert_eq!(v["summary"]["failed"], 0);
+    assert_eq!(
+        v["coverage"]["transitions_exercised"],
+        v["coverage"]["transitions_total"]
+    );
+    for key in ["address", "implementation"] {
+        assert!(v["target"][key].is_string());
+    }
+    let case = &v["cases"][0];
+    for key in [
+        "id",
+        "area",
+        "level",
+        "verdict",
+        "anomalies",
+        "duration_ms",
+        "artifact",
+    ] {
+        assert!(case.get(key).is_some(), "case field {key}");
+    }
+    let report =
+        quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&xml).expect("junit"))
+            .expect("JUnit parses");
+    let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    assert_eq!(cases as u64, v["summary"]["total"].as_u64().unwrap_or(0));
+}
+
+#[test]
+fn a_mutant_fails_conform_and_leaves_a_replayable_artifact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    sharecheck()
+        .args([
+            "conform",
+            "--mutant",
+            "reject-redelivers",
+            "--filter",
+            "kip932.ack.reject-archives",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--artifacts")
+        .arg(dir.path().join("a"))
+        .assert()
+        .code(1);
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let case = &v["cases"][0];
+    assert_eq!(case["verdict"], "fail");
+    assert_eq!(case["anomalies"][0]["kind"], "redelivered-after-archive");
+    let artifact = case["artifact"].as_str().expect("artifact path");
+    sharecheck()
+        .args(["replay", artifact, "--mutant", "reject-redelivers"])
+        .assert()
+        .code(1);
+    sharecheck().args(["replay", artifact]).assert().code(0);
+}
