@@ -430,12 +430,22 @@ impl Oracle {
             );
             return;
         }
+        // A partition-level fetch error is not a KIP-932 rule the spec judges; it is noted, and the
+        // rest of the response (session epoch, piggy-backed acknowledgements, any acquired records)
+        // is judged as usual.
         if let Some(code) = obs.partition_error.filter(|c| *c != ErrorCode::NONE) {
             if obs.top_error == ErrorCode::NONE {
-                self.note(step, format!("partition error {code} not judged"));
-                if offsets.is_empty() {
-                    return;
-                }
+                let what = if obs.fetches {
+                    "ShareFetch"
+                } else {
+                    "acknowledgement-only ShareFetch (MaxRecords 0)"
+                };
+                self.note(
+                    step,
+                    format!(
+                        "{what} answered partition ErrorCode {code}; not a spec rule, not judged"
+                    ),
+                );
             }
         }
         if obs.top_error == ErrorCode::NONE && obs.epoch != -1 {

@@ -66,6 +66,9 @@ pub struct CaseReport {
     pub duration_ms: u64,
     /// The artifact file, for failed and inconclusive cases.
     pub artifact: Option<String>,
+    /// Observations the spec does not judge (e.g. a partition error on an ack-only fetch).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// `coverage` in the JSON report.
@@ -169,6 +172,7 @@ pub fn build(
                 reason: r.reason.clone(),
                 duration_ms: r.duration_ms,
                 artifact: artifacts.get(&r.id).map(|p| p.display().to_string()),
+                notes: r.notes.clone(),
             })
             .collect(),
         coverage: Coverage {

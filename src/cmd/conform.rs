@@ -337,6 +337,16 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             println!("    rerun: {}", rerun_command(p, &args.target));
         }
     }
+    let noted: Vec<&CaseResult> = results.iter().filter(|r| !r.notes.is_empty()).collect();
+    if !noted.is_empty() {
+        println!(
+            "\n{} case(s) saw responses the spec does not judge, for example:",
+            noted.len()
+        );
+        for r in noted.iter().take(3) {
+            println!("  {}: {}", r.id, r.notes[0]);
+        }
+    }
     let rep = report::build(
         &target,
         &seed.to_string(),

@@ -251,3 +251,22 @@ fn the_lock_duration_is_echoed() {
     o.fetched(1, &f);
     assert_eq!(kinds(&o), ["wrong-lock-timeout"]);
 }
+
+#[test]
+fn a_partition_error_does_not_hide_piggy_backed_acks() {
+    // Kafka 4.1.2 answers an ack-only ShareFetch with partition ErrorCode -1 but applies the acks.
+    let mut o = oracle();
+    o.produced(1);
+    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
+    let rel = [AckBatch::new(0, 0, AckType::Release)];
+    let mut f = fetch(A, 10, 1, &[]);
+    f.fetches = false;
+    f.acks = &rel;
+    f.partition_error = Some(ErrorCode::UNKNOWN_SERVER_ERROR);
+    f.ack_error = Some(ErrorCode::NONE);
+    o.fetched(2, &f);
+    o.fetched(3, &fetch(B, 20, 0, &[(0, 0, 2)]));
+    o.fetched(4, &fetch(A, 30, 2, &[]));
+    assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
+    assert_eq!(o.notes().len(), 1);
+}
