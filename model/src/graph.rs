@@ -15,9 +15,7 @@
 
 use crate::model::{Action, Config, ShareModel, State, Transition, Transitions};
 use stateright::{Model, Representative};
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 
 /// A path through the model: the initial state, then each action with the state it leads to.
 #[derive(Clone, Debug)]
@@ -44,9 +42,9 @@ pub struct Exploration {
 }
 
 fn fingerprint(s: &State) -> u64 {
-    let mut h = DefaultHasher::new();
-    s.representative().hash(&mut h);
-    h.finish()
+    // Fixed seeds: the same state gets the same fingerprint in every run.
+    let hasher = ahash::RandomState::with_seeds(0x5eed, 0x4b49_5039, 0x3332, 0x7368_6172);
+    hasher.hash_one(s.representative())
 }
 
 /// Explores every state reachable in `model` (ignoring its property filter).
@@ -180,7 +178,9 @@ pub fn explore_with_progress(model: &ShareModel, progress: &mut dyn FnMut(usize)
 /// on which an edge of the first kind is followed, later, by an edge of the second). The conformance
 /// suite turns them into cases, so every transition kind — and every pair — the model has is
 /// exercised against a real broker.
-pub fn transition_examples(model: &ShareModel) -> BTreeMap<(Transition, Option<Transition>), Trace> {
+pub fn transition_examples(
+    model: &ShareModel,
+) -> BTreeMap<(Transition, Option<Transition>), Trace> {
     // Build the graph with labelled edges.
     let mut states: Vec<State> = Vec::new();
     let mut index: HashMap<u64, u32> = HashMap::new();
@@ -198,7 +198,9 @@ pub fn transition_examples(model: &ShareModel) -> BTreeMap<(Transition, Option<T
         actions.clear();
         model.actions(&states[next], &mut actions);
         for action in actions.drain(..) {
-            let Some((succ, kinds)) = model.step(&states[next], &action) else { continue };
+            let Some((succ, kinds)) = model.step(&states[next], &action) else {
+                continue;
+            };
             let fp = fingerprint(&succ);
             let to = match index.get(&fp) {
                 Some(&i) => i,
@@ -217,7 +219,9 @@ pub fn transition_examples(model: &ShareModel) -> BTreeMap<(Transition, Option<T
     let mut out = BTreeMap::new();
     // Product breadth-first search over (state, saw-the-first-kind) for each first kind; `None`
     // as the first kind finds single-kind examples.
-    let firsts: Vec<Option<Transition>> = std::iter::once(None).chain(Transition::ALL.into_iter().map(Some)).collect();
+    let firsts: Vec<Option<Transition>> = std::iter::once(None)
+        .chain(Transition::ALL.into_iter().map(Some))
+        .collect();
     for first in firsts {
         let n = states.len();
         let mut parent: Vec<Option<(u32, usize, usize)>> = vec![None; 2 * n];
@@ -248,10 +252,20 @@ pub fn transition_examples(model: &ShareModel) -> BTreeMap<(Transition, Option<T
                         rev.reverse();
                         let (_, action, _) = &edges[i as usize][e];
                         rev.push((*action, states[*to as usize].clone()));
-                        out.insert(key, Trace { init: states[0].clone(), steps: rev });
+                        out.insert(
+                            key,
+                            Trace {
+                                init: states[0].clone(),
+                                steps: rev,
+                            },
+                        );
                     }
                 }
-                let to_flag = if flag == 1 || first.is_some_and(|f| kinds.contains(f)) { 1 } else { 0 };
+                let to_flag = if flag == 1 || first.is_some_and(|f| kinds.contains(f)) {
+                    1
+                } else {
+                    0
+                };
                 let slot = to_flag * n + *to as usize;
                 if !seen[slot] {
                     seen[slot] = true;

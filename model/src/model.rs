@@ -445,42 +445,50 @@ impl State {
     }
 }
 
-/// Member permutations used by [`Representative`]: for `n` members, the permutations of `0..n`.
-fn permutations(n: u8) -> &'static [[u8; 3]] {
-    const ONE: [[u8; 3]; 1] = [[0, 1, 2]];
-    const TWO: [[u8; 3]; 2] = [[0, 1, 2], [1, 0, 2]];
-    const THREE: [[u8; 3]; 6] = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ];
-    match n {
-        0 | 1 => &ONE,
-        2 => &TWO,
-        _ => &THREE,
+impl State {
+    /// The renaming of members that sorts them by (records they hold the lock of, records they were
+    /// given), or `None` when they are already in that order. Two members with equal keys hold no lock
+    /// (a record has one owner) and were given the same records, so they are interchangeable: sorting
+    /// by the key is a canonical form of the member permutations.
+    fn canonical_renaming(&self) -> Option<[u8; MAX_MEMBERS as usize]> {
+        let n = self.members.min(MAX_MEMBERS) as usize;
+        if n < 2 {
+            return None;
+        }
+        let mut locks = [0u8; MAX_MEMBERS as usize];
+        for (o, r) in self.part.records() {
+            if let RecordState::Acquired(m) = r.state {
+                if let Some(l) = locks.get_mut(m as usize) {
+                    *l |= 1 << o;
+                }
+            }
+        }
+        let mut order = [0u8, 1, 2];
+        let key = |m: u8| (locks[m as usize], self.held[m as usize]);
+        order[..n].sort_by_key(|m| key(*m));
+        if order[..n].iter().enumerate().all(|(i, m)| i == *m as usize) {
+            return None;
+        }
+        let mut renaming = [0u8, 1, 2];
+        for (new, old) in order[..n].iter().enumerate() {
+            renaming[*old as usize] = new as u8;
+        }
+        Some(renaming)
     }
 }
 
 impl Representative for State {
-    /// The least of the states obtained by renaming members: members are interchangeable.
+    /// Members are interchangeable: the representative renames them into canonical order.
     fn representative(&self) -> Self {
-        let mut best: Option<State> = None;
-        for perm in &permutations(self.members)[1..] {
-            let mut s = self.clone();
-            s.part = self
-                .part
-                .with_members_renamed(|m| MemberIdx::from(perm[m as usize]));
-            for (m, &to) in perm.iter().enumerate() {
+        let mut s = self.clone();
+        if let Some(renaming) = self.canonical_renaming() {
+            s.part
+                .rename_members(|m| MemberIdx::from(renaming[m as usize]));
+            for (m, &to) in renaming.iter().enumerate() {
                 s.held[to as usize] = self.held[m];
             }
-            if s < *best.as_ref().unwrap_or(self) {
-                best = Some(s);
-            }
         }
-        best.unwrap_or_else(|| self.clone())
+        s
     }
 }
 
@@ -915,20 +923,26 @@ impl Model for ShareModel {
         if s.part.log_end() < Offset::from(self.config.records) {
             out.push(Action::Produce);
         }
+        // What a fetch acquires does not depend on who fetches; MaxRecords values that pick the
+        // same records are one action.
+        let mut sizes: [(u8, usize); 2] = [(0, 0); 2];
+        let mut seen = 0usize;
+        for max_records in self.fetch_sizes() {
+            let picked = s
+                .part
+                .next_acquisition(&rules, u32::from(max_records))
+                .len();
+            if picked > 0 && (seen == 0 || sizes[seen - 1].1 != picked) {
+                sizes[seen] = (max_records, picked);
+                seen += 1;
+            }
+        }
         for member in 0..self.config.members {
-            let mut seen: Option<usize> = None;
-            for max_records in self.fetch_sizes() {
-                let picked = s
-                    .part
-                    .next_acquisition(&rules, u32::from(max_records))
-                    .len();
-                if picked > 0 && seen != Some(picked) {
-                    out.push(Action::Fetch {
-                        member,
-                        max_records,
-                    });
-                }
-                seen = Some(picked);
+            for &(max_records, _) in &sizes[..seen] {
+                out.push(Action::Fetch {
+                    member,
+                    max_records,
+                });
             }
             let held = s.held[member as usize];
             if held != 0 {

@@ -178,7 +178,7 @@ impl RecordState {
 }
 
 /// One record's share state and delivery count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct InFlight {
     /// Its state.
     pub state: RecordState,
@@ -192,6 +192,24 @@ impl InFlight {
         state: RecordState::Available,
         delivery_count: 0,
     };
+
+    /// An injective packing into 32 bits (state, member, count), so hashing a record is one write:
+    /// model checking hashes every generated state.
+    fn packed(self) -> u32 {
+        let (state, member) = match self.state {
+            RecordState::Available => (0u32, 0u32),
+            RecordState::Acquired(m) => (1, u32::from(m)),
+            RecordState::Acknowledged => (2, 0),
+            RecordState::Archived => (3, 0),
+        };
+        state | member << 2 | u32::from(self.delivery_count) << 24
+    }
+}
+
+impl std::hash::Hash for InFlight {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u32(self.packed());
+    }
 }
 
 /// Configuration that shapes the rules for one share partition.
@@ -326,7 +344,7 @@ impl AutoOffsetReset {
 /// The in-memory state of one share partition on its leader, with what is persisted implied:
 /// Acknowledged/Archived and Available counts are written when they change; acquisitions never are
 /// (kip932-semantics.md §10.1).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SharePartition {
     /// Share-partition start offset: every offset below it is terminal.
     spso: Offset,
@@ -334,6 +352,17 @@ pub struct SharePartition {
     cache_end: Offset,
     /// Every record of the log, indexed by offset.
     records: SmallVec<[InFlight; 6]>,
+}
+
+impl std::hash::Hash for SharePartition {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_i64(self.spso);
+        h.write_i64(self.cache_end);
+        h.write_usize(self.records.len());
+        for r in &self.records {
+            h.write_u32(r.packed());
+        }
+    }
 }
 
 impl Default for SharePartition {
@@ -426,15 +455,13 @@ impl SharePartition {
         self.records.iter().all(|r| r.state.is_terminal())
     }
 
-    /// The same partition with every member index mapped through `rename` (for symmetry reduction).
-    pub fn with_members_renamed(&self, rename: impl Fn(MemberIdx) -> MemberIdx) -> SharePartition {
-        let mut p = self.clone();
-        for r in p.records.iter_mut() {
+    /// Maps every member index through `rename` (for symmetry reduction; not a transition).
+    pub fn rename_members(&mut self, rename: impl Fn(MemberIdx) -> MemberIdx) {
+        for r in self.records.iter_mut() {
             if let RecordState::Acquired(m) = r.state {
                 r.state = RecordState::Acquired(rename(m));
             }
         }
-        p
     }
 
     /// Overwrites one record, bypassing every rule. Not a transition: an observer (the conformance

@@ -254,7 +254,9 @@ fn config_bounds_are_validated() {
 fn transition_examples_cover_every_kind_and_pair() {
     let examples = graph::transition_examples(&ShareModel::new(Config::STANDARD));
     for kind in Transition::ALL {
-        let t = examples.get(&(kind, None)).unwrap_or_else(|| panic!("no example of {kind:?}"));
+        let t = examples
+            .get(&(kind, None))
+            .unwrap_or_else(|| panic!("no example of {kind:?}"));
         let model = ShareModel::new(Config::STANDARD);
         // The example is a real path of the model, ending with that kind.
         let mut s = t.init.clone();
@@ -267,6 +269,9 @@ fn transition_examples_cover_every_kind_and_pair() {
         }
         assert!(last.contains(kind));
     }
-    let pairs = examples.keys().filter(|(_, second)| second.is_some()).count();
+    let pairs = examples
+        .keys()
+        .filter(|(_, second)| second.is_some())
+        .count();
     assert!(pairs > 100, "{pairs} pairs");
 }
