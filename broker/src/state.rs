@@ -123,16 +123,6 @@ pub fn rules_for(cfg: &BrokerConfig, overrides: Option<&GroupOverrides>) -> Rule
     }
 }
 
-/// Whether a batch with several types spans more offsets than an `i64` counts (its length
-/// computation would overflow); input sanitising, not a rule.
-fn span_overflows(b: &AckBatch) -> bool {
-    b.types.len() > 1
-        && b.last_offset
-            .checked_sub(b.first_offset)
-            .and_then(|d| d.checked_add(1))
-            .is_none()
-}
-
 /// Kafka's topic name rule (`Topic.validate`): 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn valid_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name == "." || name == ".." {
@@ -514,15 +504,6 @@ impl State {
                 false,
             );
         };
-        if batches.iter().any(span_overflows) {
-            // The spec computes `LastOffset − FirstOffset + 1`; such a batch can never match its
-            // type count, which Kafka answers with INVALID_REQUEST (its long arithmetic wraps).
-            return (
-                code::INVALID_REQUEST,
-                Some("number of acknowledge types does not match the offset range".to_string()),
-                false,
-            );
-        }
         let rules = self.rules(cfg, group);
         let Some(entry) = self.sps.get_mut(id).and_then(Option::as_mut) else {
             return (
