@@ -347,7 +347,11 @@ pub fn guess_release(v: &BrokerVersions) -> Option<String> {
     match fetch {
         None => return Some("< 4.0 (no share APIs)".to_string()),
         Some((_, 0)) => return Some("4.0 (early-access share APIs v0)".to_string()),
-        Some((_, 1)) => return Some("4.1".to_string()),
+        // Apache Kafka 4.1 serves ShareFetch v1 only and advertises metadata.version (4.1.2: up to
+        // level 27). A broker with v1 only and no metadata.version is some other implementation
+        // (sharecheck's reference broker, for one): no guess.
+        Some((_, 1)) if mv_max.is_some() => return Some("4.1".to_string()),
+        Some((_, 1)) => return None,
         _ => {}
     }
     // ShareFetch v2+: 4.2 or later.
@@ -1186,5 +1190,7 @@ mod tests {
         assert!(guess_release(&versions(None, None, None))
             .unwrap()
             .starts_with("< 4.0"));
+        // ShareFetch v1 without metadata.version: not Apache Kafka 4.1 (the reference broker).
+        assert_eq!(guess_release(&versions(Some(1), Some(1), None)), None);
     }
 }

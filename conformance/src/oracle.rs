@@ -22,7 +22,7 @@ use serde::Serialize;
 use sharecheck_model::model::{Cause, Transition, Transitions};
 use sharecheck_model::session::{SessionEffect, SessionRequest, ShareSessions};
 use sharecheck_model::spec::{
-    AckBatch, AckError, AckType, AutoOffsetReset, Change, ErrorCode, MemberIdx, Offset,
+    AckBatch, AckError, AckType, AutoOffsetReset, Change, ErrorCode, InFlight, MemberIdx, Offset,
     RecordState, Rules, SharePartition,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +88,10 @@ struct Reject {
     kind: &'static str,
     detail: String,
 }
+
+/// A candidate that accepted an observation (with the transitions it went through), or the reason it
+/// rejected it (with the candidate, to carry on from after an anomaly).
+type Judged = Result<(Candidate, Transitions), (Reject, Candidate)>;
 
 /// One observed ShareFetch for the case's partition.
 #[derive(Clone, Debug)]
@@ -255,18 +259,23 @@ impl Oracle {
     fn expand(&mut self, sent: Millis, received: Millis) -> Vec<(Candidate, Transitions)> {
         let rules = self.config.rules;
         let mut out: Vec<(Candidate, Transitions)> = Vec::new();
-        for cand in &self.candidates {
-            let mut base = cand.clone();
+        // Candidates are moved, not copied: a copy is made only where a timed event may or may not
+        // have happened.
+        for mut base in std::mem::take(&mut self.candidates) {
             let mut kinds = Transitions::default();
-            base.pending.sort_by_key(|t| (t.earliest, t.latest));
-            let (due, rest): (Vec<Timed>, Vec<Timed>) =
-                base.pending.drain(..).partition(|t| t.latest < sent);
-            for t in &due {
-                kinds.extend(fire(&rules, &mut base.part, &mut base.sessions, &t.kind));
+            let mut maybe: Vec<Timed> = Vec::new();
+            if base.pending.iter().any(|t| t.earliest <= received) {
+                base.pending.sort_by_key(|t| (t.earliest, t.latest));
+                let (due, rest): (Vec<Timed>, Vec<Timed>) =
+                    base.pending.drain(..).partition(|t| t.latest < sent);
+                for t in &due {
+                    kinds.extend(fire(&rules, &mut base.part, &mut base.sessions, &t.kind));
+                }
+                let (m, later): (Vec<Timed>, Vec<Timed>) =
+                    rest.into_iter().partition(|t| t.earliest <= received);
+                maybe = m;
+                base.pending = later;
             }
-            let (maybe, later): (Vec<Timed>, Vec<Timed>) =
-                rest.into_iter().partition(|t| t.earliest <= received);
-            base.pending = later;
             // Every subset of the maybe-events, applied in deadline order; "none fired" first.
             let mut branches: Vec<(Candidate, Transitions, Vec<Timed>)> =
                 vec![(base, kinds, Vec::new())];
@@ -294,16 +303,10 @@ impl Oracle {
     }
 
     /// Keeps the candidates that accepted the observation, or reports the first rejection.
-    fn settle(
-        &mut self,
-        step: usize,
-        results: Vec<Result<(Candidate, Transitions), Reject>>,
-        force: impl FnOnce(&mut Candidate),
-    ) {
-        let mut first_reject: Option<Reject> = None;
+    fn settle(&mut self, step: usize, results: Vec<Judged>, force: impl FnOnce(&mut Candidate)) {
+        let mut first_reject: Option<(Reject, Candidate)> = None;
         let mut alive: Vec<Candidate> = Vec::new();
         let mut kinds: Option<Transitions> = None;
-        let mut fallback: Option<Candidate> = None;
         for r in results {
             match r {
                 Ok((c, k)) => {
@@ -322,19 +325,16 @@ impl Oracle {
             }
         }
         if alive.is_empty() {
-            let reject = first_reject.unwrap_or(Reject {
-                kind: "unexpected-response",
-                detail: "no candidate state".into(),
-            });
+            let Some((reject, mut c)) = first_reject else {
+                self.set_inconclusive(format!("step {step}: no candidate state left"));
+                return;
+            };
             self.anomalies.push(Anomaly {
                 kind: reject.kind.to_string(),
                 step,
                 detail: reject.detail,
             });
             // Carry on from what the broker evidently did, so later steps are still judged.
-            let mut c = fallback
-                .take()
-                .unwrap_or_else(|| self.candidates[0].clone());
             force(&mut c);
             self.candidates = vec![c];
             return;
@@ -348,6 +348,18 @@ impl Oracle {
                 self.config.max_candidates
             ));
             alive.truncate(self.config.max_candidates);
+        }
+        // Forget lock timers whose records have moved on: they can no longer change anything.
+        for c in &mut alive {
+            let part = &c.part;
+            c.pending.retain(|t| match &t.kind {
+                TimedKind::LockExpiry { member, offsets } => offsets.iter().any(|(o, count)| {
+                    part.record(*o).is_some_and(|r| {
+                        r.state == RecordState::Acquired(*member) && r.delivery_count == *count
+                    })
+                }),
+                TimedKind::SessionRelease { .. } => true,
+            });
         }
         self.candidates = alive;
     }
@@ -494,48 +506,40 @@ impl Oracle {
     pub fn acknowledged(&mut self, step: usize, obs: &AckObservation<'_>) {
         let rules = self.config.rules;
         let expanded = self.expand(obs.sent, obs.received);
-        let refused = self.refused_acks.clone();
-        let mut results = Vec::new();
+        let mut results: Vec<Judged> = Vec::new();
         for (mut cand, mut kinds) in expanded {
-            let r = match cand.sessions.on_request(
-                &obs.member,
-                obs.epoch,
-                SessionRequest::ShareAcknowledge,
-            ) {
-                Err(code) => {
-                    if code == obs.top_error {
-                        Ok((cand, kinds))
-                    } else {
-                        Err(Reject {
-                            kind: "wrong-error-code",
-                            detail: format!("ShareAcknowledge with epoch {} answered {}, the session rules say {code}", obs.epoch, obs.top_error),
-                        })
-                    }
-                }
+            let r = match cand.sessions.on_request(&obs.member, obs.epoch, SessionRequest::ShareAcknowledge) {
+                Err(code) if code == obs.top_error => Ok((cand, kinds)),
+                Err(code) => Err((
+                    Reject {
+                        kind: "wrong-error-code",
+                        detail: format!(
+                            "ShareAcknowledge with epoch {} answered {}, the session rules say {code}",
+                            obs.epoch, obs.top_error
+                        ),
+                    },
+                    cand,
+                )),
+                Ok(_) if obs.top_error != ErrorCode::NONE => Err((
+                    Reject {
+                        kind: "wrong-error-code",
+                        detail: format!(
+                            "ShareAcknowledge with epoch {} answered {}, the session rules accept it",
+                            obs.epoch, obs.top_error
+                        ),
+                    },
+                    cand,
+                )),
                 Ok(effect) => {
-                    if obs.top_error != ErrorCode::NONE {
-                        Err(Reject {
-                            kind: "wrong-error-code",
-                            detail: format!("ShareAcknowledge with epoch {} answered {}, the session rules accept it", obs.epoch, obs.top_error),
-                        })
-                    } else {
-                        let observed = obs.partition_error.unwrap_or(ErrorCode::NONE);
-                        match apply_ack(
-                            &rules,
-                            &mut cand.part,
-                            obs.member,
-                            obs.acks,
-                            observed,
-                            &refused,
-                        ) {
-                            Err(rej) => Err(rej),
-                            Ok(k) => {
-                                kinds.extend(k);
-                                if effect == SessionEffect::Closed {
-                                    kinds.extend(release(&rules, &mut cand.part, obs.member));
-                                }
-                                Ok((cand, kinds))
+                    let observed = obs.partition_error.unwrap_or(ErrorCode::NONE);
+                    match apply_ack(&rules, &mut cand.part, obs.member, obs.acks, observed, &self.refused_acks) {
+                        Err(rej) => Err((rej, cand)),
+                        Ok(k) => {
+                            kinds.extend(k);
+                            if effect == SessionEffect::Closed {
+                                kinds.extend(release(&rules, &mut cand.part, obs.member));
                             }
+                            Ok((cand, kinds))
                         }
                     }
                 }
@@ -755,13 +759,13 @@ fn apply_ack(
     observed: ErrorCode,
     refused: &BTreeMap<Offset, usize>,
 ) -> Result<Transitions, Reject> {
-    let mut trial = part.clone();
-    let expected: Result<Vec<Change>, AckError> = trial
+    // The spec applies a request all or nothing, so it can run on the candidate itself: on an error
+    // nothing changed, and a candidate whose answer differs from the observed one is dropped.
+    let expected: Result<Vec<Change>, AckError> = part
         .acknowledge(rules, member, acks, false)
         .map(|c| c.to_vec());
     match expected {
         Ok(changes) if observed == ErrorCode::NONE => {
-            *part = trial;
             let mut kinds = ack_kinds(&changes, acks);
             if changes.is_empty() && acks.iter().all(|b| b.last_offset < part.spso()) {
                 // Acknowledgements wholly below the SPSO are ignored (§5.3).
@@ -821,17 +825,18 @@ fn apply_ack(
 #[allow(clippy::too_many_arguments)]
 fn judge_fetch(
     rules: &Rules,
-    cand: Candidate,
-    kinds: Transitions,
+    mut cand: Candidate,
+    mut kinds: Transitions,
     obs: &FetchObservation<'_>,
     offsets: &[(Offset, i16)],
     has_acks: bool,
     lock_ms: Millis,
     tol: Millis,
     refused: &BTreeMap<Offset, usize>,
-) -> Vec<Result<(Candidate, Transitions), Reject>> {
-    let mut cand = cand;
-    let mut kinds = kinds;
+) -> Vec<Judged> {
+    let reject = |kind: &'static str, detail: String, cand: Candidate| {
+        vec![Err((Reject { kind, detail }, cand))]
+    };
     let effect = match cand.sessions.on_request(
         &obs.member,
         obs.epoch,
@@ -841,102 +846,98 @@ fn judge_fetch(
             if offsets.is_empty() {
                 return vec![Ok((cand, kinds))];
             }
-            return vec![Err(Reject {
-                kind: "unexpected-acquisition",
-                detail: format!("records were acquired by a ShareFetch refused with {code}"),
-            })];
+            return reject(
+                "unexpected-acquisition",
+                format!("records were acquired by a ShareFetch refused with {code}"),
+                cand,
+            );
         }
         Err(code) => {
-            return vec![Err(Reject {
-                kind: "wrong-error-code",
-                detail: format!(
-                    "ShareFetch with epoch {} answered {}, the session rules say {code}",
-                    obs.epoch, obs.top_error
-                ),
-            })]
+            let detail = format!(
+                "ShareFetch with epoch {} answered {}, the session rules say {code}",
+                obs.epoch, obs.top_error
+            );
+            return reject("wrong-error-code", detail, cand);
         }
         Ok(_) if obs.top_error != ErrorCode::NONE => {
-            return vec![Err(Reject {
-                kind: "wrong-error-code",
-                detail: format!(
-                    "ShareFetch with epoch {} answered {}, the session rules accept it",
-                    obs.epoch, obs.top_error
-                ),
-            })]
+            let detail = format!(
+                "ShareFetch with epoch {} answered {}, the session rules accept it",
+                obs.epoch, obs.top_error
+            );
+            return reject("wrong-error-code", detail, cand);
         }
         Ok(effect) => effect,
     };
     let observed_ack = obs.ack_error.unwrap_or(ErrorCode::NONE);
     if effect == SessionEffect::Closed {
-        let r = apply_ack(
+        if !offsets.is_empty() {
+            return reject(
+                "unexpected-acquisition",
+                "records were acquired by a session-closing ShareFetch".into(),
+                cand,
+            );
+        }
+        return match apply_ack(
             rules,
             &mut cand.part,
             obs.member,
             obs.acks,
             observed_ack,
             refused,
-        )
-        .map(|k| {
-            kinds.extend(k);
-            kinds.extend(release(rules, &mut cand.part, obs.member));
-            (cand, kinds)
-        });
-        if !offsets.is_empty() {
-            return vec![Err(Reject {
-                kind: "unexpected-acquisition",
-                detail: "records were acquired by a session-closing ShareFetch".into(),
-            })];
-        }
-        return vec![r];
+        ) {
+            Ok(k) => {
+                kinds.extend(k);
+                kinds.extend(release(rules, &mut cand.part, obs.member));
+                vec![Ok((cand, kinds))]
+            }
+            Err(e) => vec![Err((e, cand))],
+        };
+    }
+    if !has_acks {
+        return match acquire(rules, &mut cand, obs, offsets, lock_ms, tol) {
+            Ok(fk) => {
+                kinds.extend(fk);
+                vec![Ok((cand, kinds))]
+            }
+            Err(e) => vec![Err((e, cand))],
+        };
     }
     // Acknowledgements and the fetch are processed concurrently by Kafka (§6.2): either order.
     let mut out = Vec::new();
     for ack_first in [true, false] {
-        if !has_acks && !ack_first {
-            break;
-        }
         let mut c = cand.clone();
         let mut k = kinds;
-        if has_acks && ack_first {
-            match apply_ack(
-                rules,
-                &mut c.part,
-                obs.member,
-                obs.acks,
-                observed_ack,
-                refused,
-            ) {
-                Ok(ak) => k.extend(ak),
+        let order: [bool; 2] = if ack_first {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        let mut failed: Option<Reject> = None;
+        for is_ack in order {
+            let r = if is_ack {
+                apply_ack(
+                    rules,
+                    &mut c.part,
+                    obs.member,
+                    obs.acks,
+                    observed_ack,
+                    refused,
+                )
+            } else {
+                acquire(rules, &mut c, obs, offsets, lock_ms, tol)
+            };
+            match r {
+                Ok(more) => k.extend(more),
                 Err(e) => {
-                    out.push(Err(e));
-                    continue;
+                    failed = Some(e);
+                    break;
                 }
             }
         }
-        match acquire(rules, &mut c, obs, offsets, lock_ms, tol) {
-            Ok(fk) => k.extend(fk),
-            Err(e) => {
-                out.push(Err(e));
-                continue;
-            }
-        }
-        if has_acks && !ack_first {
-            match apply_ack(
-                rules,
-                &mut c.part,
-                obs.member,
-                obs.acks,
-                observed_ack,
-                refused,
-            ) {
-                Ok(ak) => k.extend(ak),
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            }
-        }
-        out.push(Ok((c, k)));
+        out.push(match failed {
+            None => Ok((c, k)),
+            Some(e) => Err((e, c)),
+        });
     }
     out
 }
@@ -960,11 +961,12 @@ fn acquire(
         });
     }
     let list: Vec<Offset> = offsets.iter().map(|(o, _)| *o).collect();
-    let before = c.part.clone();
+    let before: Vec<Option<InFlight>> = list.iter().map(|o| c.part.record(*o)).collect();
     let ranges = match c.part.acquire(rules, obs.member, &list) {
         Ok(r) => r,
         Err(e) => {
-            let rec = before.record(e.offset);
+            // `acquire` checks before it changes anything: the partition is as it was.
+            let rec = c.part.record(e.offset);
             let kind = match rec.map(|r| r.state) {
                 None => "phantom-record",
                 Some(RecordState::Acquired(m)) if m == obs.member => "early-redelivery",
@@ -984,7 +986,7 @@ fn acquire(
             let state = rec.map_or("not in the log".to_string(), |r| {
                 format!("{:?} with delivery count {}", r.state, r.delivery_count)
             });
-            let allowed = offsets_text(before.next_acquisition(rules, u32::MAX));
+            let allowed = offsets_text(c.part.next_acquisition(rules, u32::MAX));
             return Err(Reject {
                 kind,
                 detail: format!(
@@ -1021,8 +1023,8 @@ fn acquire(
         });
     }
     let mut kinds = Transitions::default();
-    for &o in &list {
-        if let (Some(from), Some(to)) = (before.record(o), c.part.record(o)) {
+    for (&o, from) in list.iter().zip(before) {
+        if let (Some(from), Some(to)) = (from, c.part.record(o)) {
             kinds.extend(Transitions::of_change(
                 Cause::Acquire,
                 &Change {
@@ -1060,11 +1062,9 @@ fn force_acquired(
     if max > part.log_end() {
         part.produce((max - part.log_end()) as usize);
     }
-    let mut rebuilt = part.clone();
     for &(o, count) in offsets {
-        rebuilt.force_record(o, RecordState::Acquired(member), count.clamp(0, 255) as u8);
+        part.force_record(o, RecordState::Acquired(member), count.clamp(0, 255) as u8);
     }
-    *part = rebuilt;
 }
 
 fn force_acks(rules: &Rules, part: &mut SharePartition, member: MemberIdx, acks: &[AckBatch]) {
