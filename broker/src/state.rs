@@ -34,8 +34,6 @@ pub mod code {
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     pub const FENCED_MEMBER_EPOCH: i16 = 110;
     pub const INVALID_RECORD_STATE: i16 = 121;
-    pub const SHARE_SESSION_NOT_FOUND: i16 = 122;
-    pub const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
     pub const SHARE_SESSION_LIMIT_REACHED: i16 = 133;
 }
 

@@ -59,6 +59,40 @@ pub fn next_epoch(epoch: i32) -> i32 {
     }
 }
 
+/// The epoch rules for one request, given the epoch the member's session expects next (`None`: no
+/// session). Returns what the request does to the session and the epoch expected afterwards (`None`:
+/// no session any more); an `Err` is the top-level error code, and the session is left as it was.
+///
+/// ShareFetch epoch 0 with acknowledgements → INVALID_REQUEST 42; ShareAcknowledge epoch 0 →
+/// INVALID_SHARE_SESSION_EPOCH 123; epoch −1 without a session → SHARE_SESSION_NOT_FOUND 122; any other
+/// epoch without a session → 122, and one that is not the expected epoch → 123
+/// (`SPM.newContext@4.2:456-535`: only 0 and −1 are special, every other value looks the session up
+/// first; `SPM.acknowledgeSessionUpdate@4.2:537-562`).
+pub fn judge(
+    expected: Option<i32>,
+    epoch: i32,
+    kind: SessionRequest,
+) -> Result<(SessionEffect, Option<i32>), ErrorCode> {
+    match (epoch, kind) {
+        (INITIAL_EPOCH, SessionRequest::ShareFetch { has_acks: true }) => {
+            Err(ErrorCode::INVALID_REQUEST)
+        }
+        (INITIAL_EPOCH, SessionRequest::ShareAcknowledge) => {
+            Err(ErrorCode::INVALID_SHARE_SESSION_EPOCH)
+        }
+        (INITIAL_EPOCH, SessionRequest::ShareFetch { has_acks: false }) => Ok((
+            SessionEffect::Opened {
+                replaced: expected.is_some(),
+            },
+            Some(FIRST_EPOCH),
+        )),
+        (_, _) if expected.is_none() => Err(ErrorCode::SHARE_SESSION_NOT_FOUND),
+        (FINAL_EPOCH, _) => Ok((SessionEffect::Closed, None)),
+        (e, _) if Some(e) == expected => Ok((SessionEffect::Continued, Some(next_epoch(e)))),
+        _ => Err(ErrorCode::INVALID_SHARE_SESSION_EPOCH),
+    }
+}
+
 /// The share sessions of one broker, keyed by member (the caller scopes it to one group, or uses a
 /// (group, member) key type).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -79,42 +113,24 @@ impl<K: Ord + Clone> ShareSessions<K> {
         self.expected.get(key).copied()
     }
 
-    /// Judges `epoch` on a request of `kind` from `key`, and advances the session when accepted.
-    ///
-    /// Errors (top-level, the request is not processed further): ShareFetch epoch 0 with
-    /// acknowledgements → INVALID_REQUEST 42; ShareAcknowledge epoch 0 → INVALID_SHARE_SESSION_EPOCH
-    /// 123; epoch −1 or > 0 without a session → SHARE_SESSION_NOT_FOUND 122; an epoch that is not the
-    /// expected one (including any other negative value) → 123.
+    /// Judges `epoch` on a request of `kind` from `key` with [`judge`], and advances the session
+    /// when accepted.
     pub fn on_request(
         &mut self,
         key: &K,
         epoch: i32,
         kind: SessionRequest,
     ) -> Result<SessionEffect, ErrorCode> {
-        match (epoch, kind) {
-            (INITIAL_EPOCH, SessionRequest::ShareFetch { has_acks: true }) => {
-                Err(ErrorCode::INVALID_REQUEST)
+        let (effect, next) = judge(self.expected(key), epoch, kind)?;
+        match next {
+            Some(n) => {
+                self.expected.insert(key.clone(), n);
             }
-            (INITIAL_EPOCH, SessionRequest::ShareAcknowledge) => {
-                Err(ErrorCode::INVALID_SHARE_SESSION_EPOCH)
+            None => {
+                self.expected.remove(key);
             }
-            (INITIAL_EPOCH, SessionRequest::ShareFetch { has_acks: false }) => {
-                let replaced = self.expected.insert(key.clone(), FIRST_EPOCH).is_some();
-                Ok(SessionEffect::Opened { replaced })
-            }
-            (FINAL_EPOCH, _) => match self.expected.remove(key) {
-                Some(_) => Ok(SessionEffect::Closed),
-                None => Err(ErrorCode::SHARE_SESSION_NOT_FOUND),
-            },
-            (e, _) => match self.expected.get_mut(key) {
-                None if e > 0 => Err(ErrorCode::SHARE_SESSION_NOT_FOUND),
-                Some(expected) if *expected == e => {
-                    *expected = next_epoch(e);
-                    Ok(SessionEffect::Continued)
-                }
-                _ => Err(ErrorCode::INVALID_SHARE_SESSION_EPOCH),
-            },
         }
+        Ok(effect)
     }
 
     /// The member's session disappears without a request (its connection dropped, §6.3). Returns
@@ -190,6 +206,15 @@ mod tests {
             s.expected(&"a"),
             Some(1),
             "a rejected epoch does not advance the session"
+        );
+        // Without a session every epoch but 0 is SHARE_SESSION_NOT_FOUND, negative ones too.
+        assert_eq!(
+            s.on_request(&"b", -2, ACK),
+            Err(ErrorCode::SHARE_SESSION_NOT_FOUND)
+        );
+        assert_eq!(
+            s.on_request(&"b", -1, ACK),
+            Err(ErrorCode::SHARE_SESSION_NOT_FOUND)
         );
     }
 

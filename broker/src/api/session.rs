@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use kafka_protocol::messages::GroupId;
 use kafka_protocol::protocol::StrBytes;
-use sharecheck_model::spec::AckBatch;
+use sharecheck_model::session::{judge, SessionEffect, SessionRequest};
+use sharecheck_model::spec::{AckBatch, ErrorCode};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
@@ -51,18 +52,10 @@ pub fn ids(
     Ok((group, member))
 }
 
-/// The epoch after `n` (wraps to 1 after `i32::MAX`, §6.1).
-pub fn next_epoch(n: i32) -> i32 {
-    if n == i32::MAX {
-        1
-    } else {
-        n + 1
-    }
-}
-
-/// Applies the epoch rules of §6.1 to the session of `key` (`SPM.newContext@4.2:456-535`,
-/// `SPM.acknowledgeSessionUpdate@4.2:537-562`). `fetch` is true for ShareFetch (which may open a
-/// session and adds the partitions it lists), false for ShareAcknowledge.
+/// Applies the epoch rules of §6.1 — [`sharecheck_model::session::judge`], the one implementation —
+/// to the session of `key`, and keeps the broker's own session data (the connection it was opened
+/// on, its partitions). `fetch` is true for ShareFetch (which may open a session and adds the
+/// partitions it lists), false for ShareAcknowledge.
 #[allow(clippy::too_many_arguments)]
 pub fn advance(
     st: &mut State,
@@ -81,20 +74,39 @@ pub fn advance(
             parts.remove(f);
         }
     };
-    match epoch {
-        0 if !fetch => Err((
-            code::INVALID_SHARE_SESSION_EPOCH,
-            "ShareAcknowledge cannot open a share session (epoch 0).".to_string(),
-        )),
-        0 => {
-            if has_acks && cfg.mutant != Some(BrokerMutant::InitialEpochAcksApplied) {
-                return Err((
-                    code::INVALID_REQUEST,
-                    "Acknowledgements are not allowed in a ShareFetch that opens a share session."
-                        .to_string(),
-                ));
+    let expected = st.sessions.get(key).map(|s| s.next_epoch);
+    let kind = if fetch {
+        // The planted bug applies acknowledgements on an opening fetch instead of refusing them.
+        let has_acks = has_acks && cfg.mutant != Some(BrokerMutant::InitialEpochAcksApplied);
+        SessionRequest::ShareFetch { has_acks }
+    } else {
+        SessionRequest::ShareAcknowledge
+    };
+    // The planted bug takes any positive epoch of an existing session as the expected one.
+    let judged_epoch = match (cfg.mutant, expected) {
+        (Some(BrokerMutant::SessionEpochUnchecked), Some(e)) if epoch > 0 => e,
+        _ => epoch,
+    };
+    let (effect, next) = judge(expected, judged_epoch, kind).map_err(|c| {
+        let message = match c {
+            ErrorCode::INVALID_REQUEST => {
+                "Acknowledgements are not allowed in a ShareFetch that opens a share session."
+                    .to_string()
             }
-            if !st.sessions.contains_key(key) && st.sessions.len() >= cfg.max_share_sessions {
+            ErrorCode::SHARE_SESSION_NOT_FOUND => "The share session was not found.".to_string(),
+            _ if epoch == 0 => {
+                "ShareAcknowledge cannot open a share session (epoch 0).".to_string()
+            }
+            _ => format!(
+                "The share session epoch is {epoch}, the expected epoch is {}.",
+                expected.unwrap_or(0)
+            ),
+        };
+        (c.0, message)
+    })?;
+    match effect {
+        SessionEffect::Opened { replaced } => {
+            if !replaced && st.sessions.len() >= cfg.max_share_sessions {
                 return Err((
                     code::SHARE_SESSION_LIMIT_REACHED,
                     format!(
@@ -110,41 +122,19 @@ pub fn advance(
                 key.clone(),
                 ShareSession {
                     conn,
-                    next_epoch: 1,
+                    next_epoch: next.unwrap_or(1),
                     partitions,
                 },
             );
             Ok(Step::Open)
         }
-        -1 => {
-            if st.sessions.contains_key(key) {
-                Ok(Step::Close)
-            } else {
-                Err((
-                    code::SHARE_SESSION_NOT_FOUND,
-                    "There is no share session to close.".to_string(),
-                ))
-            }
-        }
-        n => {
-            let Some(session) = st.sessions.get_mut(key) else {
-                return Err((
-                    code::SHARE_SESSION_NOT_FOUND,
-                    "The share session was not found.".to_string(),
-                ));
-            };
-            if n != session.next_epoch && cfg.mutant != Some(BrokerMutant::SessionEpochUnchecked) {
-                return Err((
-                    code::INVALID_SHARE_SESSION_EPOCH,
-                    format!(
-                        "The share session epoch is {n}, the expected epoch is {}.",
-                        session.next_epoch
-                    ),
-                ));
-            }
-            session.next_epoch = next_epoch(n);
-            if fetch {
-                apply(&mut session.partitions);
+        SessionEffect::Closed => Ok(Step::Close),
+        SessionEffect::Continued => {
+            if let Some(session) = st.sessions.get_mut(key) {
+                session.next_epoch = next.unwrap_or(session.next_epoch);
+                if fetch {
+                    apply(&mut session.partitions);
+                }
             }
             Ok(Step::Continue)
         }
