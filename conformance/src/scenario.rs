@@ -101,7 +101,10 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
                 }
                 Step::WaitLockExpiry
             }
-            Action::EndSession { member } => Step::CloseSession {
+            Action::CloseSession { member } => Step::CloseSession {
+                member: member_name(member),
+            },
+            Action::Disconnect { member } => Step::Disconnect {
                 member: member_name(member),
             },
             Action::Crash { member } => Step::Crash {
@@ -172,6 +175,7 @@ pub fn generated() -> Vec<Case> {
             steps,
             notes: None,
             history: None,
+            found_by: None,
         });
     }
     out

@@ -133,11 +133,12 @@ pub enum Action {
     },
     /// The acquisition lock of one record expires.
     ExpireLock { offset: u8 },
-    /// `member`'s share session ends: it closes it (ShareFetch/ShareAcknowledge epoch −1) or its
-    /// connection to the leader drops. Since 4.1 both release the member's records the same way at
-    /// the leader (T9, `ShareSessionCache.ClientConnectionDisconnectListener@4.2`), so the model has
-    /// one action for both; the conformance suite exercises them separately on the wire.
-    EndSession { member: u8 },
+    /// `member` closes its share session (ShareFetch/ShareAcknowledge epoch −1, T9).
+    CloseSession { member: u8 },
+    /// `member`'s connection to the leader drops. Since 4.1 the leader then releases the member's
+    /// records exactly as on close (T9, `ShareSessionCache.ClientConnectionDisconnectListener@4.2`):
+    /// the same spec transition, a different request on the wire.
+    Disconnect { member: u8 },
     /// `member` stops without closing anything: it forgets the records it holds, the broker does not
     /// notice, and only lock expiry returns them.
     Crash { member: u8 },
@@ -170,13 +171,10 @@ impl fmt::Display for Action {
                 )
             }
             Action::ExpireLock { offset } => write!(f, "lock on offset {offset} expires"),
-            Action::EndSession { member } => {
-                write!(
-                    f,
-                    "member {} ends its share session (close or disconnect)",
-                    name(member)
-                )
+            Action::CloseSession { member } => {
+                write!(f, "member {} closes its share session", name(member))
             }
+            Action::Disconnect { member } => write!(f, "member {} disconnects", name(member)),
             Action::Crash { member } => write!(f, "member {} crashes silently", name(member)),
             Action::Restart => write!(f, "broker restarts"),
         }
@@ -810,7 +808,7 @@ impl ShareModel {
                 let change = n.part.expire_lock(&rules, Offset::from(offset))?;
                 kinds.extend(Transitions::of_change(Cause::LockExpiry, &change));
             }
-            Action::EndSession { member } => {
+            Action::CloseSession { member } | Action::Disconnect { member } => {
                 let m = MemberIdx::from(member);
                 let changes = n.part.release_session(&rules, m);
                 n.held[member as usize] = 0;
@@ -848,7 +846,10 @@ impl ShareModel {
     /// Monitors that apply to every step.
     fn monitor_common(&self, s: &State, n: &mut State, action: &Action) {
         let restart = matches!(action, Action::Restart);
-        let session_release = matches!(action, Action::EndSession { .. });
+        let session_release = matches!(
+            action,
+            Action::CloseSession { .. } | Action::Disconnect { .. }
+        );
         let count_may_drop = restart || (session_release && !self.config.counts_every_delivery());
         for (o, before) in s.part.records() {
             let Some(after) = n.part.record(o) else {
@@ -984,7 +985,8 @@ impl Model for ShareModel {
             // A member ends a session it knows about; after a silent crash it holds nothing and
             // its orphaned records wait for lock expiry (or a later session of the same member id).
             if held != 0 {
-                out.push(Action::EndSession { member });
+                out.push(Action::CloseSession { member });
+                out.push(Action::Disconnect { member });
                 out.push(Action::Crash { member });
             }
         }
