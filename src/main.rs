@@ -31,6 +31,8 @@ enum Command {
     Replay(cmd::conform::ReplayArgs),
     /// Print the scenario catalog.
     List(cmd::conform::ListArgs),
+    /// Fuzz acknowledgement sequences against a broker; shrink each failure to a replayable fixture.
+    Fuzz(cmd::fuzz::FuzzArgs),
     /// Connect to a broker, report its share-group support, run a smoke round.
     Probe(cmd::probe::ProbeArgs),
     /// Run the reference broker standalone (optionally a mutant) until SIGINT/SIGTERM.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Conform(args) => cmd::conform::conform(args),
         Command::Replay(args) => cmd::conform::replay(args),
         Command::List(args) => cmd::conform::list(args),
+        Command::Fuzz(args) => cmd::fuzz::run(args),
     };
     match result {
         Ok(outcome) => outcome.into(),

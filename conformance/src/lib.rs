@@ -2,6 +2,7 @@
 //! conformance suite (trace format, oracle, scenarios, runner, reports).
 
 pub mod client;
+pub mod fuzz;
 pub mod member;
 pub mod oracle;
 pub mod probe;

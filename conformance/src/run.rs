@@ -140,6 +140,10 @@ pub struct RunOptions {
     pub run_id: String,
     /// Concurrent cases.
     pub jobs: usize,
+    /// MaxWaitMs of a ShareFetch that expects nothing (nothing is surely acquirable, or a raw
+    /// fetch): how long the broker may hold it open. A remote broker gets 200 ms; an in-process
+    /// broker answers an empty fetch at once, so the fuzzer uses a few ms.
+    pub idle_fetch_wait_ms: i32,
 }
 
 impl Default for RunOptions {
@@ -151,6 +155,7 @@ impl Default for RunOptions {
             margin_ms: 200,
             run_id: format!("{:08x}", rand_u32()),
             jobs: 8,
+            idle_fetch_wait_ms: 200,
         }
     }
 }
@@ -477,7 +482,11 @@ impl CaseRun<'_> {
                 break;
             }
             let limits = FetchLimits {
-                max_wait_ms: if want.is_empty() { 200 } else { 500 },
+                max_wait_ms: if want.is_empty() {
+                    self.opts.idle_fetch_wait_ms
+                } else {
+                    500
+                },
                 min_bytes: 1,
                 max_bytes: 8 * 1024 * 1024,
                 max_records: remaining as i32,
@@ -608,7 +617,7 @@ impl CaseRun<'_> {
     ) -> Result<String, Abort> {
         let i = self.joined(name).await?;
         let limits = FetchLimits {
-            max_wait_ms: 200,
+            max_wait_ms: self.opts.idle_fetch_wait_ms,
             min_bytes: 1,
             max_bytes: 8 * 1024 * 1024,
             max_records: max_records as i32,

@@ -469,6 +469,30 @@ pub struct Case {
     /// The observed history of a run, when the file was written after one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<serde_json::Value>,
+    /// How `sharecheck fuzz` found the case (fuzz-found fixtures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<FoundBy>,
+}
+
+/// How a fuzz-found case was found: enough to find it again, and the planted bug it exposes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoundBy {
+    /// The `sharecheck fuzz` command line that found it.
+    pub command: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// The case number within the run.
+    pub case: u64,
+    /// The target it failed on, as the run described it.
+    pub target: String,
+    /// The reference broker's planted bug it was found with (`--mutant`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<String>,
+    /// Steps of the generated case before shrinking.
+    pub steps_before_shrinking: usize,
+    /// Reruns on the target spent shrinking it.
+    pub shrink_runs: u32,
 }
 
 /// Why a trace file could not be used.

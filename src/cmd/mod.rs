@@ -3,4 +3,5 @@
 pub mod broker;
 pub mod check;
 pub mod conform;
+pub mod fuzz;
 pub mod probe;

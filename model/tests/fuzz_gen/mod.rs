@@ -1,0 +1,817 @@
+//! Generators and checks for level (a) of `sharecheck fuzz` (docs/fuzzing.md): long random action
+//! sequences through [`ShareModel::step`] with more records, members, restarts and larger delivery
+//! limits than the model checker explores, and raw acknowledgement requests against the spec.
+//!
+//! Shared by `tests/spec_props.rs` and `examples/bench_fuzz.rs` (included there with `#[path]`).
+//! Operations name records and members *relatively* (an index into what exists when the operation
+//! runs), so proptest can delete any operation while shrinking and the rest still mean something
+//! (crates.md gotcha 5); an operation that is not enabled when it runs is skipped.
+
+#![allow(dead_code)]
+
+use proptest::prelude::*;
+use sharecheck_model::model::{Action, Config, ShareModel, State, MAX_MEMBERS, MAX_RECORDS};
+use sharecheck_model::profile::WindowRule;
+use sharecheck_model::spec::{
+    AckBatch, AckType, ErrorCode, MemberIdx, Offset, RecordState, Rules, SharePartition,
+};
+use sharecheck_model::{Mutant, Profile};
+
+/// One model-level operation, with relative references.
+#[derive(Clone, Debug)]
+pub enum MOp {
+    /// A record is produced.
+    Produce,
+    /// Member `member` fetches up to `max_records`.
+    Fetch { member: u8, max_records: u8 },
+    /// Member `member` acknowledges the held records selected by the bits of `pick` (bit i = its
+    /// i-th held record), with type `ty`.
+    Ack { member: u8, pick: u8, ty: AckType },
+    /// Member `member` acknowledges any offsets (bit o = offset o), held or not: stale, unowned,
+    /// already-acknowledged and unfetched records alike.
+    AckAny {
+        member: u8,
+        offsets: u8,
+        ty: AckType,
+    },
+    /// The lock of the `index`-th record whose lock can expire expires.
+    Expire { index: u8 },
+    /// Member `member` closes its share session.
+    Close { member: u8 },
+    /// Member `member`'s connection drops.
+    Disconnect { member: u8 },
+    /// Member `member` crashes silently.
+    Crash { member: u8 },
+    /// The broker restarts.
+    Restart,
+}
+
+/// Acknowledge types, RELEASE and RENEW weighted up so records stay in flight longer (a terminal
+/// record has nothing left to do).
+fn ack_type() -> impl Strategy<Value = AckType> {
+    prop_oneof![
+        3 => Just(AckType::Accept),
+        4 => Just(AckType::Release),
+        1 => Just(AckType::Reject),
+        1 => Just(AckType::Gap),
+        2 => Just(AckType::Renew),
+    ]
+}
+
+/// Configurations beyond the model checker's standard bounds (3 records, 2 members, limit 3,
+/// window 2, 1 restart): up to the model's maxima of records and members, every profile, delivery
+/// limits over Kafka's whole range, windows from 1 to past the record count, up to 3 restarts.
+pub fn config() -> impl Strategy<Value = Config> {
+    (
+        1..=MAX_RECORDS,
+        1..=MAX_MEMBERS,
+        2u8..=10,
+        1u32..=(u32::from(MAX_RECORDS) + 1),
+        0u8..=3,
+        0..Profile::ALL.len(),
+    )
+        .prop_map(
+            |(records, members, delivery_limit, max_in_flight, restarts, p)| Config {
+                records,
+                members,
+                delivery_limit,
+                max_in_flight,
+                restarts,
+                profile: Profile::ALL[p],
+                mutant: None,
+            },
+        )
+}
+
+/// One operation; fetches and acknowledgements dominate, every member is equally likely.
+pub fn op() -> impl Strategy<Value = MOp> {
+    let m = 0..MAX_MEMBERS;
+    prop_oneof![
+        6 => (m.clone(), 1u8..=MAX_RECORDS).prop_map(|(member, max_records)| MOp::Fetch { member, max_records }),
+        6 => (m.clone(), any::<u8>(), ack_type()).prop_map(|(member, pick, ty)| MOp::Ack { member, pick, ty }),
+        3 => Just(MOp::Produce),
+        2 => (m.clone(), 0u8..64, ack_type()).prop_map(|(member, offsets, ty)| MOp::AckAny { member, offsets, ty }),
+        2 => any::<u8>().prop_map(|index| MOp::Expire { index }),
+        1 => m.clone().prop_map(|member| MOp::Close { member }),
+        1 => m.clone().prop_map(|member| MOp::Disconnect { member }),
+        1 => m.prop_map(|member| MOp::Crash { member }),
+        1 => Just(MOp::Restart),
+    ]
+}
+
+/// The action `op` stands for in state `s`, or `None` when it names nothing that exists.
+pub fn action(config: &Config, s: &State, op: &MOp) -> Option<Action> {
+    let member_ok = |m: u8| m < config.members;
+    let bits = |mask: u8| (0..8u8).filter(move |o| mask & (1 << o) != 0);
+    Some(match *op {
+        MOp::Produce => Action::Produce,
+        MOp::Fetch {
+            member,
+            max_records,
+        } if member_ok(member) => Action::Fetch {
+            member,
+            max_records,
+        },
+        MOp::Ack { member, pick, ty } if member_ok(member) => {
+            let held: Vec<u8> = bits(s.held[member as usize]).collect();
+            if held.is_empty() {
+                return None;
+            }
+            let mut offsets = 0u8;
+            for i in bits(pick) {
+                offsets |= 1 << held[usize::from(i) % held.len()];
+            }
+            Action::Ack {
+                member,
+                offsets,
+                ty,
+            }
+        }
+        MOp::AckAny {
+            member,
+            offsets,
+            ty,
+        } if member_ok(member) && offsets != 0 => Action::Ack {
+            member,
+            offsets,
+            ty,
+        },
+        MOp::Expire { index } => {
+            let rules = config.rules();
+            let can: Vec<Offset> = s
+                .part
+                .records()
+                .map(|(o, _)| o)
+                .filter(|o| s.part.lock_can_expire(&rules, *o))
+                .collect();
+            if can.is_empty() {
+                return None;
+            }
+            Action::ExpireLock {
+                offset: can[usize::from(index) % can.len()] as u8,
+            }
+        }
+        MOp::Close { member } if member_ok(member) => Action::CloseSession { member },
+        MOp::Disconnect { member } if member_ok(member) => Action::Disconnect { member },
+        MOp::Crash { member } if member_ok(member) => Action::Crash { member },
+        MOp::Restart if s.restarts < config.restarts => Action::Restart,
+        _ => return None,
+    })
+}
+
+/// Runs `ops` from the initial state through [`ShareModel::step`], checking after every step that
+/// no monitor fired and that [`check_state`] holds. Returns the number of steps taken, or the
+/// failing prefix of actions and why.
+pub fn run_sequence(config: &Config, ops: &[MOp]) -> Result<usize, String> {
+    let model = ShareModel::new(*config);
+    let mut s = State::initial(config);
+    let mut taken: Vec<Action> = Vec::new();
+    for op in ops {
+        let Some(a) = action(config, &s, op) else {
+            continue;
+        };
+        let Some((n, _)) = model.step(&s, &a) else {
+            continue;
+        };
+        taken.push(a);
+        if n.violations != 0 {
+            let fired: Vec<&str> = sharecheck_model::model::Prop::SAFETY
+                .iter()
+                .filter(|p| n.violated(**p))
+                .map(|p| p.name())
+                .collect();
+            return Err(format!(
+                "monitor(s) {fired:?} fired after {} step(s): {}",
+                taken.len(),
+                describe(&taken)
+            ));
+        }
+        if let Err(why) = check_state(config, &n) {
+            return Err(format!(
+                "{why} after {} step(s): {}",
+                taken.len(),
+                describe(&taken)
+            ));
+        }
+        if let Action::Fetch {
+            member,
+            max_records,
+        } = a
+        {
+            check_acquisition_shape(&config.rules(), &s.part, member, max_records)
+                .map_err(|why| format!("{why} at step {}: {}", taken.len(), describe(&taken)))?;
+        }
+        s = n;
+    }
+    Ok(taken.len())
+}
+
+fn describe(actions: &[Action]) -> String {
+    actions
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Structural invariants of a partition that every reachable state keeps (kip932-semantics.md §13):
+/// SPSO ≤ cache end ≤ log end; everything below the SPSO terminal; nothing past the cache ever
+/// delivered; Acquired records delivered at least once; no count above the delivery limit; the
+/// window within its limit under 4.2+ rules.
+pub fn check_state(config: &Config, s: &State) -> Result<(), String> {
+    let p = &s.part;
+    if !(p.spso() <= p.cache_end() && p.cache_end() <= p.log_end()) {
+        return Err(format!(
+            "SPSO {} / cache end {} / log end {} out of order",
+            p.spso(),
+            p.cache_end(),
+            p.log_end()
+        ));
+    }
+    for (o, r) in p.records() {
+        if o < p.spso() && !r.state.is_terminal() {
+            return Err(format!("offset {o} below the SPSO is {:?}", r.state));
+        }
+        if o >= p.cache_end() && (r.state != RecordState::Available || r.delivery_count != 0) {
+            return Err(format!("offset {o} past the cache is {r:?}"));
+        }
+        if matches!(r.state, RecordState::Acquired(_)) && r.delivery_count == 0 {
+            return Err(format!("offset {o} is Acquired with delivery count 0"));
+        }
+        if let RecordState::Acquired(m) = r.state {
+            if m >= u16::from(config.members) {
+                return Err(format!("offset {o} is Acquired by unknown member {m}"));
+            }
+        }
+        if r.delivery_count > config.delivery_limit {
+            return Err(format!(
+                "offset {o} has delivery count {} above the limit {}",
+                r.delivery_count, config.delivery_limit
+            ));
+        }
+    }
+    if config.profile.window == WindowRule::CapNewAcquisitions
+        && p.window() > u64::from(config.max_in_flight)
+    {
+        return Err(format!(
+            "window {} above the limit {}",
+            p.window(),
+            config.max_in_flight
+        ));
+    }
+    Ok(())
+}
+
+/// What a ShareFetch response's `AcquiredRecords` must look like for the acquisition the leader
+/// makes from `part` (spec-vs-wire shape): ranges ascending, disjoint, `first <= last`, counts in
+/// 1..=limit, adjacent ranges only when their counts differ, covering exactly the acquired offsets,
+/// at most `max_records` of them, each count the partition's count afterwards.
+pub fn check_acquisition_shape(
+    rules: &Rules,
+    part: &SharePartition,
+    member: u8,
+    max_records: u8,
+) -> Result<(), String> {
+    let offsets = part.next_acquisition(rules, u32::from(max_records));
+    if offsets.len() > usize::from(max_records) {
+        return Err(format!(
+            "{} offsets acquired for MaxRecords {max_records}",
+            offsets.len()
+        ));
+    }
+    if offsets.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(format!("acquisition {offsets:?} not ascending"));
+    }
+    let mut after = part.clone();
+    let ranges = after
+        .acquire(rules, MemberIdx::from(member), &offsets)
+        .map_err(|e| format!("the spec refused its own acquisition {offsets:?}: {e:?}"))?;
+    let mut covered: Vec<Offset> = Vec::new();
+    for (i, r) in ranges.iter().enumerate() {
+        if r.first_offset > r.last_offset {
+            return Err(format!("range {r:?} has first > last"));
+        }
+        if r.delivery_count == 0 || r.delivery_count > rules.delivery_limit {
+            return Err(format!(
+                "range {r:?}: count outside 1..={}",
+                rules.delivery_limit
+            ));
+        }
+        if let Some(prev) = i.checked_sub(1).map(|j| ranges[j]) {
+            if prev.last_offset >= r.first_offset {
+                return Err(format!(
+                    "ranges {prev:?} and {r:?} overlap or are unordered"
+                ));
+            }
+            if prev.last_offset + 1 == r.first_offset && prev.delivery_count == r.delivery_count {
+                return Err(format!("ranges {prev:?} and {r:?} should be one"));
+            }
+        }
+        for o in r.first_offset..=r.last_offset {
+            let rec = after
+                .record(o)
+                .ok_or_else(|| format!("range {r:?} past the log"))?;
+            if rec.state != RecordState::Acquired(MemberIdx::from(member))
+                || rec.delivery_count != r.delivery_count
+            {
+                return Err(format!("offset {o} reported {r:?}, partition has {rec:?}"));
+            }
+            covered.push(o);
+        }
+    }
+    if covered != offsets.to_vec() {
+        return Err(format!("ranges {ranges:?} do not cover {offsets:?}"));
+    }
+    Ok(())
+}
+
+/// A raw acknowledgement batch, invalid on purpose as often as not: offsets around the partition
+/// (below 0, below the SPSO, past the SPEO, past the log, at the `i64` extremes), reversed ranges,
+/// type codes out of range, type counts that do not match.
+pub fn raw_batch() -> impl Strategy<Value = AckBatch> {
+    let offset = prop_oneof![
+        8 => -2i64..12,
+        1 => Just(i64::MAX),
+        1 => Just(i64::MIN),
+    ];
+    let code = prop_oneof![6 => 0i8..=4, 1 => -3i8..0, 1 => 5i8..=9];
+    (
+        offset,
+        0i64..4,
+        prop::collection::vec(code, 0..=4),
+        any::<bool>(),
+    )
+        .prop_map(|(first, span, types, reversed)| {
+            let last = if reversed {
+                first.saturating_sub(span.max(1))
+            } else {
+                first.saturating_add(span)
+            };
+            AckBatch {
+                first_offset: first,
+                last_offset: last,
+                types: types.into_iter().collect(),
+            }
+        })
+}
+
+/// Checks the spec's answer to one acknowledgement request from `member` against the wire rules
+/// (kip932-semantics.md §5.3): request-level validation decides first and its error is the answer;
+/// an error is 42 or 121 and changes nothing; success changes only records inside the batches, at
+/// or above the SPSO, Acquired by `member`, each as its type says.
+pub fn check_ack(
+    rules: &Rules,
+    part: &SharePartition,
+    member: MemberIdx,
+    batches: &[AckBatch],
+    is_renew_ack: bool,
+) -> Result<(), String> {
+    let mut after = part.clone();
+    let answer = after.acknowledge(rules, member, batches, is_renew_ack);
+    let validated = SharePartition::validate_ack_batches(rules, batches, is_renew_ack);
+    match (&answer, &validated) {
+        (Ok(_), Err(v)) => return Err(format!("accepted batches validation refuses: {v:?}")),
+        (Err(e), Err(v)) if e != v => {
+            return Err(format!("validation says {v:?}, acknowledge says {e:?}"))
+        }
+        _ => {}
+    }
+    match answer {
+        Err(e) => {
+            if ![ErrorCode::INVALID_REQUEST, ErrorCode::INVALID_RECORD_STATE].contains(&e.code) {
+                return Err(format!("error {} is neither 42 nor 121", e.code));
+            }
+            if e.batch >= batches.len() {
+                return Err(format!(
+                    "error names batch {} of {}",
+                    e.batch,
+                    batches.len()
+                ));
+            }
+            if after != *part {
+                return Err("a refused acknowledgement changed the partition".into());
+            }
+        }
+        Ok(changes) => {
+            if after.spso() < part.spso() {
+                return Err("the SPSO moved back".into());
+            }
+            for c in &changes {
+                let inside = batches
+                    .iter()
+                    .find(|b| (b.first_offset..=b.last_offset).contains(&c.offset));
+                let Some(b) = inside else {
+                    return Err(format!("offset {} changed outside every batch", c.offset));
+                };
+                if c.offset < part.spso() {
+                    return Err(format!("offset {} below the SPSO changed", c.offset));
+                }
+                if part.record(c.offset) != Some(c.from) {
+                    return Err(format!(
+                        "change of {} does not start from its state",
+                        c.offset
+                    ));
+                }
+                if c.from.state != RecordState::Acquired(member) {
+                    return Err(format!(
+                        "offset {} changed but was {:?}",
+                        c.offset, c.from.state
+                    ));
+                }
+                let code = if b.types.len() == 1 {
+                    b.types[0]
+                } else {
+                    b.types[(c.offset - b.first_offset) as usize]
+                };
+                let expected = match AckType::from_code(code) {
+                    Some(AckType::Accept) => RecordState::Acknowledged,
+                    Some(AckType::Reject) | Some(AckType::Gap) => RecordState::Archived,
+                    Some(AckType::Renew) => RecordState::Acquired(member),
+                    Some(AckType::Release) if c.from.delivery_count >= rules.delivery_limit => {
+                        RecordState::Archived
+                    }
+                    Some(AckType::Release) => RecordState::Available,
+                    None => return Err(format!("unknown type {code} accepted")),
+                };
+                if c.to.state != expected || c.to.delivery_count != c.from.delivery_count {
+                    return Err(format!("offset {}: {:?} -> {:?}", c.offset, c.from, c.to));
+                }
+            }
+            for (o, r) in part.records() {
+                let changed = after.record(o) != Some(r);
+                if changed && !changes.iter().any(|c| c.offset == o) {
+                    return Err(format!("offset {o} changed without a reported change"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The correct rules plus a mutant, for "the monitors have teeth" checks.
+pub fn with_mutant(config: Config, mutant: Mutant) -> Config {
+    Config {
+        mutant: Some(mutant),
+        ..config
+    }
+}
+
+/// The state `ops` lead to from the initial state (disabled operations skipped).
+pub fn reach(config: &Config, ops: &[MOp]) -> State {
+    let model = ShareModel::new(*config);
+    let mut s = State::initial(config);
+    for op in ops {
+        if let Some(a) = action(config, &s, op) {
+            if let Some((n, _)) = model.step(&s, &a) {
+                s = n;
+            }
+        }
+    }
+    s
+}
+
+// ------------------------------------------------------------------------------------------------
+// The spec alone, at a scale the model's bit masks cannot hold: up to 64 records and 8 members.
+
+/// Most records of a [`big_run`].
+pub const BIG_RECORDS: i64 = 64;
+/// Most members of a [`big_run`].
+pub const BIG_MEMBERS: u16 = 8;
+
+/// One operation on a big partition, with relative references.
+#[derive(Clone, Debug)]
+pub enum BOp {
+    /// Produce `n` records (up to [`BIG_RECORDS`] in all).
+    Produce { n: u8 },
+    /// Member fetches up to `max` records.
+    Fetch { member: u16, max: u8 },
+    /// Member acknowledges held records picked by relative index, one type.
+    Ack {
+        member: u16,
+        picks: Vec<u8>,
+        ty: AckType,
+    },
+    /// Member sends a raw request whose batches sit around the SPSO (`shift` is added to every
+    /// offset): stale, unowned, past the end, below the start, malformed.
+    Raw {
+        member: u16,
+        shift: i64,
+        batches: Vec<AckBatch>,
+    },
+    /// The lock of the `index`-th Acquired record expires.
+    Expire { index: u8 },
+    /// Member's share session ends (close or disconnect).
+    EndSession { member: u16 },
+    /// Member forgets what it holds.
+    Crash { member: u16 },
+    /// The broker restarts.
+    Restart,
+}
+
+/// Rules for a big run: any profile, any delivery limit, windows from tiny to unlimited.
+pub fn big_rules() -> impl Strategy<Value = Rules> {
+    (
+        0..Profile::ALL.len(),
+        2u8..=10,
+        prop_oneof![1u32..=8, Just(16u32), Just(2000u32)],
+    )
+        .prop_map(|(p, delivery_limit, max_in_flight)| Rules {
+            profile: Profile::ALL[p],
+            delivery_limit,
+            max_in_flight,
+            mutant: None,
+        })
+}
+
+/// One big-run operation.
+pub fn big_op() -> impl Strategy<Value = BOp> {
+    let m = 0..BIG_MEMBERS;
+    prop_oneof![
+        8 => (m.clone(), 1u8..=16).prop_map(|(member, max)| BOp::Fetch { member, max }),
+        8 => (m.clone(), prop::collection::vec(any::<u8>(), 1..=6), ack_type())
+            .prop_map(|(member, picks, ty)| BOp::Ack { member, picks, ty }),
+        3 => (1u8..=8).prop_map(|n| BOp::Produce { n }),
+        3 => (m.clone(), -3i64..20, prop::collection::vec(raw_batch(), 1..=4))
+            .prop_map(|(member, shift, batches)| BOp::Raw { member, shift, batches }),
+        3 => any::<u8>().prop_map(|index| BOp::Expire { index }),
+        1 => m.clone().prop_map(|member| BOp::EndSession { member }),
+        1 => m.prop_map(|member| BOp::Crash { member }),
+        1 => Just(BOp::Restart),
+    ]
+}
+
+/// Runs `ops` on one big partition, checking the safety properties of [`sharecheck_model::model::Prop`]
+/// after every operation with monitors written against the spec's observable results (one owner,
+/// only the owner acks, unowned acks refused, accepted and archived records never redelivered,
+/// counts never decreasing but on restart and 4.1 session release, the delivery limit, terminal
+/// states absorbing, SPSO monotonic and never past a non-terminal record, the window limit, atomic
+/// acknowledgements, session release) plus [`check_ack`] on every request. Returns the number of
+/// operations that changed something.
+pub fn big_run(rules: &Rules, members: u16, ops: &[BOp]) -> Result<usize, String> {
+    use std::collections::BTreeSet;
+    let members = members.clamp(1, BIG_MEMBERS);
+    let mut part = SharePartition::new(0);
+    let mut held: Vec<BTreeSet<Offset>> = vec![BTreeSet::new(); members as usize];
+    let mut accepted: BTreeSet<Offset> = BTreeSet::new();
+    let mut archived: BTreeSet<Offset> = BTreeSet::new();
+    let mut deliveries: Vec<u8> = Vec::new();
+    let keeps_count =
+        rules.profile.session_release == sharecheck_model::profile::SessionRelease::KeepCount;
+    let mut effective = 0;
+    for (i, op) in ops.iter().enumerate() {
+        let before = part.clone();
+        let at = |why: String| format!("operation {} ({op:?}): {why}", i + 1);
+        let mut count_may_drop = false;
+        match op {
+            BOp::Produce { n } => {
+                let n = i64::from(*n).min(BIG_RECORDS - part.log_end());
+                if n <= 0 {
+                    continue;
+                }
+                part.produce(n as usize);
+                deliveries.resize(part.log_end() as usize, 0);
+            }
+            BOp::Fetch { member, max } => {
+                let m = member % members;
+                check_acquisition_shape(rules, &part, m as u8, *max).map_err(at)?;
+                let offsets = part.next_acquisition(rules, u32::from(*max));
+                if offsets.is_empty() {
+                    continue;
+                }
+                part.acquire(rules, m, &offsets)
+                    .map_err(|e| at(format!("{e:?}")))?;
+                for &o in &offsets {
+                    let was = before.record(o).map(|r| r.state);
+                    if was != Some(RecordState::Available) {
+                        return Err(at(format!("offset {o} acquired from {was:?} (one-owner)")));
+                    }
+                    if accepted.contains(&o) || archived.contains(&o) {
+                        return Err(at(format!("offset {o} redelivered after accept/archive")));
+                    }
+                    let d = &mut deliveries[o as usize];
+                    *d = d.saturating_add(1);
+                    let reported = part.record(o).map_or(0, |r| r.delivery_count);
+                    let over = if keeps_count { *d } else { reported };
+                    if over > rules.delivery_limit {
+                        return Err(at(format!("offset {o} delivered {over} times")));
+                    }
+                    held[m as usize].insert(o);
+                }
+                if rules.profile.window == WindowRule::CapNewAcquisitions
+                    && part.window() > u64::from(rules.max_in_flight)
+                    && part.cache_end() > before.cache_end()
+                {
+                    return Err(at(format!("window {} over the limit", part.window())));
+                }
+            }
+            BOp::Ack { member, picks, ty } => {
+                let m = member % members;
+                let list: Vec<Offset> = held[m as usize].iter().copied().collect();
+                if list.is_empty() {
+                    continue;
+                }
+                let mut chosen: Vec<Offset> = picks
+                    .iter()
+                    .map(|p| list[usize::from(*p) % list.len()])
+                    .collect();
+                chosen.sort_unstable();
+                chosen.dedup();
+                let mut batches: Vec<AckBatch> = Vec::new();
+                for o in chosen {
+                    match batches.last_mut() {
+                        Some(b) if b.last_offset + 1 == o => b.last_offset = o,
+                        _ => batches.push(AckBatch::new(o, o, *ty)),
+                    }
+                }
+                let renew = *ty == AckType::Renew;
+                apply_ack(
+                    rules,
+                    &mut part,
+                    m,
+                    &batches,
+                    renew,
+                    &mut held,
+                    &mut accepted,
+                    &mut archived,
+                )
+                .map_err(at)?;
+            }
+            BOp::Raw {
+                member,
+                shift,
+                batches,
+            } => {
+                let m = member % members;
+                let base = part.spso().saturating_add(*shift);
+                let moved: Vec<AckBatch> = batches
+                    .iter()
+                    .map(|b| AckBatch {
+                        first_offset: b.first_offset.saturating_add(base),
+                        last_offset: b.last_offset.saturating_add(base),
+                        types: b.types.clone(),
+                    })
+                    .collect();
+                let renew = moved
+                    .iter()
+                    .any(|b| b.types.contains(&AckType::Renew.code()));
+                apply_ack(
+                    rules,
+                    &mut part,
+                    m,
+                    &moved,
+                    renew,
+                    &mut held,
+                    &mut accepted,
+                    &mut archived,
+                )
+                .map_err(at)?;
+            }
+            BOp::Expire { index } => {
+                let can: Vec<Offset> = part
+                    .records()
+                    .map(|(o, _)| o)
+                    .filter(|o| part.lock_can_expire(rules, *o))
+                    .collect();
+                if can.is_empty() {
+                    continue;
+                }
+                part.expire_lock(rules, can[usize::from(*index) % can.len()]);
+            }
+            BOp::EndSession { member } => {
+                let m = member % members;
+                part.release_session(rules, m);
+                held[m as usize].clear();
+                count_may_drop = !keeps_count;
+                if part
+                    .records()
+                    .any(|(_, r)| r.state == RecordState::Acquired(m))
+                {
+                    return Err(at("records still Acquired after session release".into()));
+                }
+                if !keeps_count {
+                    for (o, r) in part.records() {
+                        deliveries[o as usize] = r.delivery_count;
+                    }
+                }
+            }
+            BOp::Crash { member } => {
+                held[(member % members) as usize].clear();
+                continue;
+            }
+            BOp::Restart => {
+                part.restart();
+                count_may_drop = true;
+                for (o, r) in part.records() {
+                    deliveries[o as usize] = r.delivery_count;
+                }
+            }
+        }
+        if part != before {
+            effective += 1;
+        }
+        for (o, b) in before.records() {
+            let a = part
+                .record(o)
+                .ok_or_else(|| at(format!("offset {o} vanished")))?;
+            if b.state.is_terminal() && a != b {
+                return Err(at(format!("terminal offset {o} changed {b:?} -> {a:?}")));
+            }
+            if a.delivery_count < b.delivery_count && !count_may_drop {
+                return Err(at(format!("offset {o} count went down")));
+            }
+            if a.state == RecordState::Archived {
+                archived.insert(o);
+            }
+        }
+        if part.spso() < before.spso() {
+            return Err(at("the SPSO moved back".into()));
+        }
+        let config = Config {
+            records: MAX_RECORDS,
+            members: MAX_MEMBERS,
+            delivery_limit: rules.delivery_limit,
+            max_in_flight: rules.max_in_flight,
+            restarts: 0,
+            profile: rules.profile,
+            mutant: None,
+        };
+        check_big_state(&config, &part).map_err(at)?;
+    }
+    Ok(effective)
+}
+
+/// [`check_state`]'s invariants for a partition of any size.
+fn check_big_state(config: &Config, p: &SharePartition) -> Result<(), String> {
+    if !(p.spso() <= p.cache_end() && p.cache_end() <= p.log_end()) {
+        return Err("SPSO, cache end and log end out of order".into());
+    }
+    for (o, r) in p.records() {
+        if o < p.spso() && !r.state.is_terminal() {
+            return Err(format!("offset {o} below the SPSO is {:?}", r.state));
+        }
+        if o >= p.cache_end() && (r.state != RecordState::Available || r.delivery_count != 0) {
+            return Err(format!("offset {o} past the cache is {r:?}"));
+        }
+        if matches!(r.state, RecordState::Acquired(_)) && r.delivery_count == 0 {
+            return Err(format!("offset {o} Acquired with count 0"));
+        }
+        if r.delivery_count > config.delivery_limit {
+            return Err(format!(
+                "offset {o} count {} over the limit",
+                r.delivery_count
+            ));
+        }
+    }
+    if config.profile.window == WindowRule::CapNewAcquisitions
+        && p.window() > u64::from(config.max_in_flight)
+    {
+        return Err(format!("window {} over the limit", p.window()));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_ack(
+    rules: &Rules,
+    part: &mut SharePartition,
+    member: MemberIdx,
+    batches: &[AckBatch],
+    renew: bool,
+    held: &mut [std::collections::BTreeSet<Offset>],
+    accepted: &mut std::collections::BTreeSet<Offset>,
+    archived: &mut std::collections::BTreeSet<Offset>,
+) -> Result<(), String> {
+    check_ack(rules, part, member, batches, renew)?;
+    let before = part.clone();
+    if part.acknowledge(rules, member, batches, renew).is_err() {
+        return Ok(());
+    }
+    for b in batches {
+        if b.last_offset < before.spso() {
+            continue;
+        }
+        for o in b.first_offset.max(before.spso())..=b.last_offset {
+            if before.record(o).map(|r| r.state) != Some(RecordState::Acquired(member)) {
+                return Err(format!("offset {o} acknowledged without being held"));
+            }
+            let code = if b.types.len() == 1 {
+                b.types[0]
+            } else {
+                b.types[(o - b.first_offset) as usize]
+            };
+            match AckType::from_code(code) {
+                Some(AckType::Accept) => {
+                    accepted.insert(o);
+                }
+                Some(AckType::Reject) | Some(AckType::Gap) => {
+                    archived.insert(o);
+                }
+                _ => {}
+            }
+            if code != AckType::Renew.code() {
+                held[member as usize].remove(&o);
+            }
+        }
+    }
+    Ok(())
+}

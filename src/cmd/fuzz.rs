@@ -1,0 +1,488 @@
+//! `sharecheck fuzz`: property-based fuzzing of acknowledgement sequences against a broker (default:
+//! the embedded reference broker), every failure shrunk to a minimal case, confirmed by a rerun and
+//! written as a regression fixture that `sharecheck replay` reruns.
+//!
+//! stdout: the seed and a rerun command first, then the summary (cases, cases/s, verdict) and the
+//! finding. stderr: progress, only when it is a terminal. Exit codes (DESIGN.md): 0 no failure; 1 a
+//! confirmed failure, its fixture written; 2 only inconclusive cases, or a failure that did not
+//! reproduce (flaky); 3 the target is unusable; 64 bad flags.
+
+use crate::cmd::conform::{broker_mutant, start_target, TargetArgs};
+use crate::exit::{CmdResult, Fail, Outcome};
+use clap::Args;
+use sharecheck_broker::{Broker, BrokerConfig, BrokerHandle, BrokerMutant};
+use sharecheck_conformance::fuzz::{
+    self, FuzzOptions, FuzzReport, Fuzzer, GenConfig, FUZZ_MIN_LOCK_MS, KAFKA_MIN_LOCK_MS,
+};
+use sharecheck_conformance::run::{self, CaseResult, CaseVerdict, RunOptions, Target};
+use sharecheck_conformance::trace::{Case, FoundBy};
+use sharecheck_model::Profile;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `sharecheck fuzz`.
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Cases to generate and run.
+    #[arg(long, default_value_t = 256)]
+    pub cases: u64,
+    /// Seed of the run (printed; default: random). The same seed gives the same cases.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop starting new cases after this many seconds (shrinking a failure may take longer).
+    #[arg(long, value_name = "SECS")]
+    pub time_budget: Option<u64>,
+    /// Where the shrunk failing case is written as a fixture.
+    #[arg(long, value_name = "DIR", default_value = "fixtures/regressions")]
+    pub out: PathBuf,
+    /// Cases run at the same time (default 32 on the embedded broker, 4 on a remote one).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Members per case (A, B, ...; 1..=8).
+    #[arg(long, default_value_t = 3)]
+    pub members: u8,
+    /// Most operations per case (1..=200).
+    #[arg(long, default_value_t = 24)]
+    pub max_ops: usize,
+    /// Lock duration of the cases, ms. Default: 100 on the embedded broker (a fuzz-only value:
+    /// Apache Kafka accepts 1000 and up), 1000 on a remote broker.
+    #[arg(long, value_name = "MS")]
+    pub lock_ms: Option<u32>,
+    /// Never wait for lock expiry (faster; fewer rules exercised).
+    #[arg(long)]
+    pub no_waits: bool,
+    /// Most reruns spent shrinking a failure.
+    #[arg(long, default_value_t = 400)]
+    pub max_shrink_runs: u32,
+    /// Most seconds spent shrinking a failure.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub max_shrink_time: u64,
+    /// Print case K of the seed as a trace (JSON, runnable with `sharecheck replay` once its lock
+    /// is Kafka-legal) and exit without running anything.
+    #[arg(long, value_name = "K")]
+    pub print_case: Option<u64>,
+}
+
+fn profile_of(name: &Option<String>) -> Result<Profile, Fail> {
+    match name {
+        None => Ok(Profile::DEFAULT),
+        Some(n) => Profile::by_name(n.trim()).ok_or_else(|| {
+            let names: Vec<_> = Profile::ALL.iter().map(|p| p.name).collect();
+            Fail::usage(format!(
+                "unknown profile '{n}'; known: {}",
+                names.join(", ")
+            ))
+        }),
+    }
+}
+
+/// The command line that reruns this search.
+fn rerun_command(args: &FuzzArgs, seed: u64) -> String {
+    let mut cmd = format!("sharecheck fuzz --seed {seed} --cases {}", args.cases);
+    if let Some(b) = &args.target.bootstrap {
+        cmd.push_str(&format!(" --bootstrap {b}"));
+    }
+    if let Some(m) = &args.target.mutant {
+        cmd.push_str(&format!(" --mutant {m}"));
+    }
+    if let Some(p) = &args.target.profile {
+        cmd.push_str(&format!(" --profile {p}"));
+    }
+    if args.members != 3 {
+        cmd.push_str(&format!(" --members {}", args.members));
+    }
+    if args.max_ops != 24 {
+        cmd.push_str(&format!(" --max-ops {}", args.max_ops));
+    }
+    if let Some(l) = args.lock_ms {
+        cmd.push_str(&format!(" --lock-ms {l}"));
+    }
+    if args.no_waits {
+        cmd.push_str(" --no-waits");
+    }
+    if let Some(t) = args.time_budget {
+        cmd.push_str(&format!(" --time-budget {t}"));
+    }
+    cmd
+}
+
+fn validate(args: &FuzzArgs) -> Result<(), Fail> {
+    if args.cases == 0 {
+        return Err(Fail::usage("--cases must be at least 1"));
+    }
+    if args.jobs == Some(0) {
+        return Err(Fail::usage("--jobs must be at least 1"));
+    }
+    if args.time_budget == Some(0) {
+        return Err(Fail::usage("--time-budget must be at least 1 second"));
+    }
+    if args.max_shrink_time == 0 {
+        return Err(Fail::usage("--max-shrink-time must be at least 1 second"));
+    }
+    GenConfig {
+        members: args.members,
+        max_ops: args.max_ops,
+        waits: !args.no_waits,
+    }
+    .validate()
+    .map_err(Fail::usage)?;
+    if let Some(l) = args.lock_ms {
+        let floor = if args.target.bootstrap.is_some() {
+            KAFKA_MIN_LOCK_MS
+        } else {
+            FUZZ_MIN_LOCK_MS
+        };
+        if l < floor || l > 3_600_000 {
+            let why = if args.target.bootstrap.is_some() {
+                "a remote broker needs Kafka-legal values"
+            } else {
+                "the embedded broker's fuzz floor"
+            };
+            return Err(Fail::usage(format!(
+                "--lock-ms must be {floor}..=3600000 ({why}), got {l}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))
+}
+
+/// Starts an embedded reference broker on `rt` and describes it as a target (no restarts: fuzz
+/// cases share the broker). `min_lock_ms` is its `group.share.min.record.lock.duration.ms`.
+fn embedded(
+    rt: &tokio::runtime::Runtime,
+    profile: Profile,
+    mutant: Option<BrokerMutant>,
+    min_lock_ms: u32,
+) -> Result<(Target, BrokerHandle), Fail> {
+    let config = BrokerConfig {
+        profile,
+        mutant,
+        min_record_lock_duration_ms: i32::try_from(min_lock_ms).unwrap_or(i32::MAX),
+        ..BrokerConfig::new(([127, 0, 0, 1], 0).into())
+    };
+    let handle = rt
+        .block_on(Broker::start(config))
+        .map_err(|e| Fail::unusable(format!("cannot start the embedded reference broker: {e}")))?;
+    let implementation = match mutant {
+        Some(m) => format!(
+            "sharecheck reference broker {} (mutant {})",
+            env!("CARGO_PKG_VERSION"),
+            m.name()
+        ),
+        None => format!("sharecheck reference broker {}", env!("CARGO_PKG_VERSION")),
+    };
+    let c = handle.config();
+    let target = Target {
+        bootstrap: handle.bootstrap(),
+        implementation,
+        profile,
+        delivery_limit: c.delivery_limit,
+        max_in_flight: c.max_record_locks,
+        restarter: None,
+    };
+    Ok((target, handle))
+}
+
+fn first_anomaly(r: &CaseResult) -> String {
+    match (r.anomalies.first(), &r.reason) {
+        (Some(a), _) => format!("{} at step {}: {}", a.kind, a.step, a.detail),
+        (None, Some(why)) => format!("{:?}: {why}", r.verdict),
+        (None, None) => format!("{:?}", r.verdict),
+    }
+}
+
+fn print_steps(case: &Case, result: &CaseResult) {
+    for (i, s) in case.steps.iter().enumerate() {
+        println!("  {:>3}. {s}", i + 1);
+        for a in result.anomalies.iter().filter(|a| a.step == i + 1) {
+            println!("       !! {}: {}", a.kind, a.detail);
+        }
+    }
+}
+
+pub fn run(args: FuzzArgs) -> CmdResult {
+    validate(&args)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64 % 1_000_000_000)
+            .unwrap_or(1)
+    });
+    let remote = args.target.bootstrap.is_some();
+    let mutant = args
+        .target
+        .mutant
+        .as_deref()
+        .map(broker_mutant)
+        .transpose()?;
+    let profile = profile_of(&args.target.profile)?;
+    let mut opts = if remote {
+        FuzzOptions::remote(seed)
+    } else {
+        FuzzOptions::in_process(seed)
+    };
+    opts.cases = args.cases;
+    opts.time_budget = args.time_budget.map(Duration::from_secs);
+    if let Some(j) = args.jobs {
+        opts.jobs = j;
+    }
+    opts.gen = GenConfig {
+        members: args.members,
+        max_ops: args.max_ops,
+        waits: !args.no_waits,
+    };
+    if let Some(l) = args.lock_ms {
+        opts.lock_ms = l;
+    }
+    opts.max_shrink_runs = args.max_shrink_runs;
+    opts.max_shrink_time = Duration::from_secs(args.max_shrink_time);
+    if args.target.timeout == 0 {
+        return Err(Fail::usage("--timeout must be at least 1 second"));
+    }
+    opts.run.timeout = Duration::from_secs(args.target.timeout);
+    if let Some(k) = args.print_case {
+        // The prediction needs the target's rules: the embedded broker's defaults, or Kafka's.
+        let target = Target {
+            bootstrap: args.target.bootstrap.clone().unwrap_or_default(),
+            implementation: String::new(),
+            profile,
+            delivery_limit: 5,
+            max_in_flight: 2000,
+            restarter: None,
+        };
+        let case = Fuzzer::new(target, opts).case(k).map_err(Fail::usage)?;
+        println!("{}", case.to_json());
+        return Ok(Outcome::Pass);
+    }
+
+    // The target: a remote broker as `conform` reaches it, or an embedded broker whose lock floor
+    // allows the short fuzz lock.
+    let (rt, target, _broker) = if remote {
+        let running = start_target(&args.target)?;
+        (running.runtime, running.target, None)
+    } else {
+        let rt = runtime()?;
+        let (target, handle) = embedded(&rt, profile, mutant, FUZZ_MIN_LOCK_MS)?;
+        (rt, target, Some(handle))
+    };
+    let target = Target {
+        restarter: None,
+        ..target
+    };
+    let rerun = rerun_command(&args, seed);
+    println!(
+        "sharecheck fuzz: seed {seed}, {} case(s) of up to {} operation(s), {} member(s), {} at a time",
+        args.cases, opts.gen.max_ops, opts.gen.members, opts.jobs
+    );
+    println!("target: {} ({})", target.bootstrap, target.implementation);
+    let lock_note = if !remote && opts.lock_ms < KAFKA_MIN_LOCK_MS {
+        " (fuzz-only; Apache Kafka needs >= 1000 ms, fixtures are written with 1000 ms)"
+    } else {
+        ""
+    };
+    println!(
+        "profile: {}; lock {} ms{lock_note}; oracle tolerance {} ms",
+        target.profile.name, opts.lock_ms, opts.run.tolerance_ms
+    );
+    println!("rerun: {rerun}");
+    let _ = std::io::stdout().flush();
+
+    let fuzzer = Fuzzer::new(target.clone(), opts.clone());
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let progress = move |done: u64, total: u64| {
+        if tty {
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            eprint!(
+                "\r\x1b[2K[{done}/{total}] {:.1}s, {:.0} cases/s",
+                secs,
+                done as f64 / secs
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let report: FuzzReport = rt.block_on(fuzzer.run(&progress));
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let t = &report.tally;
+    println!(
+        "{} case(s) in {:.1}s ({:.1} cases/s, {} steps): {} passed, {} failed, {} inconclusive{}",
+        t.cases,
+        t.elapsed.as_secs_f64(),
+        t.rate(),
+        t.steps,
+        t.passed,
+        t.failed,
+        t.inconclusive,
+        if t.budget_hit {
+            format!(
+                " (time budget of {}s reached)",
+                args.time_budget.unwrap_or(0)
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some((i, why)) = &t.first_inconclusive {
+        println!("first inconclusive case: {i}: {why}");
+    }
+
+    for f in &report.flaky {
+        println!(
+            "flaky: case {} failed once ({}) and gave {:?} when rerun; not a finding",
+            f.index,
+            first_anomaly(&f.result),
+            f.rerun
+        );
+        print_steps(&f.case, &f.result);
+    }
+    let Some(finding) = report.finding else {
+        if t.cases > 0 && t.inconclusive == t.cases {
+            if let Some((_, why)) = &t.first_inconclusive {
+                if why.starts_with("setup:") {
+                    println!("verdict: target unusable");
+                    return Err(Fail::unusable(format!(
+                        "{}: every case failed to set up: {why}",
+                        target.bootstrap
+                    )));
+                }
+            }
+        }
+        return Ok(if t.inconclusive > 0 || !report.flaky.is_empty() {
+            println!("verdict: inconclusive");
+            Outcome::Inconclusive
+        } else {
+            println!("verdict: pass");
+            Outcome::Pass
+        });
+    };
+
+    println!(
+        "\nFAIL case {} (seed {seed}): {}",
+        finding.index,
+        first_anomaly(&finding.original_result)
+    );
+    println!(
+        "shrunk: {} step(s) -> {} step(s) in {} rerun(s), {:.1}s{}",
+        finding.original.steps.len(),
+        finding.shrunk.steps.len(),
+        finding.shrink_runs,
+        finding.shrink_time.as_secs_f64(),
+        if finding.shrink_budget_hit {
+            " (shrink budget reached)"
+        } else {
+            ""
+        }
+    );
+    print_steps(&finding.shrunk, &finding.shrunk_result);
+    let Some(confirmed) = &finding.confirmed else {
+        // Fuzzer::run only returns a finding once it is confirmed.
+        println!("verdict: inconclusive (the shrunk case did not fail again)");
+        return Ok(Outcome::Inconclusive);
+    };
+    println!(
+        "confirmed: the shrunk case fails again on the target ({})",
+        first_anomaly(confirmed)
+    );
+
+    let found = FoundBy {
+        command: rerun.clone(),
+        seed,
+        case: finding.index,
+        target: target.implementation.clone(),
+        mutant: mutant.map(|m| m.name().to_string()),
+        steps_before_shrinking: finding.original.steps.len(),
+        shrink_runs: finding.shrink_runs,
+    };
+    let mut fixture = fuzz::fixture_case(&finding.shrunk, confirmed, found);
+
+    // The fixture as `sharecheck replay` runs it: Kafka-legal lock, default tolerances, a broker
+    // with Kafka's lock floor. Embedded only (a remote run already used Kafka-legal timing).
+    if !remote {
+        let replay_opts = RunOptions {
+            jobs: 1,
+            timeout: opts.run.timeout,
+            ..RunOptions::default()
+        };
+        let (planted, planted_handle) = embedded(&rt, profile, mutant, KAFKA_MIN_LOCK_MS)?;
+        let as_replayed = rt.block_on(run::run_case(&planted, &replay_opts, &fixture, 0));
+        rt.block_on(planted_handle.shutdown());
+        if as_replayed.verdict != CaseVerdict::Fail {
+            println!(
+                "not reproduced with Kafka-legal timing (lock {} ms): {:?}{}; no fixture written",
+                fixture.settings.lock_duration_ms,
+                as_replayed.verdict,
+                as_replayed
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+            println!("verdict: fail (confirmed on the fuzz target only)");
+            return Ok(Outcome::Violation);
+        }
+        println!(
+            "replayed with lock {} ms: fails on {} ({})",
+            fixture.settings.lock_duration_ms,
+            planted.implementation,
+            first_anomaly(&as_replayed)
+        );
+        if mutant.is_some() {
+            let (correct, correct_handle) = embedded(&rt, profile, None, KAFKA_MIN_LOCK_MS)?;
+            let on_correct = rt.block_on(run::run_case(&correct, &replay_opts, &fixture, 0));
+            rt.block_on(correct_handle.shutdown());
+            if on_correct.verdict == CaseVerdict::Pass {
+                println!("replayed on the correct reference broker: pass");
+            } else {
+                println!(
+                    "replayed on the correct reference broker: {:?} ({}) -- the spec, the broker or the oracle disagree here",
+                    on_correct.verdict,
+                    first_anomaly(&on_correct)
+                );
+                let note = fixture.notes.take().unwrap_or_default();
+                fixture.notes = Some(format!(
+                    "{note}; the correct reference broker also gave {:?} when found",
+                    on_correct.verdict
+                ));
+            }
+        }
+    }
+    let path = write_fixture(&args.out, &fixture)?;
+    println!("fixture: {}", path.display());
+    let mut replay = format!("sharecheck replay {}", path.display());
+    if let Some(m) = &mutant {
+        replay.push_str(&format!(" --mutant {}", m.name()));
+    }
+    if let Some(b) = &args.target.bootstrap {
+        replay.push_str(&format!(" --bootstrap {b}"));
+    }
+    if let Some(p) = &args.target.profile {
+        replay.push_str(&format!(" --profile {p}"));
+    }
+    println!("rerun the fixture: {replay}");
+    println!("verdict: fail");
+    Ok(Outcome::Violation)
+}
+
+fn write_fixture(dir: &Path, case: &Case) -> Result<PathBuf, Fail> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Fail::usage(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(fuzz::fixture_file_name(case));
+    let mut text = case.to_json();
+    text.push('\n');
+    std::fs::write(&path, text)
+        .map_err(|e| Fail::usage(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
+}
