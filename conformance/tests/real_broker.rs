@@ -294,15 +294,18 @@ async fn dropped_connection_releases_records() {
 #[tokio::test]
 #[ignore = "needs a real broker: scripts/kafka start"]
 async fn probe_smoke_round_passes() {
-    use sharecheck_conformance::probe::{run, ProbeConfig, Verdict};
-    let mut print = |s: &sharecheck_conformance::probe::ProbeStep| {
-        println!(
-            "[{:?}] {}: {} ({} ms)",
-            s.status, s.name, s.detail, s.elapsed_ms
-        )
-    };
+    use sharecheck_conformance::probe::{run, smoke_case, ProbeConfig, ProbeStep, Verdict};
+    let mut print = |s: &ProbeStep| println!("{s}");
     let report = run(&ProbeConfig::new(bootstrap()), &mut print).await;
     assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    // The whole round ran, under the profile of the guessed release.
+    let round = report.round.as_ref().expect("the smoke round ran");
+    assert_eq!(round.steps.len(), smoke_case().steps.len());
+    let info = report.broker.as_ref().expect("described");
+    assert_eq!(
+        report.profile.as_deref(),
+        Some(sharecheck_conformance::probe::profile_for(info.release_guess.as_deref()).name)
+    );
     println!("probe took {} ms", report.elapsed_ms);
 }
 

@@ -1,4 +1,5 @@
-//! `sharecheck probe`: connect to a broker, report its share-group support, run a smoke round.
+//! `sharecheck probe`: connect to a broker, report its share-group support, run a smoke round (a
+//! built-in conformance case, judged by the conformance oracle).
 //!
 //! Exit codes (DESIGN.md): 0 every expectation held; 1 one did not (named on stderr);
 //! 2 something was inconclusive (a timing window); 3 the broker is unreachable or cannot do share
@@ -8,9 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::exit::{CmdResult, Fail, Outcome};
-use sharecheck_conformance::probe::{
-    self, ProbeConfig, ProbeReport, ProbeStep, StepStatus, Verdict,
-};
+use sharecheck_conformance::probe::{self, ProbeConfig, ProbeReport, ProbeStep, Verdict};
 
 #[derive(clap::Args, Debug)]
 pub struct ProbeArgs {
@@ -71,21 +70,13 @@ pub fn run(args: ProbeArgs) -> CmdResult {
 }
 
 fn print_step(step: &ProbeStep) {
-    let tag = match step.status {
-        StepStatus::Pass => "ok  ",
-        StepStatus::Fail => "FAIL",
-        StepStatus::Inconclusive => "??  ",
-        StepStatus::Info => "    ",
-    };
-    let anomaly = step
-        .anomaly
-        .as_deref()
-        .map(|a| format!(" [{a}]"))
-        .unwrap_or_default();
-    println!(
-        "  {tag} {}: {}{anomaly} ({} ms)",
-        step.name, step.detail, step.elapsed_ms
-    );
+    println!("  {}", step.to_string().replace('\n', "\n  "));
+    // The spec's record table where something went wrong.
+    if !step.anomalies.is_empty() {
+        for line in &step.records {
+            println!("          {line}");
+        }
+    }
     let _ = std::io::stdout().flush();
 }
 
@@ -97,10 +88,35 @@ fn finish(report: &ProbeReport, json: bool) -> CmdResult {
             }
             Ok(Outcome::Pass)
         }
-        Verdict::Violation { failed } => {
+        Verdict::Violation { anomalies } => {
+            let steps = report
+                .round
+                .as_ref()
+                .map(|r| r.steps.as_slice())
+                .unwrap_or(&[]);
+            let named: Vec<String> = anomalies
+                .iter()
+                .map(|a| {
+                    let text = steps
+                        .iter()
+                        .find(|s| s.step == a.step)
+                        .map(|s| format!(" ({})", s.text))
+                        .unwrap_or_default();
+                    format!("{} at step {}{text}", a.kind, a.step)
+                })
+                .collect();
+            let detail = anomalies
+                .first()
+                .map(|a| format!(": {}", a.detail))
+                .unwrap_or_default();
+            let more = if named.len() > 1 {
+                format!("; also {}", named[1..].join("; "))
+            } else {
+                String::new()
+            };
             eprintln!(
-                "sharecheck: probe: expectation failed: {}",
-                failed.join(", ")
+                "sharecheck: probe: expectation failed: {}{detail}{more}",
+                named.first().map(String::as_str).unwrap_or("?")
             );
             Ok(Outcome::Violation)
         }
