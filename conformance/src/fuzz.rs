@@ -164,16 +164,18 @@ pub enum Op {
     Produce { records: u8 },
     /// Wait until every lock taken so far has surely expired.
     WaitLockExpiry,
-    /// Wait `percent` % of the lock duration.
+    /// Wait `percent` % of the lock duration (25, 40, 70 or 90).
     WaitPart { percent: u8 },
     /// Close the member's share session (ShareFetch epoch −1).
     CloseSession { member: u8 },
-    /// Drop the member's connection.
-    Disconnect { member: u8 },
+    /// Drop the member's connection; with `settle`, then wait [`SETTLE_PERCENT`] % of the lock, so
+    /// the broker has surely noticed before anything else happens (and the locks still hold).
+    Disconnect { member: u8, settle: bool },
     /// The member forgets what it holds, silently.
     Crash { member: u8 },
-    /// The member comes back as a new member.
-    Rejoin { member: u8 },
+    /// The member comes back as a new member (its old connection drops); `settle` as for
+    /// [`Op::Disconnect`].
+    Rejoin { member: u8, settle: bool },
 }
 
 /// A generated case: records produced first, the delivery limit asked for, and the operations.
@@ -337,9 +339,12 @@ pub fn op_strategy(gen: &GenConfig) -> BoxedStrategy<Op> {
     ];
     if gen.waits {
         choices.push((5, Just(Op::WaitLockExpiry).boxed()));
+        // A few fixed fractions, none near the half-lock edges that planted timing bugs and the
+        // oracle's tolerance live on: shrinking a wait lands on one of them, not on a boundary
+        // where the failure would only sometimes reproduce.
         choices.push((
             4,
-            (20u8..=90)
+            prop_oneof![Just(25u8), Just(40), Just(70), Just(90)]
                 .prop_map(|percent| Op::WaitPart { percent })
                 .boxed(),
         ));
@@ -353,10 +358,17 @@ pub fn op_strategy(gen: &GenConfig) -> BoxedStrategy<Op> {
         ),
         (
             3,
-            (0..m).prop_map(|member| Op::Disconnect { member }).boxed(),
+            (0..m, any::<bool>())
+                .prop_map(|(member, settle)| Op::Disconnect { member, settle })
+                .boxed(),
         ),
         (3, (0..m).prop_map(|member| Op::Crash { member }).boxed()),
-        (2, (0..m).prop_map(|member| Op::Rejoin { member }).boxed()),
+        (
+            2,
+            (0..m, any::<bool>())
+                .prop_map(|(member, settle)| Op::Rejoin { member, settle })
+                .boxed(),
+        ),
         (
             3,
             (0..m, epoch_kind())
@@ -833,12 +845,15 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                     p.end_session(*member);
                 }
             }
-            Op::Disconnect { member } => {
+            Op::Disconnect { member, settle } => {
                 steps.push(Step::Disconnect {
                     member: member_name(*member),
                 });
                 p.member(*member).joined = true;
                 p.end_session(*member);
+                if *settle {
+                    settle_wait(&mut steps, &mut p, lock_ms);
+                }
             }
             Op::Crash { member } => {
                 steps.push(Step::Crash {
@@ -846,10 +861,13 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                 });
                 p.member(*member).held.clear();
             }
-            Op::Rejoin { member } => {
+            Op::Rejoin { member, settle } => {
                 steps.push(Step::Rejoin {
                     member: member_name(*member),
                 });
+                if *settle {
+                    settle_wait(&mut steps, &mut p, lock_ms);
+                }
                 if p.member(*member).joined {
                     p.end_session(*member);
                 }
@@ -864,6 +882,18 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
         }
     }
     steps
+}
+
+/// How long a settling wait after a dropped connection lasts, in % of the lock: long past the
+/// in-process oracle tolerance, well before the locks taken just before expire.
+pub const SETTLE_PERCENT: u64 = 40;
+
+fn settle_wait(steps: &mut Vec<Step>, p: &mut Prediction, lock_ms: u32) {
+    let ms = u64::from(lock_ms) * SETTLE_PERCENT / 100;
+    steps.push(Step::Wait { ms });
+    p.now += ms;
+    let now = p.now;
+    p.fire_locks(now);
 }
 
 /// The conformance case a fuzz case runs as: `kip932.claims.fuzz-<index>`, MUST, with the case's
@@ -927,12 +957,16 @@ fn kebab(s: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-/// The fixture for a shrunk failing case: Kafka-legal timing (the lock raised to at least
-/// [`KAFKA_MIN_LOCK_MS`], fixed waits scaled with it), an id naming what it was found on, the first
-/// anomaly as its rule, and how it was found.
-pub fn fixture_case(shrunk: &Case, result: &CaseResult, found: FoundBy) -> Case {
+/// The fixture for a shrunk failing case: Kafka-legal timing (the lock raised to `lock_ms`, at
+/// least [`KAFKA_MIN_LOCK_MS`], fixed waits scaled with it), an id naming what it was found on, the
+/// first anomaly as its rule, and how it was found.
+///
+/// Which lock reproduces a timing-dependent failure under `sharecheck replay`'s default tolerances
+/// (500 ms oracle tolerance, 5 s fetch patience) is for the caller to find out: see
+/// [`FIXTURE_LOCKS_MS`].
+pub fn fixture_case(shrunk: &Case, result: &CaseResult, found: FoundBy, lock_ms: u32) -> Case {
     let from = shrunk.settings.lock_duration_ms.max(1);
-    let to = from.max(KAFKA_MIN_LOCK_MS);
+    let to = lock_ms.max(from).max(KAFKA_MIN_LOCK_MS);
     let steps: Vec<Step> = shrunk
         .steps
         .iter()
@@ -973,6 +1007,11 @@ pub fn fixture_case(shrunk: &Case, result: &CaseResult, found: FoundBy) -> Case 
     }
 }
 
+/// Lock durations to try, in order, when a fixture is written with Kafka-legal timing: the first
+/// one under which the replayed fixture still fails is kept. A failure that needs a record to stay
+/// locked longer than the replay's fetch patience (5 s) needs the long ones.
+pub const FIXTURE_LOCKS_MS: [u32; 3] = [KAFKA_MIN_LOCK_MS, 3_000, 12_000];
+
 /// The file name of a fixture: its id without the `kip932.` prefix, plus `.json`.
 pub fn fixture_file_name(case: &Case) -> String {
     format!("{}.json", case.id.trim_start_matches("kip932."))
@@ -1005,19 +1044,21 @@ pub struct FuzzOptions {
 }
 
 impl FuzzOptions {
-    /// Defaults for `seed` against the in-process reference broker: 256 cases, 32 at a time, a
-    /// 100 ms lock, 25 ms of oracle tolerance and 5 ms long polls when nothing is expected.
+    /// Defaults for `seed` against the in-process reference broker: 256 cases, 64 at a time, a
+    /// 200 ms lock, 25 ms of oracle tolerance, 50 ms of fetch patience (a record that should come
+    /// back must be missed before its next lock expiry returns it anyway) and 5 ms long polls when
+    /// nothing is expected.
     pub fn in_process(seed: u64) -> FuzzOptions {
         FuzzOptions {
             seed,
             cases: 256,
             time_budget: None,
-            jobs: 32,
+            jobs: 64,
             gen: GenConfig::default(),
-            lock_ms: 100,
+            lock_ms: 200,
             run: RunOptions {
                 timeout: Duration::from_secs(10),
-                fetch_patience: Duration::from_millis(500),
+                fetch_patience: Duration::from_millis(50),
                 tolerance_ms: 25,
                 margin_ms: 10,
                 run_id: format!("fz{seed}"),
@@ -1611,7 +1652,7 @@ mod tests {
             steps_before_shrinking: 9,
             shrink_runs: 4,
         };
-        let fixture = fixture_case(&case, &result, found);
+        let fixture = fixture_case(&case, &result, found, 1000);
         assert_eq!(
             fixture.id,
             "kip932.delivery-limit.fuzz-reported-count-off-by-one-delivery-count-mismatch-seed-7"

@@ -482,10 +482,12 @@ impl CaseRun<'_> {
                 break;
             }
             let limits = FetchLimits {
+                // Expecting records, the request long-polls for them, but never longer than the
+                // step's patience (so a record that does not come is noticed within it).
                 max_wait_ms: if want.is_empty() {
                     self.opts.idle_fetch_wait_ms
                 } else {
-                    500
+                    self.opts.fetch_patience.as_millis().min(500) as i32
                 },
                 min_bytes: 1,
                 max_bytes: 8 * 1024 * 1024,

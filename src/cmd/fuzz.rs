@@ -38,7 +38,7 @@ pub struct FuzzArgs {
     /// Where the shrunk failing case is written as a fixture.
     #[arg(long, value_name = "DIR", default_value = "fixtures/regressions")]
     pub out: PathBuf,
-    /// Cases run at the same time (default 32 on the embedded broker, 4 on a remote one).
+    /// Cases run at the same time (default 64 on the embedded broker, 4 on a remote one).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Members per case (A, B, ...; 1..=8).
@@ -47,7 +47,7 @@ pub struct FuzzArgs {
     /// Most operations per case (1..=200).
     #[arg(long, default_value_t = 24)]
     pub max_ops: usize,
-    /// Lock duration of the cases, ms. Default: 100 on the embedded broker (a fuzz-only value:
+    /// Lock duration of the cases, ms. Default: 200 on the embedded broker (a fuzz-only value:
     /// Apache Kafka accepts 1000 and up), 1000 on a remote broker.
     #[arg(long, value_name = "MS")]
     pub lock_ms: Option<u32>,
@@ -60,8 +60,8 @@ pub struct FuzzArgs {
     /// Most seconds spent shrinking a failure.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub max_shrink_time: u64,
-    /// Print case K of the seed as a trace (JSON, runnable with `sharecheck replay` once its lock
-    /// is Kafka-legal) and exit without running anything.
+    /// Print case K of the seed as a trace and exit without running anything. The trace gets a
+    /// Kafka-legal lock (at least 1000 ms, waits in proportion), so `sharecheck replay` runs it.
     #[arg(long, value_name = "K")]
     pub print_case: Option<u64>,
 }
@@ -244,6 +244,11 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     };
     if let Some(l) = args.lock_ms {
         opts.lock_ms = l;
+        if !remote {
+            // A record that should have come back must come back well before its next lock
+            // expiry would return it anyway, or the fetch's patience hides the bug.
+            opts.run.fetch_patience = Duration::from_millis(u64::from(l / 4).clamp(20, 500));
+        }
     }
     opts.max_shrink_runs = args.max_shrink_runs;
     opts.max_shrink_time = Duration::from_secs(args.max_shrink_time);
@@ -261,6 +266,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             max_in_flight: 2000,
             restarter: None,
         };
+        opts.lock_ms = opts.lock_ms.max(KAFKA_MIN_LOCK_MS);
         let case = Fuzzer::new(target, opts).case(k).map_err(Fail::usage)?;
         println!("{}", case.to_json());
         return Ok(Outcome::Pass);
@@ -287,7 +293,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     );
     println!("target: {} ({})", target.bootstrap, target.implementation);
     let lock_note = if !remote && opts.lock_ms < KAFKA_MIN_LOCK_MS {
-        " (fuzz-only; Apache Kafka needs >= 1000 ms, fixtures are written with 1000 ms)"
+        " (fuzz-only: Apache Kafka needs >= 1000 ms; fixtures are written with Kafka-legal locks)"
     } else {
         ""
     };
@@ -406,10 +412,11 @@ pub fn run(args: FuzzArgs) -> CmdResult {
         steps_before_shrinking: finding.original.steps.len(),
         shrink_runs: finding.shrink_runs,
     };
-    let mut fixture = fuzz::fixture_case(&finding.shrunk, confirmed, found);
+    let mut fixture = fuzz::fixture_case(&finding.shrunk, confirmed, found.clone(), 0);
 
     // The fixture as `sharecheck replay` runs it: Kafka-legal lock, default tolerances, a broker
-    // with Kafka's lock floor. Embedded only (a remote run already used Kafka-legal timing).
+    // with Kafka's lock floor. Embedded only (a remote run already used Kafka-legal timing). The
+    // shortest lock of FIXTURE_LOCKS_MS under which it still fails is kept.
     if !remote {
         let replay_opts = RunOptions {
             jobs: 1,
@@ -417,22 +424,30 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             ..RunOptions::default()
         };
         let (planted, planted_handle) = embedded(&rt, profile, mutant, KAFKA_MIN_LOCK_MS)?;
-        let as_replayed = rt.block_on(run::run_case(&planted, &replay_opts, &fixture, 0));
+        let mut reproduced: Option<(Case, CaseResult)> = None;
+        let mut tried: Vec<String> = Vec::new();
+        for lock in fuzz::FIXTURE_LOCKS_MS {
+            let candidate = fuzz::fixture_case(&finding.shrunk, confirmed, found.clone(), lock);
+            if tried.contains(&candidate.settings.lock_duration_ms.to_string()) {
+                continue;
+            }
+            let r = rt.block_on(run::run_case(&planted, &replay_opts, &candidate, 0));
+            tried.push(candidate.settings.lock_duration_ms.to_string());
+            if r.verdict == CaseVerdict::Fail {
+                reproduced = Some((candidate, r));
+                break;
+            }
+        }
         rt.block_on(planted_handle.shutdown());
-        if as_replayed.verdict != CaseVerdict::Fail {
+        let Some((kept, as_replayed)) = reproduced else {
             println!(
-                "not reproduced with Kafka-legal timing (lock {} ms): {:?}{}; no fixture written",
-                fixture.settings.lock_duration_ms,
-                as_replayed.verdict,
-                as_replayed
-                    .reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
+                "not reproduced with Kafka-legal timing (lock {} ms); no fixture written",
+                tried.join(", ")
             );
             println!("verdict: fail (confirmed on the fuzz target only)");
             return Ok(Outcome::Violation);
-        }
+        };
+        fixture = kept;
         println!(
             "replayed with lock {} ms: fails on {} ({})",
             fixture.settings.lock_duration_ms,
