@@ -8,7 +8,7 @@
 //!   allow (42 or 121 and nothing changed, or only the caller's records changed as their types say).
 //! - The same sequences catch the planted bugs: the monitors have teeth.
 //!
-//! Deterministic: a fixed seed (set `PROPTEST_RNG_SEED` has no effect; change `SEED` to explore).
+//! Deterministic: a fixed seed in code (`PROPTEST_RNG_SEED` has no effect; change `SEED` to explore).
 //! Failures shrink to a minimal sequence and are printed with the actions taken.
 
 mod fuzz_gen;
@@ -33,7 +33,7 @@ fn proptest_config(cases: u32) -> ProptestConfig {
 }
 
 proptest! {
-    #![proptest_config(proptest_config(1500))]
+    #![proptest_config(proptest_config(10_000))]
 
     #[test]
     fn long_sequences_fire_no_monitor(
@@ -186,7 +186,7 @@ fn a_failure_shrinks_to_the_minimal_sequence() {
 }
 
 proptest! {
-    #![proptest_config(proptest_config(400))]
+    #![proptest_config(proptest_config(2_000))]
 
     /// The spec alone at a scale the model cannot hold: up to 64 records and 8 members, 400
     /// operations, raw requests around the SPSO.
