@@ -14,6 +14,7 @@ use sharecheck_broker::{Broker, BrokerConfig, BrokerHandle, BrokerMutant};
 use sharecheck_conformance::fuzz::{
     self, FuzzOptions, FuzzReport, Fuzzer, GenConfig, FUZZ_MIN_LOCK_MS, KAFKA_MIN_LOCK_MS,
 };
+use sharecheck_conformance::report;
 use sharecheck_conformance::run::{self, CaseResult, CaseVerdict, RunOptions, Target};
 use sharecheck_conformance::trace::{Case, FoundBy};
 use sharecheck_model::Profile;
@@ -38,6 +39,9 @@ pub struct FuzzArgs {
     /// Where the shrunk failing case is written as a fixture.
     #[arg(long, value_name = "DIR", default_value = "fixtures/regressions")]
     pub out: PathBuf,
+    /// Where flaky failures leave their trace and history (default artifacts/fuzz-SEED).
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
     /// Cases run at the same time (default 64 on the embedded broker, 4 on a remote one).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -345,6 +349,10 @@ pub fn run(args: FuzzArgs) -> CmdResult {
         println!("first inconclusive case: {i}: {why}");
     }
 
+    let artifacts = args
+        .artifacts
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("artifacts/fuzz-{seed}")));
     for f in &report.flaky {
         println!(
             "flaky: case {} failed once ({}) and gave {:?} when rerun; not a finding",
@@ -353,6 +361,22 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             f.rerun
         );
         print_steps(&f.case, &f.result);
+        match report::write_artifact(&artifacts, &f.result, &target) {
+            Ok(p) => println!("    history: {}", p.display()),
+            Err(e) => eprintln!(
+                "sharecheck: cannot write the artifact of case {}: {e}",
+                f.index
+            ),
+        }
+        println!(
+            "    the case as a replayable trace: sharecheck fuzz --seed {seed} --print-case {}{}",
+            f.index,
+            if args.members != 3 || args.max_ops != 24 || args.no_waits {
+                " (with this run's generation flags)"
+            } else {
+                ""
+            }
+        );
     }
     let Some(finding) = report.finding else {
         if t.cases > 0 && t.inconclusive == t.cases {
