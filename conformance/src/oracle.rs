@@ -247,6 +247,11 @@ impl Oracle {
         });
     }
 
+    /// Records an observation the spec does not judge.
+    pub fn note_step(&mut self, step: usize, text: impl Into<String>) {
+        self.note(step, text);
+    }
+
     fn note(&mut self, step: usize, text: impl Into<String>) {
         self.notes.push(format!("step {step}: {}", text.into()));
     }

@@ -252,6 +252,8 @@ struct CaseRun<'a> {
     history: Vec<Value>,
     steps: Vec<StepRecord>,
     delivery_limit: u8,
+    /// The value produced at each offset, to check what members receive.
+    payloads: std::collections::BTreeMap<Offset, Bytes>,
 }
 
 /// Why a case stopped early: it becomes inconclusive with this reason.
@@ -374,6 +376,39 @@ impl CaseRun<'_> {
     ) -> (Vec<Offset>, ErrorCode) {
         let (sent, received) = self.times(out.sent_at, out.elapsed);
         let part = out.partition(self.topic_id, 0);
+        // What a member receives must be what was produced at that offset: a wrong value is a
+        // broken log, not a share-group rule, but no less a failure.
+        if let Some(p) = part {
+            let wrong: Vec<Offset> = p
+                .records
+                .iter()
+                .filter(|r| {
+                    self.payloads
+                        .get(&r.offset)
+                        .is_some_and(|v| r.value.as_ref() != Some(v))
+                })
+                .map(|r| r.offset)
+                .collect();
+            if !wrong.is_empty() {
+                self.oracle.report(
+                    "corrupted-record",
+                    step,
+                    format!(
+                        "offsets {} carried values other than those produced there",
+                        offsets_text(wrong)
+                    ),
+                );
+            }
+            if !p.acquired_without_data.is_empty() {
+                self.oracle.note_step(
+                    step,
+                    format!(
+                        "acquired offsets {} came without a data record",
+                        offsets_text(p.acquired_without_data.iter().copied())
+                    ),
+                );
+            }
+        }
         let acquired: Vec<(Offset, Offset, i16)> = part
             .map(|p| {
                 p.acquired
@@ -454,6 +489,12 @@ impl CaseRun<'_> {
             })
             .await?;
         let expected_base = self.oracle.reference().log_end();
+        for k in 0..n {
+            self.payloads.insert(
+                expected_base + k as Offset,
+                Bytes::from(format!("{label}-{k}")),
+            );
+        }
         if bases.first().is_some_and(|b| *b != expected_base) {
             self.oracle.set_inconclusive(format!(
                 "step {step}: produce landed at offset {:?}, expected {expected_base}",
@@ -965,6 +1006,7 @@ async fn run_case_inner<'a>(
         history: Vec::new(),
         steps: Vec::new(),
         delivery_limit,
+        payloads: std::collections::BTreeMap::new(),
     };
     run.history.push(json!({"op": "setup", "topic": run.topic, "group": run.group, "delivery_limit": delivery_limit, "group_delivery_limit": limited, "max_in_flight": max_in_flight}));
     for (k, step) in case.steps.iter().enumerate() {
