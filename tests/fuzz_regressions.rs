@@ -112,8 +112,11 @@ fn every_fuzz_fixture_fails_on_its_mutant_and_passes_on_the_correct_broker() {
 
 #[test]
 fn fuzzing_the_correct_broker_passes_and_prints_seed_and_rate() {
+    let scratch = tempfile::tempdir().expect("tempdir");
     let out = sharecheck()
         .args(["fuzz", "--cases", "40", "--seed", "7", "--max-ops", "12"])
+        .arg("--artifacts")
+        .arg(scratch.path())
         .assert()
         .code(0)
         .get_output()
@@ -166,6 +169,8 @@ fn a_planted_bug_is_found_shrunk_confirmed_and_written() {
             "--out",
         ])
         .arg(dir.path())
+        .arg("--artifacts")
+        .arg(dir.path().join("artifacts"))
         .assert()
         .code(1)
         .get_output()
@@ -183,6 +188,7 @@ fn a_planted_bug_is_found_shrunk_confirmed_and_written() {
     let written: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .expect("out dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(written.len(), 1, "{written:?}");
     let case = Case::load(&written[0]).expect("the fixture loads");
