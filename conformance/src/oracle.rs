@@ -66,6 +66,11 @@ enum TimedKind {
     },
     /// The broker notices `member`'s connection dropped and releases its records.
     SessionRelease { member: MemberIdx },
+    /// The group's last share session on the broker ended: the broker may drop the group's
+    /// in-memory share-partition state and reload it from what was persisted
+    /// (`SPM.ShareGroupListenerImpl.onGroupEmpty@4.2:873`, kip932-semantics.md §6.3) — before the
+    /// release of the ending session's records was written, it forgets the delivery (as T14).
+    GroupReload,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,7 +279,7 @@ impl Oracle {
                 let (due, rest): (Vec<Timed>, Vec<Timed>) =
                     base.pending.drain(..).partition(|t| t.latest < sent);
                 for t in &due {
-                    kinds.extend(fire(&rules, &mut base.part, &mut base.sessions, &t.kind));
+                    kinds.extend(fire(&rules, &mut base.part, &t.kind));
                 }
                 let (m, later): (Vec<Timed>, Vec<Timed>) =
                     rest.into_iter().partition(|t| t.earliest <= received);
@@ -289,7 +294,7 @@ impl Oracle {
                 for (c, k, unfired) in branches {
                     let mut fired = c.clone();
                     let mut fk = k;
-                    fk.extend(fire(&rules, &mut fired.part, &mut fired.sessions, &t.kind));
+                    fk.extend(fire(&rules, &mut fired.part, &t.kind));
                     let mut still = unfired.clone();
                     still.push(t.clone());
                     next.push((c, k, still));
@@ -323,9 +328,10 @@ impl Oracle {
                     }
                 }
                 Err(e) => {
-                    if first_reject.is_none() {
-                        first_reject = Some(e);
-                    }
+                    // The last alternative is the one where every timed event that may have
+                    // fired did: the likeliest account of what the broker did, so its reason names
+                    // the anomaly.
+                    first_reject = Some(e);
                 }
             }
         }
@@ -363,7 +369,7 @@ impl Oracle {
                         r.state == RecordState::Acquired(*member) && r.delivery_count == *count
                     })
                 }),
-                TimedKind::SessionRelease { .. } => true,
+                TimedKind::SessionRelease { .. } | TimedKind::GroupReload => true,
             });
         }
         self.candidates = alive;
@@ -392,7 +398,7 @@ impl Oracle {
             let mut c = cand.clone();
             c.pending.sort_by_key(|t| (t.earliest, t.latest));
             for t in c.pending.iter().filter(|t| t.latest < now) {
-                fire(&rules, &mut c.part, &mut c.sessions, &t.kind);
+                fire(&rules, &mut c.part, &t.kind);
             }
             let set: BTreeSet<Offset> = c
                 .part
@@ -542,7 +548,11 @@ impl Oracle {
                         Ok(k) => {
                             kinds.extend(k);
                             if effect == SessionEffect::Closed {
-                                kinds.extend(release(&rules, &mut cand.part, obs.member));
+                                let until = obs.received + self.config.tolerance_ms;
+                                for c in session_ended(cand, obs.member, obs.sent, until) {
+                                    results.push(Ok((c, kinds)));
+                                }
+                                continue;
                             }
                             Ok((cand, kinds))
                         }
@@ -580,14 +590,13 @@ impl Oracle {
     /// The member's connection dropped at `at`; the broker releases its records soon after.
     pub fn disconnected(&mut self, member: MemberIdx, at: Millis) {
         let latest = at + self.config.tolerance_ms;
-        for c in &mut self.candidates {
+        let mut next = Vec::new();
+        for mut c in std::mem::take(&mut self.candidates) {
             c.sessions.drop_session(&member);
-            c.pending.push(Timed {
-                earliest: at,
-                latest,
-                kind: TimedKind::SessionRelease { member },
-            });
+            next.extend(session_ended(c, member, at, latest));
         }
+        next.dedup();
+        self.candidates = next;
     }
 
     /// The broker restarted at `at`: acquisitions, locks and sessions are gone (T14).
@@ -697,13 +706,38 @@ pub fn offsets_text(offsets: impl IntoIterator<Item = Offset>) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// A share session ended (closed, or its connection dropped) between `from` and `until`: Kafka
+/// releases the member's records asynchronously — a close is answered before the release takes
+/// effect (docs/findings.md F4) — so the release is a timed event in that window. When it was the
+/// group's last session on the broker, the broker may instead drop and reload the group's share
+/// partitions, forgetting deliveries whose release was not yet written (F5): a second alternative.
+fn session_ended(
+    mut c: Candidate,
+    member: MemberIdx,
+    from: Millis,
+    until: Millis,
+) -> Vec<Candidate> {
+    let group_empty = c.sessions.is_empty();
+    let mut reload = group_empty.then(|| c.clone());
+    c.pending.push(Timed {
+        earliest: from,
+        latest: until,
+        kind: TimedKind::SessionRelease { member },
+    });
+    let mut out = vec![c];
+    if let Some(mut r) = reload.take() {
+        r.pending.push(Timed {
+            earliest: from,
+            latest: until,
+            kind: TimedKind::GroupReload,
+        });
+        out.push(r);
+    }
+    out
+}
+
 /// Applies one timed event.
-fn fire(
-    rules: &Rules,
-    part: &mut SharePartition,
-    sessions: &mut ShareSessions<MemberIdx>,
-    kind: &TimedKind,
-) -> Transitions {
+fn fire(rules: &Rules, part: &mut SharePartition, kind: &TimedKind) -> Transitions {
     let mut kinds = Transitions::default();
     match kind {
         TimedKind::LockExpiry { member, offsets } => {
@@ -719,8 +753,11 @@ fn fire(
             }
         }
         TimedKind::SessionRelease { member } => {
-            sessions.drop_session(member);
             kinds.extend(release(rules, part, *member));
+        }
+        TimedKind::GroupReload => {
+            // A reload is not a transition a client asked for: no coverage kind.
+            part.restart();
         }
     }
     kinds
@@ -892,8 +929,10 @@ fn judge_fetch(
         ) {
             Ok(k) => {
                 kinds.extend(k);
-                kinds.extend(release(rules, &mut cand.part, obs.member));
-                vec![Ok((cand, kinds))]
+                session_ended(cand, obs.member, obs.sent, obs.received + tol)
+                    .into_iter()
+                    .map(|c| Ok((c, kinds)))
+                    .collect()
             }
             Err(e) => vec![Err((e, cand))],
         };

@@ -139,6 +139,11 @@ impl<K: Ord + Clone> ShareSessions<K> {
         self.expected.remove(key).is_some()
     }
 
+    /// Whether there is no session at all.
+    pub fn is_empty(&self) -> bool {
+        self.expected.is_empty()
+    }
+
     /// Every session is lost (broker restart, §10.2).
     pub fn clear(&mut self) {
         self.expected.clear();
