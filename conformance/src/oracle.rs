@@ -929,10 +929,11 @@ fn judge_fetch(
         ) {
             Ok(k) => {
                 kinds.extend(k);
-                session_ended(cand, obs.member, obs.sent, obs.received + tol)
-                    .into_iter()
-                    .map(|c| Ok((c, kinds)))
-                    .collect()
+                let mut out = Vec::new();
+                for c in session_ended(cand, obs.member, obs.sent, obs.received + tol) {
+                    out.push(Ok((c, kinds)));
+                }
+                out
             }
             Err(e) => vec![Err((e, cand))],
         };
