@@ -1,9 +1,10 @@
 //! Benchmark (not a test): model-checking throughput on this machine.
 //!
 //! `cargo run --release -p sharecheck-model --example bench_check [-- RUNS]` times, per configuration,
-//! Stateright's depth-first search with member symmetry over every property (what `sharecheck check`
-//! runs first), the breadth-first search without symmetry, and the graph pass for liveness and
-//! coverage, and prints unique states per second (median of RUNS, default 5).
+//! Stateright's depth-first search with member symmetry as `sharecheck check` runs it first (the
+//! safety properties as one conjunction, the reachability properties), the same search with each
+//! safety property on its own (what a failing check runs next), and the graph pass for liveness and
+//! coverage; it prints unique states per second (median of RUNS, default 5).
 
 use sharecheck_model::graph;
 use sharecheck_model::model::{Config, ShareModel};
@@ -49,16 +50,18 @@ fn main() {
         ),
     ];
     println!(
-        "{:<62} {:>10} {:>10} {:>12} {:>10} {:>12}",
-        "configuration", "unique", "total", "dfs+sym", "states/s", "graph pass"
+        "{:<62} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "configuration", "unique", "generated", "dfs+sym", "states/s", "each prop", "states/s", "graph pass"
     );
     for (name, config) in configs {
         let mut dfs = Vec::new();
+        let mut dfs_each = Vec::new();
         let mut gp = Vec::new();
         let (mut unique, mut total) = (0, 0);
         for _ in 0..runs {
             let t = Instant::now();
             let c = ShareModel::new(config)
+                .safety_conjunction()
                 .checker()
                 .threads(1)
                 .symmetry()
@@ -68,15 +71,27 @@ fn main() {
             unique = c.unique_state_count();
             total = c.state_count();
             let t = Instant::now();
+            let c = ShareModel::new(config)
+                .checker()
+                .threads(1)
+                .symmetry()
+                .spawn_dfs()
+                .join();
+            dfs_each.push(t.elapsed());
+            assert_eq!(c.unique_state_count(), unique);
+            let t = Instant::now();
             let g = graph::explore(&ShareModel::new(config));
             gp.push(t.elapsed());
             assert_eq!(g.unique_states, unique);
         }
         let d = median(dfs);
+        let e = median(dfs_each);
         println!(
-            "{name:<62} {unique:>10} {total:>10} {:>10.3} s {:>10.0} {:>10.3} s",
+            "{name:<62} {unique:>8} {total:>9} {:>7.3} s {:>9.0} {:>7.3} s {:>9.0} {:>8.3} s",
             d.as_secs_f64(),
             unique as f64 / d.as_secs_f64(),
+            e.as_secs_f64(),
+            unique as f64 / e.as_secs_f64(),
             median(gp).as_secs_f64()
         );
     }

@@ -3,7 +3,7 @@
 //! per violated safety property for its shortest counterexample (crates.md gotcha 1).
 
 use crate::graph::{self, Trace};
-use crate::model::{Action, Config, Prop, PropKind, ShareModel, State, Transition};
+use crate::model::{Action, Config, Prop, PropKind, ShareModel, State, Transition, SAFETY};
 use serde::Serialize;
 use stateright::{Checker, HasDiscoveries, Model, Path};
 use std::time::Duration;
@@ -124,9 +124,14 @@ fn join_with_progress<C: Checker<ShareModel>>(
     phase: Phase,
     progress: &mut dyn FnMut(Phase, usize),
 ) -> C {
+    // Poll often (a standard check takes a tenth of a second), report a few times a second.
+    let mut polls = 0u32;
     while !checker.is_done() {
-        progress(phase, checker.unique_state_count());
-        std::thread::sleep(Duration::from_millis(200));
+        if polls.is_multiple_of(40) {
+            progress(phase, checker.unique_state_count());
+        }
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(5));
     }
     checker.join()
 }
@@ -152,8 +157,14 @@ pub fn shortest_counterexample(
 /// unique states so far.
 pub fn check(config: Config, progress: &mut dyn FnMut(Phase, usize)) -> CheckReport {
     let model = ShareModel::new(config);
-    let checker = model.clone().checker().threads(1).symmetry().spawn_dfs();
-    let checker = join_with_progress(checker, Phase::Safety, progress);
+    // First every safety property as one conjunction (fast); only when it fails, each on its own,
+    // so the report names every violated property.
+    let fast = model.safety_conjunction().checker().threads(1).symmetry().spawn_dfs();
+    let mut checker = join_with_progress(fast, Phase::Safety, progress);
+    if checker.discoveries().contains_key(SAFETY) {
+        let each = model.clone().checker().threads(1).symmetry().spawn_dfs();
+        checker = join_with_progress(each, Phase::Safety, progress);
+    }
     let states_unique = checker.unique_state_count();
     let states_total = checker.state_count();
     let discoveries = checker.discoveries();

@@ -41,6 +41,27 @@ pub struct Exploration {
     pub liveness_counterexample: Option<Trace>,
 }
 
+/// A map keyed by fingerprints, which are hashes already: the map uses them as they are.
+type FingerprintMap = HashMap<u64, u32, std::hash::BuildHasherDefault<PassThrough>>;
+
+/// The hasher of [`FingerprintMap`]: a `u64` key is its own hash.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 fn fingerprint(s: &State) -> u64 {
     // Fixed seeds: the same state gets the same fingerprint in every run.
     let hasher = ahash::RandomState::with_seeds(0x5eed, 0x4b49_5039, 0x3332, 0x7368_6172);
@@ -58,9 +79,10 @@ pub fn explore_with_progress(model: &ShareModel, progress: &mut dyn FnMut(usize)
     let mut states: Vec<State> = Vec::new();
     let mut parent: Vec<(u32, Option<Action>)> = Vec::new();
     let mut depth: Vec<u32> = Vec::new();
-    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut index = FingerprintMap::default();
     let mut edges: Vec<(u32, u32)> = Vec::new();
     let mut first_edge: BTreeMap<Transition, (u32, Action, State)> = BTreeMap::new();
+    let mut covered = Transitions::default();
 
     for init in model.init_states() {
         let fp = fingerprint(&init);
@@ -81,10 +103,11 @@ pub fn explore_with_progress(model: &ShareModel, progress: &mut dyn FnMut(usize)
             let Some((succ, kinds)) = model.step(&states[next], &action) else {
                 continue;
             };
-            for kind in Transition::ALL {
-                if kinds.contains(kind) && !first_edge.contains_key(&kind) {
+            if kinds.0 & !covered.0 != 0 {
+                for kind in kinds.iter().filter(|k| !covered.contains(*k)) {
                     first_edge.insert(kind, (from, action, succ.clone()));
                 }
+                covered.extend(kinds);
             }
             let fp = fingerprint(&succ);
             let to = match index.get(&fp) {
@@ -183,7 +206,7 @@ pub fn transition_examples(
 ) -> BTreeMap<(Transition, Option<Transition>), Trace> {
     // Build the graph with labelled edges.
     let mut states: Vec<State> = Vec::new();
-    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut index = FingerprintMap::default();
     let mut edges: Vec<Vec<(u32, Action, Transitions)>> = Vec::new();
     for init in model.init_states() {
         index.entry(fingerprint(&init)).or_insert_with(|| {

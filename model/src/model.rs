@@ -25,7 +25,8 @@ use crate::spec::{
     AckBatch, AckType, Change, MemberIdx, Offset, RecordState, Rules, SharePartition,
 };
 use serde::Serialize;
-use stateright::{Model, Property, Representative};
+use smallvec::SmallVec;
+use stateright::{Expectation, Model, Property, Representative};
 use std::fmt;
 
 /// Most records a model configuration may have (member holdings are bit masks).
@@ -344,7 +345,7 @@ impl Prop {
 }
 
 /// What the model tracks: the partition (spec state), what each member holds, and ghost state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct State {
     /// The share partition, as the spec holds it.
     pub part: SharePartition,
@@ -362,6 +363,29 @@ pub struct State {
     pub violations: u16,
     /// Members in the run (constant; needed by [`Representative`]).
     pub members: u8,
+}
+
+impl std::hash::Hash for State {
+    /// The partition, then everything else packed into two words: model checking hashes every
+    /// generated state (and every representative).
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.part.hash(h);
+        let [h0, h1, h2] = self.held;
+        h.write_u64(
+            u64::from(h0)
+                | u64::from(h1) << 8
+                | u64::from(h2) << 16
+                | u64::from(self.restarts) << 24
+                | u64::from(self.accepted) << 32
+                | u64::from(self.archived) << 40
+                | u64::from(self.violations) << 48,
+        );
+        let mut d = u64::from(self.members) << 48;
+        for (i, c) in self.deliveries.iter().enumerate() {
+            d |= u64::from(*c) << (8 * i);
+        }
+        h.write_u64(d);
+    }
 }
 
 impl State {
@@ -462,8 +486,15 @@ impl State {
             }
         }
         let mut order = [0u8, 1, 2];
-        let key = |m: u8| (locks[m as usize], self.held[m as usize]);
-        order[..n].sort_by_key(|m| key(*m));
+        let key = |m: u8| (u16::from(locks[m as usize]) << 8) | u16::from(self.held[m as usize]);
+        // Insertion sort of at most three members (stable, as the sort by (locks, held) was).
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && key(order[j - 1]) > key(order[j]) {
+                order.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         if order[..n].iter().enumerate().all(|(i, m)| i == *m as usize) {
             return None;
         }
@@ -644,12 +675,33 @@ pub struct ShareModel {
     pub config: Config,
     /// When set, `properties()` returns only this one.
     pub only: Option<Prop>,
+    /// When set, `properties()` checks the safety properties as one conjunction, [`SAFETY`]
+    /// (no violation bit set), instead of one by one: the checker looks every property up per state,
+    /// so the fast first pass of [`crate::check::check`] asks once, and only a failing run is
+    /// checked again property by property.
+    pub safety_conjunction: bool,
 }
+
+/// The name of the conjunction of the safety properties (see [`ShareModel::safety_conjunction`]).
+pub const SAFETY: &str = "safety";
 
 impl ShareModel {
     /// A model over `config`, all properties.
     pub fn new(config: Config) -> ShareModel {
-        ShareModel { config, only: None }
+        ShareModel {
+            config,
+            only: None,
+            safety_conjunction: false,
+        }
+    }
+
+    /// The same model with the safety properties checked as one conjunction.
+    pub fn safety_conjunction(&self) -> ShareModel {
+        ShareModel {
+            config: self.config,
+            only: None,
+            safety_conjunction: true,
+        }
     }
 
     /// The same model restricted to one property.
@@ -657,6 +709,7 @@ impl ShareModel {
         ShareModel {
             config: self.config,
             only: Some(prop),
+            safety_conjunction: false,
         }
     }
 
@@ -891,13 +944,15 @@ fn low_mask(below: Offset) -> u8 {
 }
 
 /// One acknowledgement batch per contiguous run of `mask`, all with type `ty`.
-pub fn batches_of(mask: u8, ty: AckType) -> Vec<AckBatch> {
-    let mut out: Vec<AckBatch> = Vec::new();
-    for o in bits(mask) {
-        match out.last_mut() {
-            Some(b) if b.last_offset + 1 == o => b.last_offset = o,
-            _ => out.push(AckBatch::new(o, o, ty)),
-        }
+pub fn batches_of(mask: u8, ty: AckType) -> SmallVec<[AckBatch; 3]> {
+    let mut out: SmallVec<[AckBatch; 3]> = SmallVec::new();
+    let mut rest = mask;
+    while rest != 0 {
+        let first = rest.trailing_zeros();
+        let len = (!(rest >> first)).trailing_zeros();
+        let last = first + len - 1;
+        out.push(AckBatch::new(Offset::from(first), Offset::from(last), ty));
+        rest &= !(((1u16 << (last + 1)) - 1) as u8);
     }
     out
 }
@@ -1005,7 +1060,7 @@ impl Model for ShareModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        let all = vec![
+        let mut all = vec![
             safety!(Prop::OneOwner),
             safety!(Prop::OnlyOwnerAcks),
             safety!(Prop::UnownedAckRejected),
@@ -1035,6 +1090,13 @@ impl Model for ShareModel {
                     .any(|(_, r)| r.state == RecordState::Available && r.delivery_count > 0)
             }),
         ];
+        if self.safety_conjunction {
+            all.retain(|p| p.expectation != Expectation::Always);
+            all.insert(
+                0,
+                Property::<ShareModel>::always(SAFETY, |_, s: &State| s.violations == 0),
+            );
+        }
         match self.only {
             None => all,
             Some(p) => all.into_iter().filter(|q| q.name == p.name()).collect(),

@@ -344,7 +344,7 @@ impl AutoOffsetReset {
 /// The in-memory state of one share partition on its leader, with what is persisted implied:
 /// Acknowledged/Archived and Available counts are written when they change; acquisitions never are
 /// (kip932-semantics.md §10.1).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SharePartition {
     /// Share-partition start offset: every offset below it is terminal.
     spso: Offset,
@@ -354,13 +354,30 @@ pub struct SharePartition {
     records: SmallVec<[InFlight; 6]>,
 }
 
+impl Clone for SharePartition {
+    /// A copy of the records' slice (the derived clone extends item by item; model checking clones
+    /// every generated state).
+    fn clone(&self) -> Self {
+        SharePartition {
+            spso: self.spso,
+            cache_end: self.cache_end,
+            records: SmallVec::from_slice(&self.records),
+        }
+    }
+}
+
 impl std::hash::Hash for SharePartition {
+    /// Two records per word: model checking hashes every generated state.
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         h.write_i64(self.spso);
         h.write_i64(self.cache_end);
         h.write_usize(self.records.len());
-        for r in &self.records {
-            h.write_u32(r.packed());
+        let mut pairs = self.records.chunks_exact(2);
+        for pair in &mut pairs {
+            h.write_u64(u64::from(pair[0].packed()) | u64::from(pair[1].packed()) << 32);
+        }
+        if let [last] = pairs.remainder() {
+            h.write_u32(last.packed());
         }
     }
 }

@@ -275,3 +275,43 @@ fn transition_examples_cover_every_kind_and_pair() {
         .count();
     assert!(pairs > 100, "{pairs} pairs");
 }
+
+#[test]
+fn batches_of_splits_a_mask_into_contiguous_runs() {
+    let runs = |mask: u8| -> Vec<(Offset, Offset)> {
+        batches_of(mask, AckType::Accept)
+            .iter()
+            .map(|b| (b.first_offset, b.last_offset))
+            .collect()
+    };
+    assert_eq!(runs(0), vec![]);
+    assert_eq!(runs(0b1), vec![(0, 0)]);
+    assert_eq!(runs(0b1011), vec![(0, 1), (3, 3)]);
+    assert_eq!(runs(0b0110_0100), vec![(2, 2), (5, 6)]);
+    assert_eq!(runs(0xff), vec![(0, 7)]);
+    assert_eq!(runs(0b1000_0001), vec![(0, 0), (7, 7)]);
+    assert!(batches_of(0b101, AckType::Reject)
+        .iter()
+        .all(|b| b.types.as_slice() == [AckType::Reject.code()]));
+}
+
+#[test]
+fn a_failing_conjunction_is_checked_again_property_by_property() {
+    // The fast pass checks the safety properties as one; a mutant that breaks two of them must still
+    // have both named, each with its own counterexample.
+    let report = check(with(Config::STANDARD, Mutant::NonOwnerAck), &mut |_, _| {});
+    assert_eq!(report.verdict, Verdict::Fail);
+    let violated: Vec<&str> = report
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Violated)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert!(violated.len() >= 2, "{violated:?}");
+    assert!(!violated.contains(&SAFETY));
+    assert!(report
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Violated)
+        .all(|p| p.counterexample.as_ref().is_some_and(|c| c.len() > 1)));
+}
