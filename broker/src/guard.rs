@@ -94,6 +94,8 @@ struct Field {
     ty: Ty,
     versions: Versions,
     tagged: Versions,
+    /// The tag of a tagged field.
+    tag: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -161,6 +163,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "ShareFetchRequest.json",
         include_str!("schemas/ShareFetchRequest.json"),
+    ),
+    (
+        "FetchRequest.json",
+        include_str!("schemas/FetchRequest.json"),
     ),
     (
         "ShareAcknowledgeRequest.json",
@@ -279,6 +285,19 @@ fn parse_field(f: &Value) -> Result<Field, String> {
         Some(s) => Versions::parse(s)?,
         None => Versions::NONE,
     };
+    let tag = match f.get("tag") {
+        None => None,
+        Some(t) => Some(
+            t.as_u64()
+                .and_then(|t| u32::try_from(t).ok())
+                .ok_or_else(|| format!("field {name}: bad tag {t}"))?,
+        ),
+    };
+    if (tag.is_some()) != (tagged != Versions::NONE) {
+        return Err(format!(
+            "field {name}: a tag needs taggedVersions and vice versa"
+        ));
+    }
     let ty = match ty_name.strip_prefix("[]") {
         Some(elem) => Ty::Array(Box::new(parse_type(elem, f)?)),
         None => parse_type(ty_name, f)?,
@@ -288,6 +307,7 @@ fn parse_field(f: &Value) -> Result<Field, String> {
         ty,
         versions,
         tagged,
+        tag,
     })
 }
 
@@ -434,9 +454,9 @@ fn walk_tagged(c: &mut Cursor<'_>, fields: &[Field]) -> Result<(), GuardError> {
     Ok(())
 }
 
-/// The embedded request schemas declare no tagged fields (checked by a test), so no field has a tag.
-fn tag_of(_f: &Field) -> Option<u32> {
-    None
+/// The tag of a tagged field (only FetchRequest declares any among the embedded schemas).
+fn tag_of(f: &Field) -> Option<u32> {
+    f.tag
 }
 
 fn walk_type(c: &mut Cursor<'_>, ty: &Ty, flexible: bool, name: &str) -> Result<(), GuardError> {
@@ -494,7 +514,7 @@ pub fn check(key: i16, version: i16, body: &[u8]) -> Result<(), GuardError> {
     walk_fields(&mut c, &schema.fields, schema.flexible.contains(version))
 }
 
-/// Names of tagged fields declared in the embedded schemas (expected empty; see [`tag_of`]).
+/// Names of tagged fields declared in the embedded schemas (see [`tag_of`]).
 pub fn tagged_field_names() -> Result<Vec<String>, GuardError> {
     fn collect(fields: &[Field], out: &mut Vec<String>) {
         for f in fields {
@@ -533,7 +553,18 @@ mod tests {
         let covered = covered().expect("embedded schemas parse");
         assert_eq!(covered.len(), FILES.len());
         assert!(covered.contains(&(ApiKey::ShareFetch as i16, 1, 1)));
-        assert!(tagged_field_names().expect("schemas").is_empty());
+        let mut tagged = tagged_field_names().expect("schemas");
+        tagged.sort();
+        assert_eq!(
+            tagged,
+            [
+                "ClusterId",
+                "HighWatermark",
+                "ReplicaDirectoryId",
+                "ReplicaState"
+            ],
+            "only FetchRequest declares tagged fields"
+        );
     }
 
     fn min_size(ty: &Ty, v: i16, flexible: bool) -> usize {
@@ -626,5 +657,38 @@ mod tests {
         for cut in 0..body.len() {
             assert!(check(78, 1, &body[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn walks_known_tagged_fields_inside_their_size() {
+        use kafka_protocol::messages::fetch_request::{self, ReplicaState};
+        use kafka_protocol::messages::{BrokerId, FetchRequest};
+        use kafka_protocol::protocol::StrBytes;
+        let req = FetchRequest::default()
+            .with_cluster_id(Some(StrBytes::from_static_str("c")))
+            .with_replica_state(ReplicaState::default().with_replica_id(BrokerId(3)))
+            .with_topics(vec![fetch_request::FetchTopic::default().with_partitions(
+                vec![fetch_request::FetchPartition::default()
+                    .with_replica_directory_id(uuid::Uuid::from_u128(9))
+                    .with_high_watermark(5)],
+            )]);
+        for v in [4, 12, 15, 17, 18] {
+            let body = encode(&req, v);
+            check(1, v, &body).unwrap_or_else(|e| panic!("valid Fetch v{v}: {e}"));
+            for cut in 0..body.len() {
+                assert!(check(1, v, &body[..cut]).is_err(), "v{v} cut at {cut}");
+            }
+        }
+        // A tagged ClusterId whose string claims more bytes than its tagged field holds.
+        let mut body = encode(
+            &FetchRequest::default().with_cluster_id(Some(StrBytes::from_static_str("abc"))),
+            12,
+        );
+        let at = body
+            .windows(3)
+            .position(|w| w == b"abc")
+            .expect("cluster id in body");
+        body[at - 1] = 100; // compact string length 99
+        assert!(check(1, 12, &body).is_err());
     }
 }

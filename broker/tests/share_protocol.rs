@@ -554,3 +554,128 @@ async fn in_flight_window_caps_new_acquisitions() {
         (100..110).collect::<Vec<_>>()
     );
 }
+
+/// Plain Fetch (what ordinary consumers use, and what librdkafka needs to see advertised before its
+/// producer writes record batches): whole batches from the requested offset within the byte
+/// limits, offset errors, unknown topics, a declined fetch session, and a long poll woken by produce.
+#[tokio::test]
+async fn plain_fetch_reads_the_log() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, TopicName};
+    use kafka_protocol::records::RecordBatchDecoder;
+
+    let mut f = fixture(BrokerConfig::default(), 1, &[]).await;
+    f.produce(0, 3).await;
+    f.produce(0, 2).await;
+    let request = |offset: i64, part_max: i32, wait: i32, tid: Uuid, name: &str| {
+        FetchRequest::default()
+            .with_max_wait_ms(wait)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(name.to_string().into()))
+                .with_topic_id(tid)
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(part_max)])])
+    };
+    let offsets = |resp: &kafka_protocol::messages::FetchResponse| -> Vec<i64> {
+        let mut bytes = resp.responses[0].partitions[0]
+            .records
+            .clone()
+            .unwrap_or_default();
+        RecordBatchDecoder::decode_all(&mut bytes)
+            .expect("batches decode")
+            .iter()
+            .flat_map(|set| set.records.iter().map(|r| r.offset))
+            .collect()
+    };
+    let topic = f.topic.clone();
+    let tid = f.tid;
+    let conn = f.client.connection(NODE).await.expect("connection");
+
+    // From offset 1: the whole first batch (0..2) and the second (3..4); the watermarks.
+    let resp = conn
+        .send(&request(1, 1 << 20, 0, tid, &topic))
+        .await
+        .expect("fetch");
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert_eq!(
+        (p.high_watermark, p.last_stable_offset, p.log_start_offset),
+        (5, 5, 0)
+    );
+    assert_eq!(offsets(&resp), [0, 1, 2, 3, 4]);
+    assert_eq!(resp.session_id, 0, "fetch sessions are declined");
+
+    // A one-byte partition limit still returns the first batch, and only it.
+    let resp = conn
+        .send(&request(3, 1, 0, tid, &topic))
+        .await
+        .expect("fetch");
+    assert_eq!(offsets(&resp), [3, 4]);
+
+    // At the log end: nothing, no error; past it: OFFSET_OUT_OF_RANGE.
+    let resp = conn
+        .send(&request(5, 1 << 20, 0, tid, &topic))
+        .await
+        .expect("fetch");
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    assert!(offsets(&resp).is_empty());
+    let resp = conn
+        .send(&request(6, 1 << 20, 0, tid, &topic))
+        .await
+        .expect("fetch");
+    assert_eq!(resp.responses[0].partitions[0].error_code, 1);
+
+    // An unknown topic id (v13+) or name answers at once with its error.
+    let resp = conn
+        .send(&request(0, 1 << 20, 5_000, Uuid::new_v4(), "no-such-topic"))
+        .await
+        .expect("fetch");
+    assert!([3, 100].contains(&resp.responses[0].partitions[0].error_code));
+
+    // An incremental fetch in a session this broker never gave.
+    let resp = conn
+        .send(
+            &request(0, 1 << 20, 0, tid, &topic)
+                .with_session_id(42)
+                .with_session_epoch(1),
+        )
+        .await
+        .expect("fetch");
+    assert_eq!(resp.error_code, 70);
+
+    // A long poll at the log end is woken by a produce.
+    let mut other = client(&f.broker).await;
+    let waiter = tokio::spawn({
+        let req = request(5, 1 << 20, 10_000, tid, &topic);
+        let mut conn = client(&f.broker).await;
+        async move {
+            let started = std::time::Instant::now();
+            let resp = conn
+                .connection(NODE)
+                .await
+                .expect("connection")
+                .send(&req)
+                .await
+                .expect("fetch");
+            (resp, started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other
+        .produce(&topic, 0, &[1], |_| {
+            (None, Some(bytes::Bytes::from_static(b"late")))
+        })
+        .await
+        .expect("produced");
+    let (resp, waited) = waiter.await.expect("joined");
+    assert_eq!(offsets(&resp), [5]);
+    assert!(
+        waited < Duration::from_secs(9),
+        "woken by the produce, not the 10 s wait: {waited:?}"
+    );
+}

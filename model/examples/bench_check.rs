@@ -51,7 +51,14 @@ fn main() {
     ];
     println!(
         "{:<62} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
-        "configuration", "unique", "generated", "dfs+sym", "states/s", "each prop", "states/s", "graph pass"
+        "configuration",
+        "unique",
+        "generated",
+        "dfs+sym",
+        "states/s",
+        "each prop",
+        "states/s",
+        "graph pass"
     );
     for (name, config) in configs {
         let mut dfs = Vec::new();

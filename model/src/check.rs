@@ -159,7 +159,12 @@ pub fn check(config: Config, progress: &mut dyn FnMut(Phase, usize)) -> CheckRep
     let model = ShareModel::new(config);
     // First every safety property as one conjunction (fast); only when it fails, each on its own,
     // so the report names every violated property.
-    let fast = model.safety_conjunction().checker().threads(1).symmetry().spawn_dfs();
+    let fast = model
+        .safety_conjunction()
+        .checker()
+        .threads(1)
+        .symmetry()
+        .spawn_dfs();
     let mut checker = join_with_progress(fast, Phase::Safety, progress);
     if checker.discoveries().contains_key(SAFETY) {
         let each = model.clone().checker().threads(1).symmetry().spawn_dfs();

@@ -20,6 +20,8 @@ pub mod delete_topics;
 pub mod describe_cluster;
 #[path = "32_describe_configs.rs"]
 pub mod describe_configs;
+#[path = "01_fetch.rs"]
+pub mod fetch;
 #[path = "10_find_coordinator.rs"]
 pub mod find_coordinator;
 #[path = "44_incremental_alter_configs.rs"]
@@ -44,8 +46,9 @@ pub mod share_group_heartbeat;
 /// The APIs served, with the versions advertised: every version kafka-protocol 0.18 implements
 /// (Kafka 4.1 schemas). ShareFetch/ShareAcknowledge are v1 only (v2, Kafka 4.2's RENEW, is not in
 /// kafka-protocol 0.18).
-pub const SERVED: [ApiKey; 15] = [
+pub const SERVED: [ApiKey; 16] = [
     ApiKey::Produce,
+    ApiKey::Fetch,
     ApiKey::ListOffsets,
     ApiKey::Metadata,
     ApiKey::FindCoordinator,
@@ -102,6 +105,17 @@ pub async fn serve(
                     header.correlation_id,
                 )?)),
                 None => Ok(Reply::Nothing),
+            }
+        }
+        ApiKey::Fetch => {
+            let req: FetchRequest = decode_body(&mut body, version)?;
+            match fetch::handle(shared, ctx, version, req).await {
+                Some(resp) => Ok(Reply::Send(encode_response(
+                    &resp,
+                    version,
+                    header.correlation_id,
+                )?)),
+                None => Err("connection ended during a Fetch".to_string()),
             }
         }
         ApiKey::ListOffsets => {

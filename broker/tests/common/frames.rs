@@ -162,6 +162,32 @@ pub fn seeds(tid: uuid::Uuid) -> Vec<Vec<u8>> {
             11,
         ),
     ];
+    // Plain Fetch: v4 (names, not flexible) and v17 (topic ids, flexible, tagged fields: a cluster
+    // id, a replica state and a partition's replica directory id).
+    for (version, corr) in [(4i16, 30), (17, 31)] {
+        let replica = fetch_request::ReplicaState::default()
+            .with_replica_id(BrokerId(-1))
+            .with_replica_epoch(-1);
+        out.push(frame(
+            &FetchRequest::default()
+                .with_cluster_id(Some(StrBytes::from_static_str("fuzz-cluster")))
+                .with_replica_state(replica)
+                .with_max_wait_ms(50)
+                .with_min_bytes(1)
+                .with_max_bytes(1 << 20)
+                .with_session_epoch(-1)
+                .with_topics(vec![fetch_request::FetchTopic::default()
+                    .with_topic(topic.clone())
+                    .with_topic_id(tid)
+                    .with_partitions(vec![fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_replica_directory_id(uuid::Uuid::from_u128(7))
+                        .with_partition_max_bytes(1 << 16)])]),
+            version,
+            corr,
+        ));
+    }
     for epoch in [0, 1, -1] {
         out.push(frame(
             &ShareFetchRequest::default()
