@@ -29,8 +29,8 @@
 
 use crate::run::{self, CaseResult, CaseVerdict, RunOptions, Target};
 use crate::trace::{
-    AckVia, Case, FoundBy, Level, OffsetReset, Origin, RawBatch, Selection, Settings, Step, Suite,
-    TypeName, FORMAT_VERSION,
+    AckVia, Case, FoundBy, Level, MemberIds, OffsetReset, Origin, RawBatch, Selection, Settings,
+    Step, Suite, TypeName, FORMAT_VERSION,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -914,6 +914,7 @@ pub fn case_of(fc: &FuzzCase, index: u64, gen: &GenConfig, rules: &Rules, lock_m
             auto_offset_reset: OffsetReset::Earliest,
             delivery_limit: Some(fc.delivery_limit),
             max_in_flight: None,
+            member_ids: MemberIds::Kafka,
         },
         requires: Vec::new(),
         steps: lower(fc, gen, rules, lock_ms),

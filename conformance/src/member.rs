@@ -60,6 +60,18 @@ pub fn random_member_id() -> String {
     uuid_to_kafka(&Uuid::new_v4())
 }
 
+/// A fresh member id the way librdkafka 2.16 makes one: standard (not URL-safe) base64 of 16 random
+/// bytes, unpadded — always with at least one `+` or `/`, the two characters where the alphabets
+/// differ (about half of librdkafka's ids have one).
+pub fn standard_base64_member_id() -> String {
+    loop {
+        let id = random_member_id();
+        if id.contains(['-', '_']) {
+            return id.replace('-', "+").replace('_', "/");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Requests
 
@@ -1401,6 +1413,18 @@ mod tests {
             next_session_epoch(None, 0, KafkaCode::INVALID_REQUEST),
             None
         );
+    }
+
+    #[test]
+    fn standard_base64_member_ids_differ_from_kafka_ones() {
+        for _ in 0..50 {
+            let id = standard_base64_member_id();
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(id.contains(['+', '/']), "{id}");
+            assert!(id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::member::{
 use crate::oracle::{
     offsets_text, AckObservation, Anomaly, FetchObservation, Millis, Oracle, OracleConfig,
 };
-use crate::trace::{AckVia, Capability, Case, Level, OffsetReset, Step, TypeName};
+use crate::trace::{AckVia, Capability, Case, Level, MemberIds, OffsetReset, Step, TypeName};
 use crate::wire::KafkaCode;
 use bytes::Bytes;
 use serde::Serialize;
@@ -342,6 +342,9 @@ impl CaseRun<'_> {
         if self.slots[i].member.is_none() {
             let mut config = MemberConfig::new(self.group.clone(), vec![self.topic.clone()]);
             config.join_timeout = Duration::from_secs(30);
+            if self.case.settings.member_ids == MemberIds::StandardBase64 {
+                config.member_id = crate::member::standard_base64_member_id();
+            }
             let sent = self.now();
             let member = ShareMember::join(&mut self.client, config).await?;
             self.history.push(json!({"op": "join", "member": name, "member_id": member.member_id(), "sent_ms": sent, "received_ms": self.now()}));
@@ -555,7 +558,10 @@ impl CaseRun<'_> {
                     got.push(o);
                 }
             }
-            if want.is_empty() || got.len() >= want.len() || Instant::now() >= deadline {
+            // A refused request (top-level error) is judged once: asking again would only repeat
+            // the refusal, as fast as the broker answers.
+            let refused = !out.error_code.is_none();
+            if refused || want.is_empty() || got.len() >= want.len() || Instant::now() >= deadline {
                 break;
             }
         }

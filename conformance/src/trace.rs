@@ -111,6 +111,27 @@ pub struct Settings {
     /// 4.3+ and the reference broker); otherwise the target's own limit applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+    /// How the case's members make their member ids.
+    #[serde(default, skip_serializing_if = "MemberIds::is_default")]
+    pub member_ids: MemberIds,
+}
+
+/// How members make their (client-generated) member ids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberIds {
+    /// As the Java client does: `Uuid.randomUuid().toString()`, URL-safe base64 of 16 random bytes.
+    #[default]
+    Kafka,
+    /// As librdkafka 2.16 does: standard base64 of 16 random bytes, here always with a `+` or a `/`
+    /// (characters that are not in Kafka's URL-safe alphabet; finding F6).
+    StandardBase64,
+}
+
+impl MemberIds {
+    fn is_default(&self) -> bool {
+        *self == MemberIds::Kafka
+    }
 }
 
 fn one() -> u32 {
@@ -129,6 +150,7 @@ impl Default for Settings {
             auto_offset_reset: OffsetReset::Earliest,
             delivery_limit: None,
             max_in_flight: None,
+            member_ids: MemberIds::Kafka,
         }
     }
 }

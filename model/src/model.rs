@@ -28,6 +28,8 @@ use serde::Serialize;
 use smallvec::SmallVec;
 use stateright::{Expectation, Model, Property, Representative};
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 /// Most records a model configuration may have (member holdings are bit masks).
 pub const MAX_RECORDS: u8 = 6;
@@ -680,6 +682,10 @@ pub struct ShareModel {
     /// so the fast first pass of [`crate::check::check`] asks once, and only a failing run is
     /// checked again property by property.
     pub safety_conjunction: bool,
+    /// In the fast pass, the reachability properties already reached (bits in [`Prop::REACH`]
+    /// order): a reached property answers "no" afterwards, so the checker keeps the first example
+    /// instead of storing a fresh one (a path copy and a map insert) on every state where it holds.
+    reached: Option<Arc<AtomicU8>>,
 }
 
 /// The name of the conjunction of the safety properties (see [`ShareModel::safety_conjunction`]).
@@ -692,6 +698,7 @@ impl ShareModel {
             config,
             only: None,
             safety_conjunction: false,
+            reached: None,
         }
     }
 
@@ -701,6 +708,7 @@ impl ShareModel {
             config: self.config,
             only: None,
             safety_conjunction: true,
+            reached: Some(Arc::new(AtomicU8::new(0))),
         }
     }
 
@@ -710,7 +718,18 @@ impl ShareModel {
             config: self.config,
             only: Some(prop),
             safety_conjunction: false,
+            reached: None,
         }
+    }
+
+    /// Whether reachability property `prop` holds in a state where `holds`, counting it only the first
+    /// time in the fast pass (see [`ShareModel::safety_conjunction`]).
+    fn reach(&self, prop: Prop, holds: bool) -> bool {
+        let Some(reached) = &self.reached else {
+            return holds;
+        };
+        let bit = 1u8 << Prop::REACH.iter().position(|p| *p == prop).unwrap_or(7);
+        holds && reached.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     fn fetch_sizes(&self) -> impl Iterator<Item = u8> {
@@ -1075,19 +1094,24 @@ impl Model for ShareModel {
             safety!(Prop::ReportedCountMatches),
             safety!(Prop::AckAtomic),
             safety!(Prop::SessionCloseReleases),
-            Property::<ShareModel>::sometimes(Prop::ReachAcquired.name(), |_, s: &State| {
-                s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0
+            Property::<ShareModel>::sometimes(Prop::ReachAcquired.name(), |m, s: &State| {
+                let holds = s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0;
+                m.reach(Prop::ReachAcquired, holds)
             }),
-            Property::<ShareModel>::sometimes(Prop::ReachAcknowledged.name(), |_, s: &State| {
-                s.mask_where(|r| r == RecordState::Acknowledged) != 0
+            Property::<ShareModel>::sometimes(Prop::ReachAcknowledged.name(), |m, s: &State| {
+                let holds = s.mask_where(|r| r == RecordState::Acknowledged) != 0;
+                m.reach(Prop::ReachAcknowledged, holds)
             }),
-            Property::<ShareModel>::sometimes(Prop::ReachArchived.name(), |_, s: &State| {
-                s.mask_where(|r| r == RecordState::Archived) != 0
+            Property::<ShareModel>::sometimes(Prop::ReachArchived.name(), |m, s: &State| {
+                let holds = s.mask_where(|r| r == RecordState::Archived) != 0;
+                m.reach(Prop::ReachArchived, holds)
             }),
-            Property::<ShareModel>::sometimes(Prop::ReachRedeliverable.name(), |_, s: &State| {
-                s.part
+            Property::<ShareModel>::sometimes(Prop::ReachRedeliverable.name(), |m, s: &State| {
+                let holds = s
+                    .part
                     .records()
-                    .any(|(_, r)| r.state == RecordState::Available && r.delivery_count > 0)
+                    .any(|(_, r)| r.state == RecordState::Available && r.delivery_count > 0);
+                m.reach(Prop::ReachRedeliverable, holds)
             }),
         ];
         if self.safety_conjunction {
