@@ -722,14 +722,17 @@ impl ShareModel {
         }
     }
 
-    /// Whether reachability property `prop` holds in a state where `holds`, counting it only the first
-    /// time in the fast pass (see [`ShareModel::safety_conjunction`]).
-    fn reach(&self, prop: Prop, holds: bool) -> bool {
+    /// Whether reachability property `prop` holds (as `holds` says), counting it only the first time
+    /// in the fast pass (see [`ShareModel::safety_conjunction`]), where a reached property is not
+    /// even evaluated again.
+    fn reach(&self, prop: Prop, holds: impl FnOnce() -> bool) -> bool {
         let Some(reached) = &self.reached else {
-            return holds;
+            return holds();
         };
         let bit = 1u8 << Prop::REACH.iter().position(|p| *p == prop).unwrap_or(7);
-        holds && reached.fetch_or(bit, Ordering::Relaxed) & bit == 0
+        reached.load(Ordering::Relaxed) & bit == 0
+            && holds()
+            && reached.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     fn fetch_sizes(&self) -> impl Iterator<Item = u8> {
@@ -1095,23 +1098,26 @@ impl Model for ShareModel {
             safety!(Prop::AckAtomic),
             safety!(Prop::SessionCloseReleases),
             Property::<ShareModel>::sometimes(Prop::ReachAcquired.name(), |m, s: &State| {
-                let holds = s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0;
-                m.reach(Prop::ReachAcquired, holds)
+                m.reach(Prop::ReachAcquired, || {
+                    s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0
+                })
             }),
             Property::<ShareModel>::sometimes(Prop::ReachAcknowledged.name(), |m, s: &State| {
-                let holds = s.mask_where(|r| r == RecordState::Acknowledged) != 0;
-                m.reach(Prop::ReachAcknowledged, holds)
+                m.reach(Prop::ReachAcknowledged, || {
+                    s.mask_where(|r| r == RecordState::Acknowledged) != 0
+                })
             }),
             Property::<ShareModel>::sometimes(Prop::ReachArchived.name(), |m, s: &State| {
-                let holds = s.mask_where(|r| r == RecordState::Archived) != 0;
-                m.reach(Prop::ReachArchived, holds)
+                m.reach(Prop::ReachArchived, || {
+                    s.mask_where(|r| r == RecordState::Archived) != 0
+                })
             }),
             Property::<ShareModel>::sometimes(Prop::ReachRedeliverable.name(), |m, s: &State| {
-                let holds = s
-                    .part
-                    .records()
-                    .any(|(_, r)| r.state == RecordState::Available && r.delivery_count > 0);
-                m.reach(Prop::ReachRedeliverable, holds)
+                m.reach(Prop::ReachRedeliverable, || {
+                    s.part
+                        .records()
+                        .any(|(_, r)| r.state == RecordState::Available && r.delivery_count > 0)
+                })
             }),
         ];
         if self.safety_conjunction {

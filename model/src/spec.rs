@@ -369,9 +369,13 @@ impl Clone for SharePartition {
 impl std::hash::Hash for SharePartition {
     /// Two records per word: model checking hashes every generated state.
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_i64(self.spso);
-        h.write_i64(self.cache_end);
-        h.write_usize(self.records.len());
+        // SPSO, cache end and length in one word: injective while each is below 2^21, as in every
+        // model configuration (a hash needs no more).
+        h.write_u64(
+            (self.spso as u64)
+                ^ ((self.cache_end as u64) << 21)
+                ^ ((self.records.len() as u64) << 42),
+        );
         let mut pairs = self.records.chunks_exact(2);
         for pair in &mut pairs {
             h.write_u64(u64::from(pair[0].packed()) | u64::from(pair[1].packed()) << 32);
