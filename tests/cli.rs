@@ -303,3 +303,31 @@ fn a_mutant_fails_conform_and_leaves_a_replayable_artifact() {
         .code(1);
     sharecheck().args(["replay", artifact]).assert().code(0);
 }
+
+#[test]
+fn a_case_can_give_its_members_standard_base64_ids() {
+    // Finding F6: the case's members must use ids with '+' or '/', as librdkafka makes them, and the
+    // reference broker (like Kafka 4.2+) must serve them.
+    let out = sharecheck()
+        .args([
+            "replay",
+            "fixtures/cases/session.member-id-standard-base64.json",
+            "--json",
+        ])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).expect("JSON");
+    assert_eq!(v["verdict"], "pass");
+    let joins: Vec<&str> = v["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| h["op"] == "join")
+        .filter_map(|h| h["member_id"].as_str())
+        .collect();
+    assert!(!joins.is_empty());
+    assert!(joins.iter().all(|id| id.contains(['+', '/'])), "{joins:?}");
+}

@@ -126,6 +126,33 @@ fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
         .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))
 }
 
+/// The run target of an embedded reference broker: its address, its name (with the planted bug, if
+/// any) and the delivery and in-flight limits it was started with.
+pub fn embedded_target(
+    handle: &BrokerHandle,
+    mutant: Option<BrokerMutant>,
+    profile: Profile,
+    restarter: Option<run::Restarter>,
+) -> Target {
+    let version = env!("CARGO_PKG_VERSION");
+    let implementation = match mutant {
+        Some(m) => format!(
+            "sharecheck reference broker {version} (mutant {})",
+            m.name()
+        ),
+        None => format!("sharecheck reference broker {version}"),
+    };
+    let c = handle.config();
+    Target {
+        bootstrap: handle.bootstrap(),
+        implementation,
+        profile,
+        delivery_limit: c.delivery_limit,
+        max_in_flight: c.max_record_locks,
+        restarter,
+    }
+}
+
 /// The broker mutant named `name`, or a usage error.
 pub fn broker_mutant(name: &str) -> Result<BrokerMutant, Fail> {
     BrokerMutant::all()
@@ -198,23 +225,7 @@ pub fn start_target(args: &TargetArgs) -> Result<Running, Fail> {
                     Ok(())
                 })
             });
-            let implementation = match mutant {
-                Some(m) => format!(
-                    "sharecheck reference broker {} (mutant {})",
-                    env!("CARGO_PKG_VERSION"),
-                    m.name()
-                ),
-                None => format!("sharecheck reference broker {}", env!("CARGO_PKG_VERSION")),
-            };
-            let c = handle.config();
-            let target = Target {
-                bootstrap: handle.bootstrap(),
-                implementation,
-                profile,
-                delivery_limit: c.delivery_limit,
-                max_in_flight: c.max_record_locks,
-                restarter: Some(restarter),
-            };
+            let target = embedded_target(&handle, mutant, profile, Some(restarter));
             Ok(Running {
                 target,
                 _broker: Some(handle),

@@ -7,7 +7,7 @@
 //! confirmed failure, its fixture written; 2 only inconclusive cases, or a failure that did not
 //! reproduce (flaky); 3 the target is unusable; 64 bad flags.
 
-use crate::cmd::conform::{broker_mutant, start_target, TargetArgs};
+use crate::cmd::conform::{broker_mutant, embedded_target, start_target, TargetArgs};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::Args;
 use sharecheck_broker::{Broker, BrokerConfig, BrokerHandle, BrokerMutant};
@@ -178,23 +178,7 @@ fn embedded(
     let handle = rt
         .block_on(Broker::start(config))
         .map_err(|e| Fail::unusable(format!("cannot start the embedded reference broker: {e}")))?;
-    let implementation = match mutant {
-        Some(m) => format!(
-            "sharecheck reference broker {} (mutant {})",
-            env!("CARGO_PKG_VERSION"),
-            m.name()
-        ),
-        None => format!("sharecheck reference broker {}", env!("CARGO_PKG_VERSION")),
-    };
-    let c = handle.config();
-    let target = Target {
-        bootstrap: handle.bootstrap(),
-        implementation,
-        profile,
-        delivery_limit: c.delivery_limit,
-        max_in_flight: c.max_record_locks,
-        restarter: None,
-    };
+    let target = embedded_target(&handle, mutant, profile, None);
     Ok((target, handle))
 }
 

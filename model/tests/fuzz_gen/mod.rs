@@ -255,45 +255,13 @@ fn describe(actions: &[Action]) -> String {
 /// delivered; Acquired records delivered at least once; no count above the delivery limit; the
 /// window within its limit under 4.2+ rules.
 pub fn check_state(config: &Config, s: &State) -> Result<(), String> {
-    let p = &s.part;
-    if !(p.spso() <= p.cache_end() && p.cache_end() <= p.log_end()) {
-        return Err(format!(
-            "SPSO {} / cache end {} / log end {} out of order",
-            p.spso(),
-            p.cache_end(),
-            p.log_end()
-        ));
-    }
-    for (o, r) in p.records() {
-        if o < p.spso() && !r.state.is_terminal() {
-            return Err(format!("offset {o} below the SPSO is {:?}", r.state));
-        }
-        if o >= p.cache_end() && (r.state != RecordState::Available || r.delivery_count != 0) {
-            return Err(format!("offset {o} past the cache is {r:?}"));
-        }
-        if matches!(r.state, RecordState::Acquired(_)) && r.delivery_count == 0 {
-            return Err(format!("offset {o} is Acquired with delivery count 0"));
-        }
+    check_partition(config, &s.part)?;
+    for (o, r) in s.part.records() {
         if let RecordState::Acquired(m) = r.state {
             if m >= u16::from(config.members) {
                 return Err(format!("offset {o} is Acquired by unknown member {m}"));
             }
         }
-        if r.delivery_count > config.delivery_limit {
-            return Err(format!(
-                "offset {o} has delivery count {} above the limit {}",
-                r.delivery_count, config.delivery_limit
-            ));
-        }
-    }
-    if config.profile.window == WindowRule::CapNewAcquisitions
-        && p.window() > u64::from(config.max_in_flight)
-    {
-        return Err(format!(
-            "window {} above the limit {}",
-            p.window(),
-            config.max_in_flight
-        ));
     }
     Ok(())
 }
@@ -832,15 +800,20 @@ pub fn big_run(rules: &Rules, members: u16, ops: &[BOp]) -> Result<usize, String
             profile: rules.profile,
             mutant: None,
         };
-        check_big_state(&config, &part).map_err(at)?;
+        check_partition(&config, &part).map_err(at)?;
     }
     Ok(effective)
 }
 
-/// [`check_state`]'s invariants for a partition of any size.
-fn check_big_state(config: &Config, p: &SharePartition) -> Result<(), String> {
+/// [`check_state`]'s invariants of the partition alone, for a partition of any size.
+fn check_partition(config: &Config, p: &SharePartition) -> Result<(), String> {
     if !(p.spso() <= p.cache_end() && p.cache_end() <= p.log_end()) {
-        return Err("SPSO, cache end and log end out of order".into());
+        return Err(format!(
+            "SPSO {} / cache end {} / log end {} out of order",
+            p.spso(),
+            p.cache_end(),
+            p.log_end()
+        ));
     }
     for (o, r) in p.records() {
         if o < p.spso() && !r.state.is_terminal() {
@@ -850,19 +823,23 @@ fn check_big_state(config: &Config, p: &SharePartition) -> Result<(), String> {
             return Err(format!("offset {o} past the cache is {r:?}"));
         }
         if matches!(r.state, RecordState::Acquired(_)) && r.delivery_count == 0 {
-            return Err(format!("offset {o} Acquired with count 0"));
+            return Err(format!("offset {o} is Acquired with delivery count 0"));
         }
         if r.delivery_count > config.delivery_limit {
             return Err(format!(
-                "offset {o} count {} over the limit",
-                r.delivery_count
+                "offset {o} has delivery count {} above the limit {}",
+                r.delivery_count, config.delivery_limit
             ));
         }
     }
     if config.profile.window == WindowRule::CapNewAcquisitions
         && p.window() > u64::from(config.max_in_flight)
     {
-        return Err(format!("window {} over the limit", p.window()));
+        return Err(format!(
+            "window {} above the limit {}",
+            p.window(),
+            config.max_in_flight
+        ));
     }
     Ok(())
 }
