@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sharecheck_broker::{Broker, BrokerConfig};
-use sharecheck_conformance::client::{Client, ClientConfig};
-use sharecheck_conformance::member::{
-    ack, AckBatch, Epoch, FetchLimits, FetchSpec, MemberConfig, PartitionAcks, ShareMember,
+use sharecheck_client::admin::{Client, ClientConfig};
+use sharecheck_client::member::{
+    AckBatch, AckType, Epoch, FetchLimits, FetchSpec, MemberConfig, PartitionAcks, ShareMember,
 };
 
 struct Measurement {
@@ -81,7 +81,7 @@ async fn member_loop(
                 if r.delivery_count > 1 {
                     redelivered += k;
                 }
-                AckBatch::range(r.first_offset, r.last_offset, ack::ACCEPT)
+                AckBatch::new(r.first_offset, r.last_offset, AckType::Accept)
             })
             .collect();
         let acks = [PartitionAcks {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
-use crate::state::{code, State};
+use crate::state::State;
+use sharecheck_model::ErrorCode;
 
 /// Members sharing a set of partitions.
 type ShareUnit<'a> = (Vec<&'a str>, Vec<(Uuid, i32)>);
@@ -202,26 +203,26 @@ impl State {
         now: Instant,
     ) -> HeartbeatAnswer {
         if hb.group.is_empty() {
-            return refuse(code::INVALID_REQUEST, "GroupId can't be empty.");
+            return refuse(ErrorCode::INVALID_REQUEST.0, "GroupId can't be empty.");
         }
         if hb.member.is_empty() || hb.member.chars().count() > 36 {
             return refuse(
-                code::INVALID_REQUEST,
+                ErrorCode::INVALID_REQUEST.0,
                 "MemberId must be 1 to 36 characters.",
             );
         }
         if hb.epoch < -1 {
             return refuse(
-                code::INVALID_REQUEST,
+                ErrorCode::INVALID_REQUEST.0,
                 format!("MemberEpoch is {}, it must be >= -1.", hb.epoch),
             );
         }
         if hb.rack == Some("") {
-            return refuse(code::INVALID_REQUEST, "RackId can't be empty.");
+            return refuse(ErrorCode::INVALID_REQUEST.0, "RackId can't be empty.");
         }
         if hb.epoch == 0 && hb.subscribed.is_none() {
             return refuse(
-                code::INVALID_REQUEST,
+                ErrorCode::INVALID_REQUEST.0,
                 "SubscribedTopicNames must be set in first request.",
             );
         }
@@ -234,7 +235,7 @@ impl State {
             if !group.members.contains_key(hb.member) {
                 if group.members.len() >= cfg.max_group_size {
                     return refuse(
-                        code::GROUP_MAX_SIZE_REACHED,
+                        ErrorCode::GROUP_MAX_SIZE_REACHED.0,
                         format!(
                             "The share group has reached its maximum size of {}.",
                             cfg.max_group_size
@@ -260,13 +261,13 @@ impl State {
         } else {
             let Some(group) = self.groups.get_mut(hb.group) else {
                 return refuse(
-                    code::GROUP_ID_NOT_FOUND,
+                    ErrorCode::GROUP_ID_NOT_FOUND.0,
                     format!("Group {} not found.", hb.group),
                 );
             };
             let Some(member) = group.members.get(hb.member) else {
                 return refuse(
-                    code::UNKNOWN_MEMBER_ID,
+                    ErrorCode::UNKNOWN_MEMBER_ID.0,
                     format!(
                         "Member {} is not a member of group {}.",
                         hb.member, hb.group
@@ -285,7 +286,7 @@ impl State {
             }
             if hb.epoch != member.epoch && hb.epoch != member.previous_epoch {
                 return refuse(
-                    code::FENCED_MEMBER_EPOCH,
+                    ErrorCode::FENCED_MEMBER_EPOCH.0,
                     format!(
                         "The share group member has a member epoch ({}) that does not match the expected {}.",
                         hb.epoch, member.epoch
@@ -294,10 +295,10 @@ impl State {
             }
         }
         let Some(group) = self.groups.get_mut(hb.group) else {
-            return refuse(code::GROUP_ID_NOT_FOUND, "group vanished");
+            return refuse(ErrorCode::GROUP_ID_NOT_FOUND.0, "group vanished");
         };
         let Some(member) = group.members.get_mut(hb.member) else {
-            return refuse(code::UNKNOWN_MEMBER_ID, "member vanished");
+            return refuse(ErrorCode::UNKNOWN_MEMBER_ID.0, "member vanished");
         };
         member.last_seen = now;
         member.client_id = hb.client_id.to_string();
@@ -313,12 +314,12 @@ impl State {
         }
         self.reassign(hb.group);
         let Some(group) = self.groups.get_mut(hb.group) else {
-            return refuse(code::GROUP_ID_NOT_FOUND, "group vanished");
+            return refuse(ErrorCode::GROUP_ID_NOT_FOUND.0, "group vanished");
         };
         let target = group.target.get(hb.member).cloned().unwrap_or_default();
         let assignment_epoch = group.assignment_epoch;
         let Some(member) = group.members.get_mut(hb.member) else {
-            return refuse(code::UNKNOWN_MEMBER_ID, "member vanished");
+            return refuse(ErrorCode::UNKNOWN_MEMBER_ID.0, "member vanished");
         };
         let changed = member.assigned != target;
         if member.epoch != assignment_epoch {
@@ -327,7 +328,7 @@ impl State {
         }
         member.assigned = target.clone();
         HeartbeatAnswer {
-            error: code::NONE,
+            error: ErrorCode::NONE.0,
             message: None,
             member_epoch: member.epoch,
             heartbeat_interval_ms: interval,

@@ -25,7 +25,7 @@
 mod api;
 mod config;
 mod coordinator;
-pub mod guard;
+pub use sharecheck_client::guard;
 pub mod log;
 mod mutant;
 mod server;

@@ -348,7 +348,7 @@ async fn dispatch_inner(
         Ok(Err(e)) => return Err(format!("undecodable request header: {e}")),
         Err(_) => return Err("the header decoder panicked".to_string()),
     };
-    crate::guard::check(key, version, buf.chunk()).map_err(|e| e.to_string())?;
+    sharecheck_client::guard::check(key, version, buf.chunk()).map_err(|e| e.to_string())?;
     shared.trace(|| {
         format!(
             "conn {}: {api_key:?} v{version} corr {} client {:?}",

@@ -5,6 +5,7 @@
 //! module only routes requests to the right share partition, keeps clocks (lock deadlines) and
 //! sessions, and turns spec outcomes into wire data.
 
+use sharecheck_model::ErrorCode;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -16,26 +17,6 @@ use crate::config::{BrokerConfig, GroupOverrides, GroupSettings};
 use crate::coordinator::ShareGroup;
 use crate::log::{AppendError, PartitionLog};
 use crate::mutant::BrokerMutant;
-
-/// Kafka error codes used by the broker (`Errors.java`).
-pub mod code {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-    pub const FENCED_MEMBER_EPOCH: i16 = 110;
-    pub const INVALID_RECORD_STATE: i16 = 121;
-    pub const SHARE_SESSION_LIMIT_REACHED: i16 = 133;
-}
 
 /// One topic.
 #[derive(Debug)]
@@ -156,16 +137,16 @@ impl State {
     }
 
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, PartitionError> {
-        valid_topic_name(name).map_err(|m| (code::INVALID_TOPIC_EXCEPTION, m))?;
+        valid_topic_name(name).map_err(|m| (ErrorCode::INVALID_TOPIC_EXCEPTION.0, m))?;
         if self.topics.contains_key(name) {
             return Err((
-                code::TOPIC_ALREADY_EXISTS,
+                ErrorCode::TOPIC_ALREADY_EXISTS.0,
                 format!("Topic '{name}' already exists."),
             ));
         }
         if !(1..=10_000).contains(&partitions) {
             return Err((
-                code::INVALID_PARTITIONS,
+                ErrorCode::INVALID_PARTITIONS.0,
                 format!("Number of partitions must be in 1..=10000, not {partitions}"),
             ));
         }
@@ -211,7 +192,7 @@ impl State {
         records: &Bytes,
     ) -> Result<i64, AppendError> {
         let unknown = AppendError {
-            code: code::UNKNOWN_TOPIC_OR_PARTITION,
+            code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
             message: "This server does not host this topic-partition.".to_string(),
         };
         let Some(name) = self.topic_names.get(&topic_id) else {
@@ -284,13 +265,13 @@ impl State {
     pub fn check_partition(&self, topic_id: Uuid, partition: i32) -> Result<(), PartitionError> {
         let Some(topic) = self.topic_by_id(topic_id) else {
             return Err((
-                code::UNKNOWN_TOPIC_ID,
+                ErrorCode::UNKNOWN_TOPIC_ID.0,
                 "This server does not host this topic ID.".to_string(),
             ));
         };
         if partition < 0 || partition as usize >= topic.partitions.len() {
             return Err((
-                code::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
                 "This server does not host this topic-partition.".to_string(),
             ));
         }
@@ -323,7 +304,7 @@ impl State {
             .and_then(|t| t.partitions.get(partition as usize))
             .ok_or_else(|| {
                 (
-                    code::UNKNOWN_TOPIC_OR_PARTITION,
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
                     "no such partition".to_string(),
                 )
             })?;
@@ -394,13 +375,13 @@ impl State {
             .and_then(|t| t.partitions.get(partition as usize))
             .ok_or_else(|| {
                 (
-                    code::UNKNOWN_TOPIC_OR_PARTITION,
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
                     "no such partition".to_string(),
                 )
             })?;
         let entry = sps.get_mut(id).and_then(Option::as_mut).ok_or_else(|| {
             (
-                code::UNKNOWN_SERVER_ERROR,
+                ErrorCode::UNKNOWN_SERVER_ERROR.0,
                 "share partition vanished".to_string(),
             )
         })?;
@@ -431,7 +412,7 @@ impl State {
         }
         let ranges = entry.sp.acquire(&rules, member, &offsets).map_err(|e| {
             (
-                code::UNKNOWN_SERVER_ERROR,
+                ErrorCode::UNKNOWN_SERVER_ERROR.0,
                 format!("acquire at offset {}: {}", e.offset, e.reason),
             )
         })?;
@@ -490,14 +471,14 @@ impl State {
         let Some(id) = self.loaded(group, topic_id, partition) else {
             // §5.3: a share partition never fetched on this broker is not known here.
             return (
-                code::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
                 Some("The share partition is not loaded on this broker.".to_string()),
                 false,
             );
         };
         let Some(idx) = self.member_idx(group, member) else {
             return (
-                code::UNKNOWN_SERVER_ERROR,
+                ErrorCode::UNKNOWN_SERVER_ERROR.0,
                 Some("the broker's member table for this group is full".to_string()),
                 false,
             );
@@ -505,7 +486,7 @@ impl State {
         let rules = self.rules(cfg, group);
         let Some(entry) = self.sps.get_mut(id).and_then(Option::as_mut) else {
             return (
-                code::UNKNOWN_SERVER_ERROR,
+                ErrorCode::UNKNOWN_SERVER_ERROR.0,
                 Some("share partition vanished".to_string()),
                 false,
             );
@@ -514,14 +495,14 @@ impl State {
             Ok(changes) => {
                 // Released records are acquirable again, and terminal ones may move the SPSO
                 // and make room in the in-flight window: either way waiting fetches look again.
-                (code::NONE, None, !changes.is_empty())
+                (ErrorCode::NONE.0, None, !changes.is_empty())
             }
             Err(e) => {
                 let mut c = e.code.0;
-                if c == code::INVALID_RECORD_STATE
+                if c == ErrorCode::INVALID_RECORD_STATE.0
                     && cfg.mutant == Some(BrokerMutant::WrongAckErrorCode)
                 {
-                    c = code::INVALID_REQUEST;
+                    c = ErrorCode::INVALID_REQUEST.0;
                 }
                 let msg = match e.offset {
                     Some(o) => format!("{} (offset {o})", e.reason),

@@ -15,7 +15,6 @@ use std::time::Duration;
 use common::frames;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use sharecheck_broker::{Broker, BrokerConfig, BrokerHandle};
-use sharecheck_conformance::probe::{self, ProbeConfig, Verdict};
 
 fn seed() -> u64 {
     std::env::var("PROPTEST_RNG_SEED")
@@ -190,11 +189,6 @@ async fn ten_megabytes_of_random_bytes_leave_it_serving_a_probe() {
         }
     }
     assert!(sent >= 10 * 1024 * 1024);
-    let report = probe::run(&ProbeConfig::new(broker.bootstrap()), &mut |_| {}).await;
-    assert!(
-        matches!(report.verdict, Verdict::Pass),
-        "probe after noise: {:?}",
-        report.verdict
-    );
+    common::share_round_trip(broker.bootstrap()).await;
     assert_eq!(broker.stats().panics, 0);
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sharecheck_broker::BrokerConfig;
-use sharecheck_conformance::member::{ack, AckBatch, FetchSpec, MemberConfig, ShareMember};
-use sharecheck_conformance::wire::KafkaCode;
+use sharecheck_client::member::{AckBatch, AckType, FetchSpec, MemberConfig, ShareMember};
+use sharecheck_client::ErrorCode;
 
 const MEMBERS: usize = 64;
 const RECORDS: usize = 3000;
@@ -34,11 +34,11 @@ struct Ledger {
 
 fn decide(offset: i64, count: i16) -> i8 {
     if count == 1 && offset % 10 == 3 {
-        ack::RELEASE
+        AckType::Release.code()
     } else if offset % 13 == 0 {
-        ack::REJECT
+        AckType::Reject.code()
     } else {
-        ack::ACCEPT
+        AckType::Accept.code()
     }
 }
 
@@ -63,7 +63,7 @@ async fn member_loop(
         }
         let acks: Vec<AckBatch> = pending
             .iter()
-            .map(|(o, t)| AckBatch::range(*o, *o, *t))
+            .map(|(o, t)| AckBatch::with_code(*o, *o, *t))
             .collect();
         // The acknowledgement takes effect at the broker before its answer reaches us: the record
         // leaves this member's hands when the request is sent.
@@ -73,14 +73,14 @@ async fn member_loop(
                     l.violations
                         .push(format!("offset {o}: acked by {idx} who did not hold it"));
                 }
-                if *t != ack::RELEASE {
+                if *t != AckType::Release.code() {
                     l.closing.insert(*o);
                 }
             }
         }
         let mut spec = FetchSpec::partitions(vec![(tid, 0)]).with_limits(limits(200, 7));
         if !acks.is_empty() {
-            spec = spec.with_acks(vec![sharecheck_conformance::member::PartitionAcks {
+            spec = spec.with_acks(vec![sharecheck_client::member::PartitionAcks {
                 topic_id: tid,
                 partition: 0,
                 batches: acks,
@@ -106,12 +106,12 @@ async fn member_loop(
             break;
         }
         let p = out.partition(tid, 0);
-        let ack_code = p.map(|p| p.ack_error_code).unwrap_or(KafkaCode::NONE);
+        let ack_code = p.map(|p| p.ack_error_code).unwrap_or(ErrorCode::NONE);
         if !pending.is_empty() {
             if ack_code.is_none() {
                 for (o, t) in pending.drain(..) {
                     l.closing.remove(&o);
-                    if t == ack::RELEASE {
+                    if t == AckType::Release.code() {
                         l.releases += 1;
                     } else {
                         l.terminal.entry(o).or_default().push(t);
@@ -204,7 +204,11 @@ async fn sixty_four_members_lose_nothing_and_deliver_nothing_twice() {
             RECORDS + expected_releases,
             "every delivery accounted for"
         );
-        let rejected = l.terminal.values().filter(|t| t[0] == ack::REJECT).count();
+        let rejected = l
+            .terminal
+            .values()
+            .filter(|t| t[0] == AckType::Reject.code())
+            .count();
         assert_eq!(
             rejected,
             (0..RECORDS as i64).filter(|o| o % 13 == 0).count()

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use sharecheck_broker::{BrokerConfig, BrokerMutant, Mutant};
-use sharecheck_conformance::member::{ack, AckBatch, Epoch, ShareMember};
-use sharecheck_conformance::wire::KafkaCode;
+use sharecheck_client::member::{AckBatch, AckType, Epoch, ShareMember};
+use sharecheck_client::ErrorCode;
 
 async fn setup(mutant: Option<BrokerMutant>, configs: &[(&str, &str)], records: usize) -> Fixture {
     let config = BrokerConfig {
@@ -29,7 +29,7 @@ async fn fetch(m: &mut ShareMember, f: &Fixture) -> Vec<(i64, i16)> {
     got(&m.fetch(&f.spec()).await.expect("fetch"), f.tid)
 }
 
-async fn ack_code(m: &mut ShareMember, f: &Fixture, batches: Vec<AckBatch>) -> KafkaCode {
+async fn ack_code(m: &mut ShareMember, f: &Fixture, batches: Vec<AckBatch>) -> ErrorCode {
     let out = m
         .acknowledge(&[f.acks(batches)], Epoch::Auto)
         .await
@@ -46,16 +46,16 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let f = setup(planted, &[], 1).await;
             let mut a = f.member();
             fetch(&mut a, &f).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Release)]).await;
             counts(&fetch(&mut a, &f).await) == [2]
         }
         BrokerMutant::Spec(Mutant::ReleaseAtLimitAvailable) => {
             let f = setup(planted, &limit2, 1).await;
             let mut a = f.member();
             fetch(&mut a, &f).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Release)]).await;
             fetch(&mut a, &f).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Release)]).await;
             fetch(&mut a, &f).await.is_empty()
         }
         BrokerMutant::Spec(Mutant::ExpiryReopensAcknowledged) => {
@@ -63,7 +63,7 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let f = setup(planted, &short_lock, 2).await;
             let mut a = f.member();
             fetch(&mut a, &f).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(1, 1, ack::ACCEPT)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(1, 1, AckType::Accept)]).await;
             tokio::time::sleep(Duration::from_millis(1500)).await;
             fetch(&mut a, &f).await == [(0, 2)]
         }
@@ -74,8 +74,8 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let (mut a, mut b) = (f.member(), f.member());
             fetch(&mut a, &f).await;
             fetch(&mut b, &f).await;
-            ack_code(&mut b, &f, vec![AckBatch::range(0, 0, ack::ACCEPT)]).await
-                == KafkaCode::INVALID_RECORD_STATE
+            ack_code(&mut b, &f, vec![AckBatch::new(0, 0, AckType::Accept)]).await
+                == ErrorCode::INVALID_RECORD_STATE
         }
         BrokerMutant::Spec(Mutant::SessionCloseKeepsLocks) => {
             let f = setup(planted, &[], 1).await;
@@ -88,8 +88,8 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let f = setup(planted, &[], 2).await;
             let mut a = f.member();
             fetch(&mut a, &f).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(1, 1, ack::ACCEPT)]).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::RELEASE)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(1, 1, AckType::Accept)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Release)]).await;
             fetch(&mut a, &f).await == [(0, 2)]
         }
         BrokerMutant::Spec(Mutant::ExpiryNeverFires) => {
@@ -114,18 +114,18 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
                 &mut a,
                 &f,
                 vec![
-                    AckBatch::range(0, 0, ack::RELEASE),
-                    AckBatch::range(10, 10, ack::ACCEPT),
+                    AckBatch::new(0, 0, AckType::Release),
+                    AckBatch::new(10, 10, AckType::Accept),
                 ],
             )
             .await;
-            code == KafkaCode::INVALID_REQUEST && fetch(&mut b, &f).await.is_empty()
+            code == ErrorCode::INVALID_REQUEST && fetch(&mut b, &f).await.is_empty()
         }
         BrokerMutant::Spec(Mutant::StaleFetchOffset) => {
             let f = setup(planted, &[], 2).await;
             let mut a = f.member();
             fetch(&mut a, &f).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(0, 1, ack::RELEASE)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 1, AckType::Release)]).await;
             fetch(&mut a, &f).await == [(0, 2), (1, 2)]
         }
         BrokerMutant::Spec(Mutant::SessionReleaseDecrements) => {
@@ -145,7 +145,7 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let f = setup(planted, &[], 1).await;
             let mut a = f.member();
             fetch(&mut a, &f).await;
-            ack_code(&mut a, &f, vec![AckBatch::range(0, 0, ack::REJECT)]).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Reject)]).await;
             fetch(&mut a, &f).await.is_empty()
         }
         BrokerMutant::Spec(Mutant::WindowOvershoot) => {
@@ -168,7 +168,7 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
                 .fetch(&f.spec().with_epoch(Epoch::Raw(7)))
                 .await
                 .expect("fetch");
-            out.error_code == KafkaCode::INVALID_SHARE_SESSION_EPOCH
+            out.error_code == ErrorCode::INVALID_SHARE_SESSION_EPOCH
         }
         BrokerMutant::DisconnectKeepsLocks => {
             let f = setup(planted, &[], 1).await;
@@ -185,12 +185,12 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let out = a
                 .fetch(
                     &f.spec()
-                        .with_acks(vec![f.acks(vec![AckBatch::range(0, 0, ack::ACCEPT)])])
+                        .with_acks(vec![f.acks(vec![AckBatch::new(0, 0, AckType::Accept)])])
                         .with_epoch(Epoch::Raw(0)),
                 )
                 .await
                 .expect("fetch");
-            out.error_code == KafkaCode::INVALID_REQUEST
+            out.error_code == ErrorCode::INVALID_REQUEST
         }
         BrokerMutant::LockTimeoutNotEchoed => {
             let f = setup(planted, &[("share.record.lock.duration.ms", "1500")], 1).await;

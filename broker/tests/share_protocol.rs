@@ -8,21 +8,15 @@ use std::time::Duration;
 
 use common::*;
 use sharecheck_broker::BrokerConfig;
-use sharecheck_conformance::member::{ack, AckBatch, Epoch, MemberConfig, ShareMember};
-use sharecheck_conformance::probe::{self, ProbeConfig, Verdict};
-use sharecheck_conformance::wire::KafkaCode;
+use sharecheck_client::member::{AckBatch, AckType, Epoch, MemberConfig, ShareMember};
+use sharecheck_client::ErrorCode;
 use sharecheck_model::RecordState;
 use uuid::Uuid;
 
 #[tokio::test]
-async fn probe_passes() {
+async fn serves_a_share_round_trip() {
     let broker = start(BrokerConfig::default()).await;
-    let report = probe::run(&ProbeConfig::new(broker.bootstrap()), &mut |_| {}).await;
-    assert!(
-        matches!(report.verdict, Verdict::Pass),
-        "probe verdict {:?}",
-        report.verdict
-    );
+    share_round_trip(broker.bootstrap()).await;
     assert_eq!(broker.stats().panics, 0);
 }
 
@@ -38,19 +32,23 @@ async fn session_epochs_follow_the_kip() {
         .fetch(&spec.clone().with_epoch(Epoch::Raw(3)))
         .await
         .expect("fetch");
-    assert_eq!(out.error_code, KafkaCode::SHARE_SESSION_NOT_FOUND);
+    assert_eq!(out.error_code, ErrorCode::SHARE_SESSION_NOT_FOUND);
     let out = m
-        .acknowledge_at(NODE, &[f.acks(vec![AckBatch::range(0, 0, ack::ACCEPT)])], 0)
+        .acknowledge_at(
+            NODE,
+            &[f.acks(vec![AckBatch::new(0, 0, AckType::Accept)])],
+            0,
+        )
         .await
         .expect("ack");
-    assert_eq!(out.error_code, KafkaCode::INVALID_SHARE_SESSION_EPOCH);
+    assert_eq!(out.error_code, ErrorCode::INVALID_SHARE_SESSION_EPOCH);
     // Epoch 0 with acknowledgements: INVALID_REQUEST, and no session is opened.
     let with_acks = spec
         .clone()
-        .with_acks(vec![f.acks(vec![AckBatch::range(0, 0, ack::ACCEPT)])])
+        .with_acks(vec![f.acks(vec![AckBatch::new(0, 0, AckType::Accept)])])
         .with_epoch(Epoch::Raw(0));
     let out = m.fetch(&with_acks).await.expect("fetch");
-    assert_eq!(out.error_code, KafkaCode::INVALID_REQUEST);
+    assert_eq!(out.error_code, ErrorCode::INVALID_REQUEST);
     assert_eq!(out.acquisition_lock_timeout_ms, 0);
 
     // Open: epoch 0 fetches; next expected epoch 1.
@@ -65,19 +63,23 @@ async fn session_epochs_follow_the_kip() {
         .fetch(&spec.clone().with_epoch(Epoch::Raw(5)))
         .await
         .expect("fetch");
-    assert_eq!(out.error_code, KafkaCode::INVALID_SHARE_SESSION_EPOCH);
+    assert_eq!(out.error_code, ErrorCode::INVALID_SHARE_SESSION_EPOCH);
     let out = m
-        .acknowledge_at(NODE, &[f.acks(vec![AckBatch::range(0, 0, ack::ACCEPT)])], 1)
+        .acknowledge_at(
+            NODE,
+            &[f.acks(vec![AckBatch::new(0, 0, AckType::Accept)])],
+            1,
+        )
         .await
         .expect("ack");
     assert!(out.error_code.is_none());
-    assert_eq!(out.partition_error(f.tid, 0), Some(KafkaCode::NONE));
+    assert_eq!(out.partition_error(f.tid, 0), Some(ErrorCode::NONE));
     // ShareFetch and ShareAcknowledge share the counter: the fetch must now carry 2.
     let out = m
         .fetch(&spec.clone().with_epoch(Epoch::Raw(1)))
         .await
         .expect("fetch");
-    assert_eq!(out.error_code, KafkaCode::INVALID_SHARE_SESSION_EPOCH);
+    assert_eq!(out.error_code, ErrorCode::INVALID_SHARE_SESSION_EPOCH);
     let out = m
         .fetch(&spec.clone().with_epoch(Epoch::Raw(2)))
         .await
@@ -86,19 +88,22 @@ async fn session_epochs_follow_the_kip() {
 
     // Close with −1 (acks applied first), then the session is gone.
     let out = m
-        .close_session(NODE, vec![f.acks(vec![AckBatch::range(1, 1, ack::ACCEPT)])])
+        .close_session(
+            NODE,
+            vec![f.acks(vec![AckBatch::new(1, 1, AckType::Accept)])],
+        )
         .await
         .expect("close");
     assert!(out.error_code.is_none());
     assert_eq!(
         out.partition(f.tid, 0).map(|p| p.ack_error_code),
-        Some(KafkaCode::NONE)
+        Some(ErrorCode::NONE)
     );
     let out = m
         .fetch(&spec.clone().with_epoch(Epoch::Raw(-1)))
         .await
         .expect("fetch");
-    assert_eq!(out.error_code, KafkaCode::SHARE_SESSION_NOT_FOUND);
+    assert_eq!(out.error_code, ErrorCode::SHARE_SESSION_NOT_FOUND);
     // Offset 2 was released by the close: delivered again, count 2.
     let mut other = f.member();
     let again = fetch_n(&mut other, &spec, f.tid, 1, Duration::from_secs(5)).await;
@@ -123,13 +128,13 @@ async fn release_redelivers_until_the_delivery_limit() {
         .fetch(
             &spec
                 .clone()
-                .with_acks(vec![f.acks(vec![AckBatch::range(0, 2, ack::RELEASE)])]),
+                .with_acks(vec![f.acks(vec![AckBatch::new(0, 2, AckType::Release)])]),
         )
         .await
         .expect("fetch");
     assert_eq!(
         out.partition(f.tid, 0).map(|p| p.ack_error_code),
-        Some(KafkaCode::NONE)
+        Some(ErrorCode::NONE)
     );
     assert_eq!(got(&out, f.tid), [(0, 2), (1, 2), (2, 2)]);
     // At the limit, RELEASE archives: nothing comes back.
@@ -138,13 +143,18 @@ async fn release_redelivers_until_the_delivery_limit() {
             &[f.acks(vec![AckBatch {
                 first_offset: 0,
                 last_offset: 2,
-                types: vec![ack::RELEASE, ack::REJECT, ack::RELEASE],
+                types: vec![
+                    AckType::Release.code(),
+                    AckType::Reject.code(),
+                    AckType::Release.code(),
+                ]
+                .into(),
             }])],
             Epoch::Auto,
         )
         .await
         .expect("ack");
-    assert_eq!(out.partition_error(f.tid, 0), Some(KafkaCode::NONE));
+    assert_eq!(out.partition_error(f.tid, 0), Some(ErrorCode::NONE));
     let out = m.fetch(&spec).await.expect("fetch");
     assert!(got(&out, f.tid).is_empty());
     let sp = f
@@ -173,14 +183,14 @@ async fn lock_expiry_makes_records_available_again() {
     // The lock is gone: acknowledging fails with INVALID_RECORD_STATE.
     let out = a
         .acknowledge(
-            &[f.acks(vec![AckBatch::range(0, 1, ack::ACCEPT)])],
+            &[f.acks(vec![AckBatch::new(0, 1, AckType::Accept)])],
             Epoch::Auto,
         )
         .await
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::INVALID_RECORD_STATE)
+        Some(ErrorCode::INVALID_RECORD_STATE)
     );
     let mut b = f.member();
     let again = fetch_n(&mut b, &spec, f.tid, 2, Duration::from_secs(5)).await;
@@ -212,21 +222,25 @@ async fn restart_reverts_acquisitions_and_drops_sessions() {
     assert_eq!(got(&out, f.tid).len(), 4);
     let out = a
         .acknowledge(
-            &[f.acks(vec![AckBatch::range(0, 1, ack::ACCEPT)])],
+            &[f.acks(vec![AckBatch::new(0, 1, AckType::Accept)])],
             Epoch::Auto,
         )
         .await
         .expect("ack");
-    assert_eq!(out.partition_error(f.tid, 0), Some(KafkaCode::NONE));
+    assert_eq!(out.partition_error(f.tid, 0), Some(ErrorCode::NONE));
     f.broker.restart();
     assert_eq!(f.broker.stats().restarts, 1);
     // The old connection is gone; on a new one the old session is unknown (KAFKA-20330).
     a.drop_connection(NODE);
     let out = a
-        .acknowledge_at(NODE, &[f.acks(vec![AckBatch::range(2, 3, ack::ACCEPT)])], 2)
+        .acknowledge_at(
+            NODE,
+            &[f.acks(vec![AckBatch::new(2, 3, AckType::Accept)])],
+            2,
+        )
         .await
         .expect("ack");
-    assert_eq!(out.error_code, KafkaCode::SHARE_SESSION_NOT_FOUND);
+    assert_eq!(out.error_code, ErrorCode::SHARE_SESSION_NOT_FOUND);
     // Acquisitions were never persisted: 2 and 3 come back with their old count (1 again),
     // the accepted 0 and 1 never do.
     let again = fetch_n(&mut a, &spec, f.tid, 2, Duration::from_secs(5)).await;
@@ -266,24 +280,24 @@ async fn acknowledgement_errors() {
     assert_eq!(got(&a.fetch(&spec).await.expect("fetch"), f.tid).len(), 3);
     let out = b.fetch(&spec).await.expect("fetch");
     assert!(got(&out, f.tid).is_empty());
-    let ack1 = |first, last, ty| vec![f.acks(vec![AckBatch::range(first, last, ty)])];
+    let ack1 = |first, last, ty| vec![f.acks(vec![AckBatch::with_code(first, last, ty)])];
     // Held by another member.
     let out = b
-        .acknowledge(&ack1(0, 0, ack::ACCEPT), Epoch::Auto)
+        .acknowledge(&ack1(0, 0, AckType::Accept.code()), Epoch::Auto)
         .await
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::INVALID_RECORD_STATE)
+        Some(ErrorCode::INVALID_RECORD_STATE)
     );
     // Past the share-partition end offset.
     let out = a
-        .acknowledge(&ack1(1, 10, ack::ACCEPT), Epoch::Auto)
+        .acknowledge(&ack1(1, 10, AckType::Accept.code()), Epoch::Auto)
         .await
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::INVALID_REQUEST)
+        Some(ErrorCode::INVALID_REQUEST)
     );
     // RENEW (4) is not a v1 type; FirstOffset > LastOffset.
     let out = a
@@ -292,33 +306,33 @@ async fn acknowledgement_errors() {
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::INVALID_REQUEST)
+        Some(ErrorCode::INVALID_REQUEST)
     );
     let out = a
-        .acknowledge(&ack1(2, 1, ack::ACCEPT), Epoch::Auto)
+        .acknowledge(&ack1(2, 1, AckType::Accept.code()), Epoch::Auto)
         .await
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::INVALID_REQUEST)
+        Some(ErrorCode::INVALID_REQUEST)
     );
     // A range no i64 can count, with one type per offset: INVALID_REQUEST, not a crash.
     let huge = vec![f.acks(vec![AckBatch {
         first_offset: i64::MIN + 5,
         last_offset: 2,
-        types: vec![ack::ACCEPT, ack::ACCEPT],
+        types: vec![AckType::Accept.code(), AckType::Accept.code()].into(),
     }])];
     let out = a.acknowledge(&huge, Epoch::Auto).await.expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::INVALID_REQUEST)
+        Some(ErrorCode::INVALID_REQUEST)
     );
     // All or nothing: 0-1 ACCEPT with 1-2 overlapping at 1 fails as a whole (121).
     let out = a
         .acknowledge(
             &[f.acks(vec![
-                AckBatch::range(0, 1, ack::ACCEPT),
-                AckBatch::range(1, 2, ack::ACCEPT),
+                AckBatch::new(0, 1, AckType::Accept),
+                AckBatch::new(1, 2, AckType::Accept),
             ])],
             Epoch::Auto,
         )
@@ -326,30 +340,30 @@ async fn acknowledgement_errors() {
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::INVALID_RECORD_STATE)
+        Some(ErrorCode::INVALID_RECORD_STATE)
     );
     let out = a
-        .acknowledge(&ack1(0, 2, ack::ACCEPT), Epoch::Auto)
+        .acknowledge(&ack1(0, 2, AckType::Accept.code()), Epoch::Auto)
         .await
         .expect("ack");
-    assert_eq!(out.partition_error(f.tid, 0), Some(KafkaCode::NONE));
+    assert_eq!(out.partition_error(f.tid, 0), Some(ErrorCode::NONE));
     let out = a
-        .acknowledge(&ack1(0, 0, ack::ACCEPT), Epoch::Auto)
+        .acknowledge(&ack1(0, 0, AckType::Accept.code()), Epoch::Auto)
         .await
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 0),
-        Some(KafkaCode::NONE),
+        Some(ErrorCode::NONE),
         "below SPSO: ignored"
     );
     // A partition never fetched by this group here; an unknown topic id.
     let out = a
         .acknowledge_at(
             NODE,
-            &[sharecheck_conformance::member::PartitionAcks {
+            &[sharecheck_client::member::PartitionAcks {
                 topic_id: f.tid,
                 partition: 1,
-                batches: vec![AckBatch::range(0, 0, ack::ACCEPT)],
+                batches: vec![AckBatch::new(0, 0, AckType::Accept)],
             }],
             a.session_epoch(NODE).expect("session"),
         )
@@ -357,22 +371,22 @@ async fn acknowledgement_errors() {
         .expect("ack");
     assert_eq!(
         out.partition_error(f.tid, 1),
-        Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION)
+        Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
     );
     let out = a
         .acknowledge_at(
             NODE,
-            &[sharecheck_conformance::member::PartitionAcks {
+            &[sharecheck_client::member::PartitionAcks {
                 topic_id: Uuid::new_v4(),
                 partition: 0,
-                batches: vec![AckBatch::range(0, 0, ack::ACCEPT)],
+                batches: vec![AckBatch::new(0, 0, AckType::Accept)],
             }],
             a.session_epoch(NODE).expect("session"),
         )
         .await
         .expect("ack");
     assert_eq!(out.partitions.len(), 1);
-    assert_eq!(out.partitions[0].error_code, KafkaCode::UNKNOWN_TOPIC_ID);
+    assert_eq!(out.partitions[0].error_code, ErrorCode::UNKNOWN_TOPIC_ID);
 }
 
 #[tokio::test]
@@ -401,14 +415,14 @@ async fn long_polls_wake_on_produce_and_on_release() {
     );
     let mut b = f.member();
     b.fetch(&f.spec()).await.expect("open");
-    let acks = vec![f.acks(vec![AckBatch::range(0, 1, ack::RELEASE)])];
+    let acks = vec![f.acks(vec![AckBatch::new(0, 1, AckType::Release)])];
     let (out, released) = tokio::join!(b.fetch(&long), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         a.acknowledge(&acks, Epoch::Auto).await
     });
     assert_eq!(
         released.expect("ack").partition_error(f.tid, 0),
-        Some(KafkaCode::NONE)
+        Some(ErrorCode::NONE)
     );
     assert_eq!(
         got(&out.expect("fetch"), f.tid),
@@ -517,7 +531,7 @@ async fn group_configs_are_validated_and_described() {
             .set_group_configs(&f.group, &[bad])
             .await
             .expect_err("refused");
-        assert_eq!(e.kafka_code(), Some(KafkaCode::INVALID_CONFIG), "{bad:?}");
+        assert_eq!(e.kafka_code(), Some(ErrorCode::INVALID_CONFIG), "{bad:?}");
     }
     // Refused changes left the group as it was.
     let mut m = f.member();
@@ -542,12 +556,12 @@ async fn in_flight_window_caps_new_acquisitions() {
     assert!(got(&out, f.tid).is_empty(), "window full");
     let out = m
         .acknowledge(
-            &[f.acks(vec![AckBatch::range(0, 9, ack::ACCEPT)])],
+            &[f.acks(vec![AckBatch::new(0, 9, AckType::Accept)])],
             Epoch::Auto,
         )
         .await
         .expect("ack");
-    assert_eq!(out.partition_error(f.tid, 0), Some(KafkaCode::NONE));
+    assert_eq!(out.partition_error(f.tid, 0), Some(ErrorCode::NONE));
     let out = m.fetch(&f.spec()).await.expect("fetch");
     assert_eq!(
         got(&out, f.tid).iter().map(|(o, _)| *o).collect::<Vec<_>>(),

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sharecheck_model::Profile;
 
-use crate::client::{BrokerInfo, Client, ClientConfig};
 use crate::oracle::Anomaly;
 use crate::run::{self, CaseResult, CaseVerdict, RunOptions};
 use crate::trace::Case;
+use sharecheck_client::admin::{BrokerInfo, Client, ClientConfig};
 
 /// How to probe.
 #[derive(Clone, Debug)]
@@ -114,20 +114,6 @@ pub struct ProbeReport {
     pub round: Option<CaseResult>,
     pub verdict: Verdict,
     pub elapsed_ms: u64,
-}
-
-/// The spec profile matching a release guess (default: 4.2).
-pub fn profile_for(release_guess: Option<&str>) -> Profile {
-    let g = release_guess.unwrap_or("");
-    if g.starts_with("4.1") {
-        Profile::KAFKA_4_1
-    } else if g.starts_with("4.3") {
-        Profile::KAFKA_4_3
-    } else if g.starts_with("4.4") {
-        Profile::KAFKA_4_4
-    } else {
-        Profile::KAFKA_4_2
-    }
 }
 
 /// The smoke round as a trace. Every response is judged by the oracle (delivery counts, error codes,
@@ -231,11 +217,12 @@ async fn probe(
             (None, _) => format!("{} absent", a.api),
         })
         .collect();
-    let line = format!(
+    let line =
+        format!(
         "{} broker(s), cluster {}; Kafka release (guess): {}; share.version {} (supported {}); {}",
         described.brokers.len(),
         described.cluster_id.as_deref().unwrap_or("?"),
-        described.release_guess.as_deref().unwrap_or("unknown"),
+        described.release_guess.map_or("unknown".to_string(), |r| r.to_string()),
         described.share_version,
         described
             .share_version_supported
@@ -428,13 +415,6 @@ mod tests {
             .filter(|s| matches!(s, Step::ExpectReceived { .. }))
             .collect();
         assert_eq!(claims.len(), 4);
-    }
-
-    #[test]
-    fn profiles_follow_the_release_guess() {
-        assert_eq!(profile_for(Some("4.1")).name, "kafka-4.1");
-        assert_eq!(profile_for(Some("4.4 or later")).name, "kafka-4.4");
-        assert_eq!(profile_for(None).name, "kafka-4.2");
     }
 
     #[tokio::test]

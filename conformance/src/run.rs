@@ -7,19 +7,18 @@
 //! timing windows plus a margin, so a case never depends on timing inside the uncertainty window.
 //! Cases run concurrently (`jobs`); cases that restart the broker run afterwards, one at a time.
 
-use crate::client::{Client, ClientConfig, ClientError};
-use crate::member::{
-    AckBatch as WireAckBatch, Epoch, FetchLimits, FetchOutcome, FetchSpec, MemberConfig,
-    MemberError, PartitionAcks, ShareMember,
-};
 use crate::oracle::{
     offsets_text, AckObservation, Anomaly, FetchObservation, Millis, Oracle, OracleConfig,
 };
 use crate::trace::{AckVia, Capability, Case, Level, MemberIds, OffsetReset, Step, TypeName};
-use crate::wire::KafkaCode;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
+use sharecheck_client::admin::{Client, ClientConfig, ClientError};
+use sharecheck_client::member::{
+    Epoch, FetchLimits, FetchOutcome, FetchSpec, MemberConfig, MemberError, PartitionAcks,
+    ShareMember,
+};
 use sharecheck_model::model::{Transition, Transitions};
 use sharecheck_model::spec::{AckBatch, AckType, ErrorCode, MemberIdx, Offset, Rules};
 use sharecheck_model::Profile;
@@ -89,8 +88,8 @@ pub async fn prepare_target(
     let mut client = Client::connect(ClientConfig::new(bootstrap).with_timeout(timeout)).await?;
     client.check_share_support().map_err(ClientError::from)?;
     let info = client.broker_info();
-    let guess = crate::client::guess_release(client.versions());
-    let profile = profile.unwrap_or_else(|| crate::probe::profile_for(guess.as_deref()));
+    let guess = sharecheck_client::Release::guess(client.versions());
+    let profile = profile.unwrap_or_else(|| sharecheck_client::release::profile_for(guess));
     let node = client.cluster().brokers.keys().next().copied().unwrap_or(0);
     let mut delivery_limit = 5u8;
     let mut max_in_flight = 2000u32;
@@ -271,36 +270,6 @@ impl From<MemberError> for Abort {
     }
 }
 
-fn code(k: KafkaCode) -> ErrorCode {
-    ErrorCode(k.0)
-}
-
-fn runs_of(offsets: &[Offset], ty: i8) -> Vec<AckBatch> {
-    let mut out: Vec<AckBatch> = Vec::new();
-    for &o in offsets {
-        match out.last_mut() {
-            Some(b) if b.last_offset + 1 == o => b.last_offset = o,
-            _ => out.push(AckBatch {
-                first_offset: o,
-                last_offset: o,
-                types: std::iter::once(ty).collect(),
-            }),
-        }
-    }
-    out
-}
-
-fn to_wire(batches: &[AckBatch]) -> Vec<WireAckBatch> {
-    batches
-        .iter()
-        .map(|b| WireAckBatch {
-            first_offset: b.first_offset,
-            last_offset: b.last_offset,
-            types: b.types.to_vec(),
-        })
-        .collect()
-}
-
 impl CaseRun<'_> {
     fn now(&self) -> Millis {
         self.start.elapsed().as_millis() as Millis
@@ -343,7 +312,7 @@ impl CaseRun<'_> {
             let mut config = MemberConfig::new(self.group.clone(), vec![self.topic.clone()]);
             config.join_timeout = Duration::from_secs(30);
             if self.case.settings.member_ids == MemberIds::StandardBase64 {
-                config.member_id = crate::member::standard_base64_member_id();
+                config.member_id = sharecheck_client::member::standard_base64_member_id();
             }
             let sent = self.now();
             let member = ShareMember::join(&mut self.client, config).await?;
@@ -430,7 +399,7 @@ impl CaseRun<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let ack_error = part.map(|p| code(p.ack_error_code));
+        let ack_error = part.map(|p| p.ack_error_code);
         let obs = FetchObservation {
             member: self.slots[i].idx,
             sent,
@@ -438,8 +407,8 @@ impl CaseRun<'_> {
             epoch: out.epoch_sent,
             fetches,
             acks,
-            top_error: code(out.error_code),
-            partition_error: part.map(|p| code(p.error_code)),
+            top_error: out.error_code,
+            partition_error: part.map(|p| p.error_code),
             ack_error: if acks.is_empty() {
                 None
             } else {
@@ -596,7 +565,7 @@ impl CaseRun<'_> {
         let acks = vec![PartitionAcks {
             topic_id: self.topic_id,
             partition: 0,
-            batches: to_wire(&batches),
+            batches: batches.clone(),
         }];
         let ep = epoch.map_or(Epoch::Auto, Epoch::Raw);
         match via {
@@ -608,14 +577,14 @@ impl CaseRun<'_> {
                     other => other?,
                 };
                 let (sent, received) = self.times(out.sent_at, out.elapsed);
-                let partition_error = out.partition_error(self.topic_id, 0).map(code);
+                let partition_error = out.partition_error(self.topic_id, 0);
                 let obs = AckObservation {
                     member: self.slots[i].idx,
                     sent,
                     received,
                     epoch: out.epoch_sent,
                     acks: &batches,
-                    top_error: code(out.error_code),
+                    top_error: out.error_code,
                     partition_error,
                 };
                 self.oracle.acknowledged(step, &obs);
@@ -713,7 +682,7 @@ impl CaseRun<'_> {
             } => {
                 let i = self.joined(member).await?;
                 let offsets = select.pick(&self.slots[i].held);
-                let batches = runs_of(&offsets, ty.ack_type().code());
+                let batches = AckBatch::runs(&offsets, ty.ack_type().code());
                 self.ack(n, member, offsets, batches, *via, None).await
             }
             Step::RawAck {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sharecheck_conformance::client::{Client, ClientConfig};
+use sharecheck_client::admin::{Client, ClientConfig};
 
 fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP")
@@ -31,10 +31,10 @@ async fn broker_info_shows_share_groups_enabled() {
 }
 
 use bytes::Bytes;
-use sharecheck_conformance::member::{
-    ack, AckBatch, Epoch, FetchOutcome, FetchSpec, MemberConfig, PartitionAcks, ShareMember,
+use sharecheck_client::member::{
+    AckBatch, AckType, Epoch, FetchOutcome, FetchSpec, MemberConfig, PartitionAcks, ShareMember,
 };
-use sharecheck_conformance::wire::KafkaCode;
+use sharecheck_model::ErrorCode;
 use uuid::Uuid;
 
 fn unique(prefix: &str) -> String {
@@ -78,7 +78,7 @@ async fn fetch_until(
     let mut got = 0;
     for _ in 0..tries {
         let out = m.fetch(spec).await.expect("fetch");
-        assert_eq!(out.error_code, KafkaCode::NONE, "{out:?}");
+        assert_eq!(out.error_code, ErrorCode::NONE, "{out:?}");
         got += out.acquired_count();
         outs.push(out);
         if got >= want {
@@ -158,40 +158,40 @@ async fn share_round_trip_with_session_epochs() {
     let acks = vec![PartitionAcks {
         topic_id: tid,
         partition: 0,
-        batches: vec![AckBatch::range(1, 1, ack::ACCEPT)],
+        batches: vec![AckBatch::new(1, 1, AckType::Accept)],
     }];
     let bad = m.acknowledge(&acks, Epoch::Raw(0)).await.unwrap();
-    assert_eq!(bad.error_code, KafkaCode::INVALID_SHARE_SESSION_EPOCH);
+    assert_eq!(bad.error_code, ErrorCode::INVALID_SHARE_SESSION_EPOCH);
     // A wrong epoch → 123, and the tracked epoch does not move.
     let before = m.session_epoch(broker);
     let bad = m
         .acknowledge(&acks, Epoch::Raw(before.unwrap() + 5))
         .await
         .unwrap();
-    assert_eq!(bad.error_code, KafkaCode::INVALID_SHARE_SESSION_EPOCH);
+    assert_eq!(bad.error_code, ErrorCode::INVALID_SHARE_SESSION_EPOCH);
     assert_eq!(m.session_epoch(broker), before);
     // The right epoch: accepted.
     let good = m.acknowledge(&acks, Epoch::Auto).await.unwrap();
-    assert_eq!(good.error_code, KafkaCode::NONE, "{good:?}");
-    assert_eq!(good.partition_error(tid, 0), Some(KafkaCode::NONE));
+    assert_eq!(good.error_code, ErrorCode::NONE, "{good:?}");
+    assert_eq!(good.partition_error(tid, 0), Some(ErrorCode::NONE));
     assert_eq!(m.session_epoch(broker), before.map(|e| e + 1));
     // Acknowledging it again: no longer acquired → INVALID_RECORD_STATE (offset 0 is still
     // acquired, so the SPSO has not moved past 1; acks below the SPSO would be ignored).
     let again = m.acknowledge(&acks, Epoch::Auto).await.unwrap();
     assert_eq!(
         again.partition_error(tid, 0),
-        Some(KafkaCode::INVALID_RECORD_STATE)
+        Some(ErrorCode::INVALID_RECORD_STATE)
     );
     // Release 2..=4 piggy-backed on a fetch; they come back with delivery count 2.
     let release = vec![PartitionAcks {
         topic_id: tid,
         partition: 0,
-        batches: vec![AckBatch::range(2, 4, ack::RELEASE)],
+        batches: vec![AckBatch::new(2, 4, AckType::Release)],
     }];
     let out = m.fetch(&spec.clone().with_acks(release)).await.unwrap();
     assert_eq!(
         out.partition(tid, 0).unwrap().ack_error_code,
-        KafkaCode::NONE
+        ErrorCode::NONE
     );
     let mut redelivered = out.acquired(tid, 0);
     if redelivered.is_empty() {
@@ -207,8 +207,8 @@ async fn share_round_trip_with_session_epochs() {
                 topic_id: tid,
                 partition: 0,
                 batches: vec![
-                    AckBatch::range(0, 0, ack::ACCEPT),
-                    AckBatch::range(2, 4, ack::ACCEPT),
+                    AckBatch::new(0, 0, AckType::Accept),
+                    AckBatch::new(2, 4, AckType::Accept),
                 ],
             }],
         )
@@ -216,12 +216,12 @@ async fn share_round_trip_with_session_epochs() {
         .unwrap();
     assert_eq!(
         closed.partition(tid, 0).map(|p| p.ack_error_code),
-        Some(KafkaCode::NONE)
+        Some(ErrorCode::NONE)
     );
-    assert_eq!(closed.error_code, KafkaCode::NONE, "{closed:?}");
+    assert_eq!(closed.error_code, ErrorCode::NONE, "{closed:?}");
     assert_eq!(m.session_epoch(broker), None);
     let gone = m.acknowledge(&acks, Epoch::Raw(3)).await.unwrap();
-    assert_eq!(gone.error_code, KafkaCode::SHARE_SESSION_NOT_FOUND);
+    assert_eq!(gone.error_code, ErrorCode::SHARE_SESSION_NOT_FOUND);
     // Acks on an opening fetch are refused locally, and by the broker when forced.
     let err = m
         .fetch(&spec.clone().with_acks(acks.clone()))
@@ -229,7 +229,7 @@ async fn share_round_trip_with_session_epochs() {
         .unwrap_err();
     assert!(matches!(
         err,
-        sharecheck_conformance::member::MemberError::AcksNeedSession
+        sharecheck_client::member::MemberError::AcksNeedSession
     ));
     let forced = m
         .fetch(
@@ -240,9 +240,9 @@ async fn share_round_trip_with_session_epochs() {
         )
         .await
         .unwrap();
-    assert_eq!(forced.error_code, KafkaCode::INVALID_REQUEST, "{forced:?}");
+    assert_eq!(forced.error_code, ErrorCode::INVALID_REQUEST, "{forced:?}");
     let left = m.leave().await.unwrap();
-    assert_eq!(left.error_code, KafkaCode::NONE);
+    assert_eq!(left.error_code, ErrorCode::NONE);
     assert_eq!(left.member_epoch, -1);
     c.delete_topic(&topic).await.unwrap();
 }
@@ -252,8 +252,7 @@ async fn share_round_trip_with_session_epochs() {
 async fn dropped_connection_releases_records() {
     use sharecheck_model::spec::{Rules, SharePartition};
     let mut c = client().await;
-    let profile =
-        sharecheck_conformance::probe::profile_for(c.broker_info().release_guess.as_deref());
+    let profile = sharecheck_client::release::profile_for(c.broker_info().release_guess);
     let (topic, tid, group) = setup(&mut c, &[3]).await;
     let mut a = ShareMember::join(&mut c, MemberConfig::new(&group, vec![topic.clone()]))
         .await
@@ -304,7 +303,7 @@ async fn probe_smoke_round_passes() {
     let info = report.broker.as_ref().expect("described");
     assert_eq!(
         report.profile.as_deref(),
-        Some(sharecheck_conformance::probe::profile_for(info.release_guess.as_deref()).name)
+        Some(sharecheck_client::release::profile_for(info.release_guess).name)
     );
     println!("probe took {} ms", report.elapsed_ms);
 }
@@ -315,8 +314,8 @@ async fn probe_smoke_round_passes() {
 #[tokio::test]
 #[ignore = "needs a real broker with share groups disabled: scripts/kafka start 4.2 --feature share.version=0"]
 async fn disabled_share_groups_are_refused() {
-    use sharecheck_conformance::client::ShareSupportError;
-    use sharecheck_conformance::member::send_heartbeat;
+    use sharecheck_client::admin::ShareSupportError;
+    use sharecheck_client::member::send_heartbeat;
     // A second broker is needed; without one this test says so and does nothing (the other
     // ignored tests run against KAFKA_BOOTSTRAP alone).
     let Ok(addr) = std::env::var("KAFKA_BOOTSTRAP_SHARE_DISABLED") else {
@@ -342,5 +341,5 @@ async fn disabled_share_groups_are_refused() {
     let out = send_heartbeat(conn, &MemberConfig::new("sc-disabled", vec!["t".into()]), 0)
         .await
         .unwrap();
-    assert_eq!(out.error_code, KafkaCode::UNSUPPORTED_VERSION, "{out:?}");
+    assert_eq!(out.error_code, ErrorCode::UNSUPPORTED_VERSION, "{out:?}");
 }

@@ -1,5 +1,7 @@
 //! sharecheck's model of KIP-932 share groups ("Queues for Kafka").
 //!
+//! - [`vocab`]: the protocol vocabulary (error codes, acknowledge types and batches, member names).
+//! - [`anomaly`]: the stable names of what a broker can be caught doing wrong.
 //! - [`spec`]: the executable semantics of one share partition — the one implementation of the
 //!   rules, used by the model checker, the reference broker, the conformance oracle and the fuzzer.
 //! - [`profile`]: the rules that differ between Apache Kafka releases.
@@ -11,6 +13,7 @@
 //!
 //! This crate does no I/O and reads no clock.
 
+pub mod anomaly;
 pub mod check;
 pub mod graph;
 pub mod model;
@@ -18,7 +21,9 @@ pub mod mutant;
 pub mod profile;
 pub mod session;
 pub mod spec;
+pub mod vocab;
 
+pub use anomaly::Anomaly;
 pub use mutant::Mutant;
 pub use profile::Profile;
 pub use spec::{

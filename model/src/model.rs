@@ -19,6 +19,7 @@
 //! Members are interchangeable: [`State`] implements [`Representative`] so DFS can check one state per
 //! member permutation.
 
+use crate::anomaly::Anomaly;
 use crate::mutant::Mutant;
 use crate::profile::{Profile, SessionRelease, WindowRule};
 use crate::spec::{
@@ -321,21 +322,23 @@ impl Prop {
         }
     }
 
-    /// The anomaly name (DESIGN.md vocabulary) a violation corresponds to.
-    pub fn anomaly(self) -> Option<&'static str> {
+    /// The anomaly (DESIGN.md vocabulary) a violation corresponds to.
+    pub fn anomaly(self) -> Option<Anomaly> {
         Some(match self {
-            Prop::OneOwner => "double-acquire",
-            Prop::OnlyOwnerAcks | Prop::UnownedAckRejected => "ack-accepted-for-unowned-record",
-            Prop::AcceptedNeverRedelivered => "redelivered-after-accept",
-            Prop::ArchivedNeverRedelivered => "redelivered-after-archive",
-            Prop::CountNeverDecreases | Prop::ReportedCountMatches => "delivery-count-mismatch",
-            Prop::DeliveryLimitRespected => "delivery-limit-exceeded",
-            Prop::TerminalAbsorbing => "redelivered-after-accept",
-            Prop::SpsoMonotonic | Prop::SpsoNeverPassesNonTerminal => "spso-regressed",
-            Prop::AckAtomic => "non-atomic-ack",
-            Prop::SessionCloseReleases => "missing-redelivery",
-            Prop::WindowLimitRespected => "window-limit-exceeded",
-            Prop::EventuallyAllTerminal => "lost-record",
+            Prop::OneOwner => Anomaly::DoubleAcquire,
+            Prop::OnlyOwnerAcks | Prop::UnownedAckRejected => Anomaly::AckAcceptedForUnownedRecord,
+            Prop::AcceptedNeverRedelivered => Anomaly::RedeliveredAfterAccept,
+            Prop::ArchivedNeverRedelivered => Anomaly::RedeliveredAfterArchive,
+            Prop::CountNeverDecreases | Prop::ReportedCountMatches => {
+                Anomaly::DeliveryCountMismatch
+            }
+            Prop::DeliveryLimitRespected => Anomaly::DeliveryLimitExceeded,
+            Prop::TerminalAbsorbing => Anomaly::RedeliveredAfterAccept,
+            Prop::SpsoMonotonic | Prop::SpsoNeverPassesNonTerminal => Anomaly::SpsoRegressed,
+            Prop::AckAtomic => Anomaly::NonAtomicAck,
+            Prop::SessionCloseReleases => Anomaly::MissingRedelivery,
+            Prop::WindowLimitRespected => Anomaly::WindowLimitExceeded,
+            Prop::EventuallyAllTerminal => Anomaly::LostRecord,
             _ => return None,
         })
     }

@@ -30,123 +30,10 @@ use crate::profile::{Profile, SessionRelease, WindowRule};
 use serde::Serialize;
 use smallvec::SmallVec;
 
-/// A log offset.
-pub type Offset = i64;
+pub use crate::vocab::{AckBatch, AckType, ErrorCode, Offset};
 
 /// A share-group member, as an index into a member table the caller keeps.
 pub type MemberIdx = u16;
-
-/// A Kafka protocol error code, compared as data (kip932-semantics.md §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct ErrorCode(pub i16);
-
-impl ErrorCode {
-    /// NONE.
-    pub const NONE: ErrorCode = ErrorCode(0);
-    /// UNKNOWN_SERVER_ERROR.
-    pub const UNKNOWN_SERVER_ERROR: ErrorCode = ErrorCode(-1);
-    /// UNKNOWN_TOPIC_OR_PARTITION.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
-    /// UNSUPPORTED_VERSION: share groups disabled.
-    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
-    /// INVALID_REQUEST: malformed acknowledgement batches (§5.3).
-    pub const INVALID_REQUEST: ErrorCode = ErrorCode(42);
-    /// UNKNOWN_TOPIC_ID.
-    pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
-    /// INVALID_RECORD_STATE: an acknowledged record is not Acquired by the caller (§5.3).
-    pub const INVALID_RECORD_STATE: ErrorCode = ErrorCode(121);
-    /// SHARE_SESSION_NOT_FOUND (§6.1).
-    pub const SHARE_SESSION_NOT_FOUND: ErrorCode = ErrorCode(122);
-    /// INVALID_SHARE_SESSION_EPOCH (§6.1).
-    pub const INVALID_SHARE_SESSION_EPOCH: ErrorCode = ErrorCode(123);
-
-    /// The Kafka name of the codes this project deals with, or `None`.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0 => "NONE",
-            -1 => "UNKNOWN_SERVER_ERROR",
-            3 => "UNKNOWN_TOPIC_OR_PARTITION",
-            6 => "NOT_LEADER_OR_FOLLOWER",
-            15 => "COORDINATOR_NOT_AVAILABLE",
-            16 => "NOT_COORDINATOR",
-            25 => "UNKNOWN_MEMBER_ID",
-            35 => "UNSUPPORTED_VERSION",
-            42 => "INVALID_REQUEST",
-            69 => "GROUP_ID_NOT_FOUND",
-            100 => "UNKNOWN_TOPIC_ID",
-            110 => "FENCED_MEMBER_EPOCH",
-            121 => "INVALID_RECORD_STATE",
-            122 => "SHARE_SESSION_NOT_FOUND",
-            123 => "INVALID_SHARE_SESSION_EPOCH",
-            133 => "SHARE_SESSION_LIMIT_REACHED",
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{name} ({})", self.0),
-            None => write!(f, "error {}", self.0),
-        }
-    }
-}
-
-/// Acknowledge type codes on the wire (kip932-semantics.md §1.1; `AcknowledgeType.java@4.2`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AckType {
-    /// 0: the offset is not a data record (control marker, compaction hole); archives it.
-    Gap,
-    /// 1: processed; the record becomes Acknowledged.
-    Accept,
-    /// 2: give it back for redelivery; Available, or Archived at the delivery limit.
-    Release,
-    /// 3: unprocessable; the record becomes Archived.
-    Reject,
-    /// 4: extend the acquisition lock (KIP-1222, v2 requests with IsRenewAck, 4.2+).
-    Renew,
-}
-
-impl AckType {
-    /// Every type, in wire-code order.
-    pub const ALL: [AckType; 5] = [
-        AckType::Gap,
-        AckType::Accept,
-        AckType::Release,
-        AckType::Reject,
-        AckType::Renew,
-    ];
-
-    /// The wire code.
-    pub fn code(self) -> i8 {
-        match self {
-            AckType::Gap => 0,
-            AckType::Accept => 1,
-            AckType::Release => 2,
-            AckType::Reject => 3,
-            AckType::Renew => 4,
-        }
-    }
-
-    /// The type for a wire code, if there is one.
-    pub fn from_code(code: i8) -> Option<AckType> {
-        AckType::ALL.into_iter().find(|t| t.code() == code)
-    }
-
-    /// Lower-case name as used in traces and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            AckType::Gap => "gap",
-            AckType::Accept => "accept",
-            AckType::Release => "release",
-            AckType::Reject => "reject",
-            AckType::Renew => "renew",
-        }
-    }
-}
 
 /// The state of one record of a share partition (kip932-semantics.md §1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -251,38 +138,6 @@ pub struct AcquiredRange {
     pub last_offset: Offset,
     /// The delivery count the client is told (post-increment, first delivery = 1).
     pub delivery_count: u8,
-}
-
-/// One acknowledgement batch as on the wire: an offset range and either one type for the whole range
-/// or one type per offset (`ShareAcknowledgeRequest.json`, `AcknowledgementBatches`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct AckBatch {
-    /// First offset, inclusive.
-    pub first_offset: Offset,
-    /// Last offset, inclusive.
-    pub last_offset: Offset,
-    /// Wire type codes: one for the whole batch, or exactly one per offset.
-    pub types: SmallVec<[i8; 2]>,
-}
-
-impl AckBatch {
-    /// A batch with one type for the whole range.
-    pub fn new(first_offset: Offset, last_offset: Offset, ty: AckType) -> AckBatch {
-        AckBatch {
-            first_offset,
-            last_offset,
-            types: smallvec::smallvec![ty.code()],
-        }
-    }
-
-    /// The type code applying to `offset` (which must lie inside the batch).
-    fn type_at(&self, offset: Offset) -> i8 {
-        if self.types.len() == 1 {
-            self.types[0]
-        } else {
-            self.types[(offset - self.first_offset) as usize]
-        }
-    }
 }
 
 /// Why an acknowledgement request failed, and with which code (kip932-semantics.md §5.3).
@@ -840,7 +695,7 @@ impl SharePartition {
                     break 'batches;
                 }
                 // Validation above guarantees the code maps to a type allowed by the profile.
-                let Some(ty) = AckType::from_code(b.type_at(o)) else {
+                let Some(ty) = b.ack_type_at(o) else {
                     failure = Some(fail(
                         ErrorCode::INVALID_REQUEST,
                         Some(o),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::util::s;
 use crate::log::CORRUPT_MESSAGE;
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 pub fn handle(
     shared: &Shared,
@@ -29,9 +29,9 @@ pub fn handle(
                 st.topics.get(t.name.0.as_str()).map(|x| x.id)
             };
             let unknown_code = if version >= 13 {
-                code::UNKNOWN_TOPIC_ID
+                ErrorCode::UNKNOWN_TOPIC_ID.0
             } else {
-                code::UNKNOWN_TOPIC_OR_PARTITION
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
             };
             let partitions = t
                 .partition_data

@@ -19,7 +19,8 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use crate::server::{ConnCtx, Shared};
-use crate::state::{code, State};
+use crate::state::State;
+use sharecheck_model::ErrorCode;
 
 /// OFFSET_OUT_OF_RANGE.
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -101,9 +102,9 @@ fn read(st: &State, version: i16, req: &FetchRequest) -> (FetchResponse, usize, 
                     let Some(log) = log else {
                         errors = true;
                         let c = if version >= 13 && topic.is_none() {
-                            code::UNKNOWN_TOPIC_ID
+                            ErrorCode::UNKNOWN_TOPIC_ID.0
                         } else {
-                            code::UNKNOWN_TOPIC_OR_PARTITION
+                            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
                         };
                         return base.with_error_code(c);
                     };

@@ -7,7 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
 
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -43,7 +43,7 @@ pub fn handle(
                             .and_then(|i| t.partitions.get(i))
                     });
                     let Some(log) = log else {
-                        return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
+                        return base.with_error_code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0);
                     };
                     match p.timestamp {
                         LATEST | LATEST_TIERED => base.with_offset(log.end()),
@@ -56,7 +56,7 @@ pub fn handle(
                             Some((o, found)) => base.with_offset(o).with_timestamp(found),
                             None => base,
                         },
-                        _ => base.with_error_code(code::INVALID_REQUEST),
+                        _ => base.with_error_code(ErrorCode::INVALID_REQUEST.0),
                     }
                 })
                 .collect();

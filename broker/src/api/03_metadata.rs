@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::util::s;
 use crate::server::{ConnCtx, Shared};
-use crate::state::{code, Topic};
+use crate::state::Topic;
+use sharecheck_model::ErrorCode;
 
 /// "Authorized operations not requested" (`Integer.MIN_VALUE`).
 const NO_OPERATIONS: i32 = i32::MIN;
@@ -63,11 +64,11 @@ pub fn handle(
                 match found {
                     Some(t) => topic_entry(t, node),
                     None if by_name.is_none() => MetadataResponseTopic::default()
-                        .with_error_code(code::UNKNOWN_TOPIC_ID)
+                        .with_error_code(ErrorCode::UNKNOWN_TOPIC_ID.0)
                         .with_topic_id(rt.topic_id)
                         .with_topic_authorized_operations(NO_OPERATIONS),
                     None => MetadataResponseTopic::default()
-                        .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                        .with_error_code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0)
                         .with_name(rt.name.clone())
                         .with_topic_id(Uuid::nil())
                         .with_topic_authorized_operations(NO_OPERATIONS),

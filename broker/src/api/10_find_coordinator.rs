@@ -8,7 +8,7 @@ use kafka_protocol::messages::{
 
 use super::util::s;
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 pub fn handle(
     shared: &Shared,
@@ -32,7 +32,7 @@ pub fn handle(
                 } else {
                     c.with_node_id(BrokerId(-1))
                         .with_port(-1)
-                        .with_error_code(code::INVALID_REQUEST)
+                        .with_error_code(ErrorCode::INVALID_REQUEST.0)
                         .with_error_message(Some(s(format!("unknown key type {}", req.key_type))))
                 }
             })
@@ -41,7 +41,7 @@ pub fn handle(
     }
     if !known_type {
         return FindCoordinatorResponse::default()
-            .with_error_code(code::INVALID_REQUEST)
+            .with_error_code(ErrorCode::INVALID_REQUEST.0)
             .with_node_id(BrokerId(-1))
             .with_port(-1);
     }

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestH
 use super::util::s;
 use super::{served, SERVED};
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 fn api_keys() -> Vec<ApiVersion> {
     SERVED
@@ -28,7 +28,7 @@ fn api_keys() -> Vec<ApiVersion> {
 /// Answer to an ApiVersions request at a version this broker does not know (KIP-511): v0 body.
 pub fn unsupported() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
-        .with_error_code(code::UNSUPPORTED_VERSION)
+        .with_error_code(ErrorCode::UNSUPPORTED_VERSION.0)
         .with_api_keys(api_keys())
 }
 
@@ -55,7 +55,7 @@ pub fn handle(
         && !(valid_software(&req.client_software_name)
             && valid_software(&req.client_software_version))
     {
-        return resp.with_error_code(code::INVALID_REQUEST);
+        return resp.with_error_code(ErrorCode::INVALID_REQUEST.0);
     }
     if version >= 3 {
         resp = resp

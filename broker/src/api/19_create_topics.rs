@@ -3,10 +3,11 @@
 
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
+use sharecheck_model::ErrorCode;
 
 use super::util::s;
 use crate::server::{ConnCtx, Shared};
-use crate::state::{code, valid_topic_name};
+use crate::state::valid_topic_name;
 
 pub fn handle(
     shared: &Shared,
@@ -33,14 +34,14 @@ pub fn handle(
             };
             if !t.assignments.is_empty() {
                 return fail(
-                    code::INVALID_REQUEST,
+                    ErrorCode::INVALID_REQUEST.0,
                     "replica assignments are not supported by the single-node reference broker"
                         .to_string(),
                 );
             }
             if !(t.replication_factor == -1 || t.replication_factor == 1) {
                 return fail(
-                    code::INVALID_REPLICATION_FACTOR,
+                    ErrorCode::INVALID_REPLICATION_FACTOR.0,
                     format!(
                         "Replication factor {} is larger than the number of brokers (1).",
                         t.replication_factor
@@ -54,11 +55,11 @@ pub fn handle(
             };
             if req.validate_only {
                 if let Err(m) = valid_topic_name(&name) {
-                    return fail(code::INVALID_TOPIC_EXCEPTION, m);
+                    return fail(ErrorCode::INVALID_TOPIC_EXCEPTION.0, m);
                 }
                 if st.topics.contains_key(&name) {
                     return fail(
-                        code::TOPIC_ALREADY_EXISTS,
+                        ErrorCode::TOPIC_ALREADY_EXISTS.0,
                         format!("Topic '{name}' already exists."),
                     );
                 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::util::s;
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 pub fn handle(
     shared: &Shared,
@@ -40,10 +40,10 @@ pub fn handle(
             match name.and_then(|n| st.delete_topic(&n)) {
                 Some(deleted) => result.with_topic_id(deleted),
                 None if id.is_nil() => result
-                    .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                    .with_error_code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0)
                     .with_error_message(Some(s("This server does not host this topic-partition."))),
                 None => result
-                    .with_error_code(code::UNKNOWN_TOPIC_ID)
+                    .with_error_code(ErrorCode::UNKNOWN_TOPIC_ID.0)
                     .with_error_message(Some(s("This server does not host this topic ID."))),
             }
         })

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{
 };
 
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 pub fn handle(
     shared: &Shared,
@@ -22,7 +22,7 @@ pub fn handle(
         .with_ongoing_txn_producer_epoch(-1);
     if req.transactional_id.is_some() {
         // No transaction coordinator here.
-        return resp.with_error_code(code::INVALID_REQUEST);
+        return resp.with_error_code(ErrorCode::INVALID_REQUEST.0);
     }
     let id = shared.state().next_producer_id();
     resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)

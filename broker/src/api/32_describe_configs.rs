@@ -10,7 +10,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, 
 use super::util::s;
 use crate::config::broker_configs;
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -101,12 +101,12 @@ pub fn handle(
                         result
                     } else {
                         result
-                            .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_error_code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0)
                             .with_error_message(Some(s("This server does not host this topic.")))
                     }
                 }
                 other => result
-                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_code(ErrorCode::INVALID_REQUEST.0)
                     .with_error_message(Some(s(format!("resource type {other} is not supported")))),
             }
         })

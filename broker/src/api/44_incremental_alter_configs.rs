@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
 use super::util::s;
 use crate::config::INVALID_CONFIG;
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 const RESOURCE_GROUP: i8 = 32;
 const OP_SET: i8 = 0;
@@ -33,7 +33,7 @@ pub fn handle(
                 .with_resource_name(r.resource_name.clone());
             if r.resource_type != RESOURCE_GROUP {
                 return resp
-                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_code(ErrorCode::INVALID_REQUEST.0)
                     .with_error_message(Some(s(format!(
                         "the reference broker alters GROUP configs only, not resource type {}",
                         r.resource_type
@@ -42,7 +42,7 @@ pub fn handle(
             let group = r.resource_name.to_string();
             if group.is_empty() {
                 return resp
-                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_code(ErrorCode::INVALID_REQUEST.0)
                     .with_error_message(Some(s("empty group name")));
             }
             let mut next = st.group_configs.get(&group).cloned().unwrap_or_default();

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{
 
 use super::util::s;
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 pub fn handle(
     shared: &Shared,
@@ -26,7 +26,7 @@ pub fn handle(
     // Endpoint type 1 = brokers, 2 = controllers (KIP-919); both are this node.
     if !(endpoint_type == 1 || endpoint_type == 2) {
         return resp
-            .with_error_code(code::UNSUPPORTED_VERSION)
+            .with_error_code(ErrorCode::UNSUPPORTED_VERSION.0)
             .with_error_message(Some(s(format!("unknown endpoint type {endpoint_type}"))));
     }
     resp.with_brokers(vec![DescribeClusterBroker::default()

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 
 use super::util::s;
 use crate::server::{ConnCtx, Shared};
-use crate::state::code;
+use sharecheck_model::ErrorCode;
 
 pub fn handle(
     shared: &Shared,
@@ -31,7 +31,7 @@ pub fn handle(
                 .with_authorized_operations(i32::MIN);
             let Some(group) = st.groups.get(g.0.as_str()) else {
                 return out
-                    .with_error_code(code::GROUP_ID_NOT_FOUND)
+                    .with_error_code(ErrorCode::GROUP_ID_NOT_FOUND.0)
                     .with_error_message(Some(s(format!("Group {} not found.", g.0))));
             };
             let members = group

@@ -23,7 +23,8 @@ use super::session::{self, Step};
 use super::util::s;
 use crate::mutant::BrokerMutant;
 use crate::server::{ConnCtx, Shared};
-use crate::state::{code, Acquisition, PartitionError};
+use crate::state::{Acquisition, PartitionError};
+use sharecheck_model::ErrorCode;
 
 fn top_error(c: i16, message: String) -> ShareFetchResponse {
     ShareFetchResponse::default()
@@ -121,7 +122,7 @@ pub async fn handle(
             (step, lock_ms, member_idx)
         }
         Err((c, m)) => {
-            if c == code::SHARE_SESSION_LIMIT_REACHED {
+            if c == ErrorCode::SHARE_SESSION_LIMIT_REACHED.0 {
                 // 4.1+ delays this answer by MaxWaitMs (KAFKA-19231).
                 let wait = Duration::from_millis(req.max_wait_ms.clamp(0, 30_000) as u64);
                 tokio::select! {
@@ -135,7 +136,7 @@ pub async fn handle(
     };
     let Some(member_idx) = member_idx else {
         return Some(top_error(
-            code::UNKNOWN_SERVER_ERROR,
+            ErrorCode::UNKNOWN_SERVER_ERROR.0,
             "the broker's member table for this group is full".to_string(),
         ));
     };

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::mutant::BrokerMutant;
-use crate::state::{code, PartitionError, ShareSession, State};
+use crate::state::{PartitionError, ShareSession, State};
 
 /// What a request does to its share session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub fn ids(
         Some(g) if !g.0.is_empty() => g.0.to_string(),
         _ => {
             return Err((
-                code::INVALID_REQUEST,
+                ErrorCode::INVALID_REQUEST.0,
                 "GroupId must be set and non-empty.".to_string(),
             ))
         }
@@ -44,7 +44,7 @@ pub fn ids(
         Some(m) if !m.is_empty() && m.chars().count() <= 36 => m.to_string(),
         _ => {
             return Err((
-                code::INVALID_REQUEST,
+                ErrorCode::INVALID_REQUEST.0,
                 "MemberId must be 1 to 36 characters.".to_string(),
             ))
         }
@@ -108,7 +108,7 @@ pub fn advance(
         SessionEffect::Opened { replaced } => {
             if !replaced && st.sessions.len() >= cfg.max_share_sessions {
                 return Err((
-                    code::SHARE_SESSION_LIMIT_REACHED,
+                    ErrorCode::SHARE_SESSION_LIMIT_REACHED.0,
                     format!(
                         "The broker has {} share sessions, its limit.",
                         st.sessions.len()

@@ -361,7 +361,7 @@ pub fn input(tid: uuid::Uuid) -> impl Strategy<Value = Vec<u8>> {
 /// Creates topic `fuzz` (2 partitions) with 3 records in partition 0 and returns its id, so
 /// seeded requests reach share partitions.
 pub async fn prepare(bootstrap: &str) -> uuid::Uuid {
-    use sharecheck_conformance::client::{Client, ClientConfig};
+    use sharecheck_client::admin::{Client, ClientConfig};
     let mut c = Client::connect(ClientConfig::new(bootstrap).with_timeout(Duration::from_secs(10)))
         .await
         .expect("client");

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sharecheck_broker::{Broker, BrokerConfig, BrokerHandle};
-use sharecheck_conformance::client::{Client, ClientConfig};
-use sharecheck_conformance::member::{
+use sharecheck_client::admin::{Client, ClientConfig};
+use sharecheck_client::member::{
     AckBatch, FetchLimits, FetchOutcome, FetchSpec, MemberConfig, PartitionAcks, ShareMember,
 };
 use uuid::Uuid;
@@ -130,4 +130,48 @@ pub async fn fetch_n(
         all.extend(got(&out, tid));
     }
     all
+}
+
+/// A whole share round trip on a running broker: a fresh topic and group, 3 records produced,
+/// each acquired once with delivery count 1 and accepted, after which nothing is acquirable.
+pub async fn share_round_trip(bootstrap: String) {
+    let mut client =
+        Client::connect(ClientConfig::new(bootstrap).with_timeout(Duration::from_secs(10)))
+            .await
+            .expect("the client connects");
+    let topic = unique("t");
+    let group = unique("g");
+    let tid = client.create_topic(&topic, 1).await.expect("topic created");
+    client
+        .set_group_configs(&group, &[("share.auto.offset.reset", "earliest")])
+        .await
+        .expect("group configs set");
+    client
+        .produce(&topic, 0, &[3], |i| {
+            (None, Some(Bytes::from(format!("v{i}"))))
+        })
+        .await
+        .expect("produced");
+    let mut m = ShareMember::new(client.cluster(), MemberConfig::new(group, vec![topic]));
+    let spec = FetchSpec::partitions(vec![(tid, 0)]).with_limits(limits(200, 500));
+    let got = fetch_n(&mut m, &spec, tid, 3, Duration::from_secs(5)).await;
+    assert_eq!(got, vec![(0, 1), (1, 1), (2, 1)]);
+    let out = m
+        .acknowledge(
+            &[PartitionAcks {
+                topic_id: tid,
+                partition: 0,
+                batches: vec![AckBatch::new(0, 2, sharecheck_client::AckType::Accept)],
+            }],
+            sharecheck_client::member::Epoch::Auto,
+        )
+        .await
+        .expect("acknowledge");
+    assert!(out.error_code.is_none(), "{:?}", out.error_code);
+    assert_eq!(
+        out.partition_error(tid, 0),
+        Some(sharecheck_client::ErrorCode::NONE)
+    );
+    let again = m.fetch(&spec).await.expect("fetch");
+    assert!(again.acquired(tid, 0).is_empty());
 }

@@ -16,7 +16,7 @@
 //!   correlation id is *poisoned* (a late answer could be mistaken for the next one) and refuses
 //!   further requests.
 //!
-//! Kafka error codes are data ([`KafkaCode`]), never errors of this layer: a response carrying
+//! Kafka error codes are data ([`ErrorCode`]), never errors of this layer: a response carrying
 //! UNKNOWN_TOPIC_ID is a successful exchange.
 
 use std::collections::BTreeMap;
@@ -32,6 +32,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
 use serde::Serialize;
+use sharecheck_model::ErrorCode;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec, LengthDelimitedCodecError};
 
@@ -54,86 +55,9 @@ pub const DEFAULT_CLIENT_ID: &str = "sharecheck";
 // ---------------------------------------------------------------------------------------------
 // Kafka error codes as data
 
-/// A Kafka error code (`Errors.java`), compared as data. `0` is NONE.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
-#[serde(transparent)]
-pub struct KafkaCode(pub i16);
-
-impl KafkaCode {
-    pub const NONE: KafkaCode = KafkaCode(0);
-    pub const UNKNOWN_SERVER_ERROR: KafkaCode = KafkaCode(-1);
-    pub const UNKNOWN_TOPIC_OR_PARTITION: KafkaCode = KafkaCode(3);
-    pub const LEADER_NOT_AVAILABLE: KafkaCode = KafkaCode(5);
-    pub const NOT_LEADER_OR_FOLLOWER: KafkaCode = KafkaCode(6);
-    pub const REQUEST_TIMED_OUT: KafkaCode = KafkaCode(7);
-    pub const COORDINATOR_LOAD_IN_PROGRESS: KafkaCode = KafkaCode(14);
-    pub const COORDINATOR_NOT_AVAILABLE: KafkaCode = KafkaCode(15);
-    pub const NOT_COORDINATOR: KafkaCode = KafkaCode(16);
-    pub const UNKNOWN_MEMBER_ID: KafkaCode = KafkaCode(25);
-    pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
-    pub const TOPIC_ALREADY_EXISTS: KafkaCode = KafkaCode(36);
-    pub const INVALID_CONFIG: KafkaCode = KafkaCode(40);
-    pub const INVALID_REQUEST: KafkaCode = KafkaCode(42);
-    pub const GROUP_ID_NOT_FOUND: KafkaCode = KafkaCode(69);
-    pub const UNKNOWN_TOPIC_ID: KafkaCode = KafkaCode(100);
-    pub const FENCED_MEMBER_EPOCH: KafkaCode = KafkaCode(110);
-    pub const INVALID_RECORD_STATE: KafkaCode = KafkaCode(121);
-    pub const SHARE_SESSION_NOT_FOUND: KafkaCode = KafkaCode(122);
-    pub const INVALID_SHARE_SESSION_EPOCH: KafkaCode = KafkaCode(123);
-    pub const SHARE_SESSION_LIMIT_REACHED: KafkaCode = KafkaCode(133);
-
-    pub fn is_none(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Kafka's name for the code, e.g. `INVALID_RECORD_STATE`; `UNKNOWN(n)` when the crate does
-    /// not know it.
-    pub fn name(self) -> String {
-        if self.0 == 0 {
-            return "NONE".to_string();
-        }
-        match ResponseError::try_from_code(self.0) {
-            Some(ResponseError::Unknown(_)) | None => format!("UNKNOWN({})", self.0),
-            Some(e) => screaming_snake(&format!("{e:?}")),
-        }
-    }
-
-    /// Whether Kafka marks the error retriable.
-    pub fn is_retriable(self) -> bool {
-        match ResponseError::try_from_code(self.0) {
-            Some(e) => e.is_retriable(),
-            None => false,
-        }
-    }
-}
-
-impl fmt::Display for KafkaCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name(), self.0)
-    }
-}
-
-impl fmt::Debug for KafkaCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl From<i16> for KafkaCode {
-    fn from(v: i16) -> Self {
-        KafkaCode(v)
-    }
-}
-
-fn screaming_snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 8);
-    for (i, ch) in camel.chars().enumerate() {
-        if ch.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(ch.to_ascii_uppercase());
-    }
-    out
+/// Whether Kafka marks the error retriable (from kafka-protocol's table of Kafka's errors).
+pub fn is_retriable(code: ErrorCode) -> bool {
+    ResponseError::try_from_code(code.0).is_some_and(|e| e.is_retriable())
 }
 
 /// The name of an API key, e.g. `ShareFetch`, or `Api(1234)` for keys the crate does not know.
@@ -204,7 +128,7 @@ pub enum WireError {
         broker: String,
     },
     #[error("{addr}: ApiVersions answered {code}")]
-    ApiVersions { addr: String, code: KafkaCode },
+    ApiVersions { addr: String, code: ErrorCode },
     #[error("{addr}: connection unusable after an earlier failure: {reason}")]
     Poisoned { addr: String, reason: String },
 }
@@ -718,8 +642,8 @@ impl Connection {
                 });
             }
             let (resp, decoded_at) = decoded?;
-            let code = KafkaCode(resp.error_code);
-            if code == KafkaCode::UNSUPPORTED_VERSION {
+            let code = ErrorCode(resp.error_code);
+            if code == ErrorCode::UNSUPPORTED_VERSION {
                 let broker_max = resp
                     .api_keys
                     .iter()
@@ -765,7 +689,7 @@ impl Connection {
             return Err(derr(version, "body shorter than an error code".to_string()));
         }
         let code = i16::from_be_bytes([body[0], body[1]]);
-        let at = if code == KafkaCode::UNSUPPORTED_VERSION.0 {
+        let at = if code == ErrorCode::UNSUPPORTED_VERSION.0 {
             0
         } else {
             version
@@ -1189,16 +1113,32 @@ mod tests {
         assert!(events.iter().all(|e| e.outcome.is_ok()));
     }
 
+    /// The model's error table (from Kafka's `Errors.java`) agrees with kafka-protocol's on every
+    /// code both know, and retriability comes from the crate.
     #[test]
-    fn kafka_code_names() {
-        assert_eq!(KafkaCode(121).name(), "INVALID_RECORD_STATE");
-        assert_eq!(
-            KafkaCode::INVALID_SHARE_SESSION_EPOCH.to_string(),
-            "INVALID_SHARE_SESSION_EPOCH (123)"
-        );
-        assert_eq!(KafkaCode(0).name(), "NONE");
-        assert_eq!(KafkaCode(-1).name(), "UNKNOWN_SERVER_ERROR");
-        assert_eq!(KafkaCode(30000).name(), "UNKNOWN(30000)");
+    fn error_names_agree_with_kafka_protocol() {
+        let snake = |camel: &str| {
+            let mut out = String::new();
+            for (i, ch) in camel.chars().enumerate() {
+                if ch.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(ch.to_ascii_uppercase());
+            }
+            out
+        };
+        let mut compared = 0;
+        for (code, name) in ErrorCode::ALL.iter().filter(|(c, _)| c.0 != 0) {
+            if let Some(e) = ResponseError::try_from_code(code.0) {
+                if !matches!(e, ResponseError::Unknown(_)) {
+                    assert_eq!(snake(&format!("{e:?}")), *name, "code {}", code.0);
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 100, "{compared}");
+        assert!(is_retriable(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+        assert!(!is_retriable(ErrorCode::INVALID_RECORD_STATE));
     }
 
     #[test]

@@ -33,7 +33,9 @@ use kafka_protocol::records::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::wire::{BrokerVersions, ConnectOptions, Connection, KafkaCode, Observer, WireError};
+use crate::release::Release;
+use crate::wire::{BrokerVersions, ConnectOptions, Connection, Observer, WireError};
+use sharecheck_model::ErrorCode;
 
 /// ConfigResource type GROUP (`ConfigResource.Type.GROUP`), for share-group configs.
 pub const RESOURCE_TYPE_GROUP: i8 = 32;
@@ -172,7 +174,7 @@ pub enum ClientError {
     Kafka {
         api: &'static str,
         context: String,
-        code: KafkaCode,
+        code: ErrorCode,
         message: Option<String>,
     },
     #[error(transparent)]
@@ -191,7 +193,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The Kafka error code, if this is one.
-    pub fn kafka_code(&self) -> Option<KafkaCode> {
+    pub fn kafka_code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Kafka { code, .. } => Some(*code),
             _ => None,
@@ -213,7 +215,7 @@ fn kafka_err(
     ClientError::Kafka {
         api,
         context: context.into(),
-        code: KafkaCode(code),
+        code: ErrorCode(code),
         message: message.as_ref().map(|m| m.to_string()),
     }
 }
@@ -248,7 +250,7 @@ pub struct PartitionMeta {
     /// −1 when there is no leader.
     pub leader: i32,
     pub leader_epoch: i32,
-    pub error: KafkaCode,
+    pub error: ErrorCode,
 }
 
 /// One topic from Metadata.
@@ -326,49 +328,11 @@ pub struct BrokerInfo {
     /// Finalized `metadata.version` level.
     pub metadata_version: Option<i16>,
     /// Best-effort Apache Kafka release line, derived from API versions and features.
-    pub release_guess: Option<String>,
+    pub release_guess: Option<Release>,
     /// Why share groups cannot be used, or `None` when they can.
     pub share_unusable: Option<ShareSupportError>,
     pub versions: BrokerVersions,
 }
-
-/// A best-effort guess of the Apache Kafka release line from what ApiVersions shows.
-///
-/// The markers are protocol facts (kip932-semantics.md §8, kafka-from-maven.md §3): the share APIs
-/// appear at v1 in 4.1 (v0 in 4.0, unstable); ShareFetch/ShareAcknowledge v2 appear in 4.2; the
-/// highest supported `metadata.version` level rises with every release, and 4.4 supports
-/// `share.version` 2. Levels measured on real brokers (docs/wire-client.md, "Release guess"):
-/// 4.1.2 → 27, 4.2.2 → 29, 4.3.1 → 30, 4.4.0 → 33. Another Kafka-protocol broker may look like any
-/// of these: this is a guess, reported as such.
-pub fn guess_release(v: &BrokerVersions) -> Option<String> {
-    let fetch = v.broker_range(ApiKey::ShareFetch);
-    let mv_max = v.supported_features.get("metadata.version").map(|r| r.1);
-    let sv_max = v.supported_features.get("share.version").map(|r| r.1);
-    match fetch {
-        None => return Some("< 4.0 (no share APIs)".to_string()),
-        Some((_, 0)) => return Some("4.0 (early-access share APIs v0)".to_string()),
-        // Apache Kafka 4.1 serves ShareFetch v1 only and advertises metadata.version (4.1.2: up to
-        // level 27). A broker with v1 only and no metadata.version is some other implementation
-        // (sharecheck's reference broker, for one): no guess.
-        Some((_, 1)) if mv_max.is_some() => return Some("4.1".to_string()),
-        Some((_, 1)) => return None,
-        _ => {}
-    }
-    // ShareFetch v2+: 4.2 or later.
-    let line = match (mv_max, sv_max) {
-        (Some(l), _) if l >= METADATA_VERSION_4_4 => "4.4 or later",
-        (_, Some(s)) if s >= 2 => "4.4 or later",
-        (Some(l), _) if l >= METADATA_VERSION_4_3 => "4.3",
-        (Some(_), _) => "4.2",
-        (None, _) => "4.2 or later",
-    };
-    Some(line.to_string())
-}
-
-/// Highest supported `metadata.version` level of Kafka 4.3.1 (measured; 4.2.2 has 29).
-pub const METADATA_VERSION_4_3: i16 = 30;
-/// Above every 4.3 level (Kafka 4.4.0 measured at 33).
-pub const METADATA_VERSION_4_4: i16 = 31;
 
 // ---------------------------------------------------------------------------------------------
 // Client
@@ -507,7 +471,7 @@ impl Client {
             share_version: v.share_version(),
             share_version_supported: v.supported_features.get("share.version").copied(),
             metadata_version: v.finalized_features.get("metadata.version").map(|r| r.1),
-            release_guess: guess_release(&v),
+            release_guess: Release::guess(&v),
             share_unusable: check_share_support(&v).err(),
             versions: v,
         }
@@ -572,7 +536,7 @@ impl Client {
                     index: p.partition_index,
                     leader: p.leader_id.0,
                     leader_epoch: p.leader_epoch,
-                    error: KafkaCode(p.error_code),
+                    error: ErrorCode(p.error_code),
                 })
                 .collect();
             partitions.sort_by_key(|p| p.index);
@@ -833,14 +797,14 @@ impl Client {
                     api: "Produce",
                     message: format!("no result for partition {partition}"),
                 })?;
-            let code = KafkaCode(p.error_code);
+            let code = ErrorCode(p.error_code);
             if code.is_none() {
                 return Ok(p.base_offset);
             }
             let retriable = [
-                KafkaCode::NOT_LEADER_OR_FOLLOWER,
-                KafkaCode::LEADER_NOT_AVAILABLE,
-                KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                ErrorCode::LEADER_NOT_AVAILABLE,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
             ]
             .contains(&code);
             if !retriable || Instant::now() >= deadline {
@@ -1011,14 +975,14 @@ pub async fn find_coordinator_on(
         } else {
             (resp.error_code, resp.error_message.clone(), resp.node_id.0)
         };
-        let kc = KafkaCode(code);
+        let kc = ErrorCode(code);
         if kc.is_none() {
             return Ok(node);
         }
         let retriable = [
-            KafkaCode::COORDINATOR_NOT_AVAILABLE,
-            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS,
-            KafkaCode::NOT_COORDINATOR,
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            ErrorCode::NOT_COORDINATOR,
         ]
         .contains(&kc);
         if !retriable || Instant::now() >= deadline {
@@ -1055,10 +1019,7 @@ fn duration_ms(d: Duration) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::api_versions_response::{
-        ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
-    };
-    use kafka_protocol::messages::ApiVersionsResponse;
+    use crate::release::tests::versions;
     use kafka_protocol::records::RecordBatchDecoder;
 
     #[test]
@@ -1107,39 +1068,6 @@ mod tests {
         assert_eq!(sets[0].records.len(), 3);
     }
 
-    fn versions(
-        fetch_max: Option<i16>,
-        share_level: Option<i16>,
-        mv: Option<i16>,
-    ) -> BrokerVersions {
-        let mut keys = vec![ApiVersion::default().with_api_key(18).with_max_version(4)];
-        if let Some(m) = fetch_max {
-            for key in [76, 77, 78, 79] {
-                let max = if key >= 78 { m } else { m.min(1) };
-                keys.push(
-                    ApiVersion::default()
-                        .with_api_key(key)
-                        .with_min_version(if m == 0 { 0 } else { 1 })
-                        .with_max_version(max),
-                );
-            }
-        }
-        let mut resp = ApiVersionsResponse::default().with_api_keys(keys);
-        if let Some(l) = share_level {
-            resp.finalized_features = vec![FinalizedFeatureKey::default()
-                .with_name(StrBytes::from_static_str("share.version"))
-                .with_max_version_level(l)
-                .with_min_version_level(l)];
-        }
-        if let Some(mv) = mv {
-            resp.supported_features = vec![SupportedFeatureKey::default()
-                .with_name(StrBytes::from_static_str("metadata.version"))
-                .with_min_version(7)
-                .with_max_version(mv)];
-        }
-        BrokerVersions::from_response(&resp, 4)
-    }
-
     #[test]
     fn share_support_is_refused_with_a_reason() {
         assert_eq!(
@@ -1167,30 +1095,5 @@ mod tests {
         );
         let msg = ShareSupportError::Disabled { level: 0 }.to_string();
         assert!(msg.contains("share.version"), "{msg}");
-    }
-
-    #[test]
-    fn release_guess_follows_markers() {
-        assert_eq!(
-            guess_release(&versions(Some(1), Some(1), Some(27))).as_deref(),
-            Some("4.1")
-        );
-        assert_eq!(
-            guess_release(&versions(Some(2), Some(1), Some(29))).as_deref(),
-            Some("4.2")
-        );
-        assert_eq!(
-            guess_release(&versions(Some(2), Some(1), Some(30))).as_deref(),
-            Some("4.3")
-        );
-        assert_eq!(
-            guess_release(&versions(Some(2), Some(1), Some(33))).as_deref(),
-            Some("4.4 or later")
-        );
-        assert!(guess_release(&versions(None, None, None))
-            .unwrap()
-            .starts_with("< 4.0"));
-        // ShareFetch v1 without metadata.version: not Apache Kafka 4.1 (the reference broker).
-        assert_eq!(guess_release(&versions(Some(1), Some(1), None)), None);
     }
 }

@@ -33,27 +33,14 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use serde::Serialize;
 use sharecheck_model::session;
+pub use sharecheck_model::vocab::{AckBatch, AckType};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::client::{find_coordinator_on, uuid_to_kafka, Client, ClientError, Cluster};
-use crate::wire::{Connection, KafkaCode, WireError};
-
-/// Acknowledge type codes on the wire (`AcknowledgeType.java`). Kept as raw `i8` so invalid codes
-/// can be sent on purpose.
-pub mod ack {
-    /// 0: the offset has no record (control record, compaction gap).
-    pub const GAP: i8 = 0;
-    /// 1: processed.
-    pub const ACCEPT: i8 = 1;
-    /// 2: give back for redelivery.
-    pub const RELEASE: i8 = 2;
-    /// 3: unprocessable, archive.
-    pub const REJECT: i8 = 3;
-    /// 4: extend the lock (v2 requests with IsRenewAck only; not sendable with kafka-protocol 0.18).
-    pub const RENEW: i8 = 4;
-}
+use crate::admin::{find_coordinator_on, uuid_to_kafka, Client, ClientError, Cluster};
+use crate::wire::{Connection, WireError};
+use sharecheck_model::ErrorCode;
 
 /// A fresh member id the way the Java client makes one (`Uuid.randomUuid().toString()`).
 pub fn random_member_id() -> String {
@@ -74,26 +61,6 @@ pub fn standard_base64_member_id() -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Requests
-
-/// One acknowledgement batch: an inclusive offset range and either one type for the whole range
-/// or one per offset. Nothing is validated here, so invalid batches reach the broker as given.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AckBatch {
-    pub first_offset: i64,
-    pub last_offset: i64,
-    pub types: Vec<i8>,
-}
-
-impl AckBatch {
-    /// One type for `first..=last`.
-    pub fn range(first_offset: i64, last_offset: i64, ty: i8) -> AckBatch {
-        AckBatch {
-            first_offset,
-            last_offset,
-            types: vec![ty],
-        }
-    }
-}
 
 /// Acknowledgements for one partition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -208,9 +175,9 @@ pub struct FetchedPartition {
     #[serde(serialize_with = "ser_uuid")]
     pub topic_id: Uuid,
     pub partition: i32,
-    pub error_code: KafkaCode,
+    pub error_code: ErrorCode,
     pub error_message: Option<String>,
-    pub ack_error_code: KafkaCode,
+    pub ack_error_code: ErrorCode,
     pub ack_error_message: Option<String>,
     /// (leader id, leader epoch); (−1, −1) when not given.
     pub current_leader: (i32, i32),
@@ -245,7 +212,7 @@ pub struct FetchOutcome {
     /// Send → receive.
     pub elapsed: Duration,
     pub throttle_time_ms: i32,
-    pub error_code: KafkaCode,
+    pub error_code: ErrorCode,
     pub error_message: Option<String>,
     pub acquisition_lock_timeout_ms: i32,
     pub partitions: Vec<FetchedPartition>,
@@ -283,7 +250,7 @@ pub struct AckedPartition {
     #[serde(serialize_with = "ser_uuid")]
     pub topic_id: Uuid,
     pub partition: i32,
-    pub error_code: KafkaCode,
+    pub error_code: ErrorCode,
     pub error_message: Option<String>,
 }
 
@@ -295,14 +262,14 @@ pub struct AckOutcome {
     pub epoch_sent: i32,
     pub sent_at: SystemTime,
     pub elapsed: Duration,
-    pub error_code: KafkaCode,
+    pub error_code: ErrorCode,
     pub error_message: Option<String>,
     pub partitions: Vec<AckedPartition>,
     pub next_epoch: Option<i32>,
 }
 
 impl AckOutcome {
-    pub fn partition_error(&self, topic_id: Uuid, partition: i32) -> Option<KafkaCode> {
+    pub fn partition_error(&self, topic_id: Uuid, partition: i32) -> Option<ErrorCode> {
         self.partitions
             .iter()
             .find(|p| p.topic_id == topic_id && p.partition == partition)
@@ -316,7 +283,7 @@ pub struct HeartbeatOutcome {
     pub epoch_sent: i32,
     pub sent_at: SystemTime,
     pub elapsed: Duration,
-    pub error_code: KafkaCode,
+    pub error_code: ErrorCode,
     pub error_message: Option<String>,
     pub member_epoch: i32,
     pub heartbeat_interval_ms: i32,
@@ -341,7 +308,7 @@ pub struct HeartbeatState {
     pub heartbeats: u64,
     /// Times the member was fenced (FENCED_MEMBER_EPOCH / UNKNOWN_MEMBER_ID) and rejoined with 0.
     pub rejoins: u64,
-    pub last_error: KafkaCode,
+    pub last_error: ErrorCode,
     pub last_error_message: Option<String>,
     /// The last transport failure of the loop, if any.
     pub last_failure: Option<String>,
@@ -361,7 +328,7 @@ pub enum MemberError {
     #[error("ShareGroupHeartbeat for group {group}: {code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
     Heartbeat {
         group: String,
-        code: KafkaCode,
+        code: ErrorCode,
         message: Option<String>,
     },
     #[error("member {member_id} got no assignment in group {group} within {waited:?} (member epoch {epoch}, {heartbeats} heartbeats)")]
@@ -399,8 +366,8 @@ pub enum MemberError {
 /// [`FIRST_EPOCH`](session::FIRST_EPOCH); an accepted final epoch ends the session; any other
 /// accepted epoch advances by [`session::next_epoch`]; SHARE_SESSION_NOT_FOUND means there is no
 /// session; any other top-level error means the request was refused before the session moved.
-pub fn next_session_epoch(current: Option<i32>, sent: i32, error: KafkaCode) -> Option<i32> {
-    if error == KafkaCode::SHARE_SESSION_NOT_FOUND {
+pub fn next_session_epoch(current: Option<i32>, sent: i32, error: ErrorCode) -> Option<i32> {
+    if error == ErrorCode::SHARE_SESSION_NOT_FOUND {
         return None;
     }
     if !error.is_none() {
@@ -593,9 +560,9 @@ impl ShareMember {
                     break;
                 }
             } else if [
-                KafkaCode::NOT_COORDINATOR,
-                KafkaCode::COORDINATOR_NOT_AVAILABLE,
-                KafkaCode::COORDINATOR_LOAD_IN_PROGRESS,
+                ErrorCode::NOT_COORDINATOR,
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
             ]
             .contains(&code)
             {
@@ -788,7 +755,7 @@ impl ShareMember {
         let timeout = conn.timeout() + extra;
         let ex = conn.exchange_with(&req, None, Some(timeout)).await?;
         let resp = ex.response;
-        let error_code = KafkaCode(resp.error_code);
+        let error_code = ErrorCode(resp.error_code);
         let s = self.session(broker);
         s.next_epoch = next_session_epoch(s.next_epoch, epoch, error_code);
         let mut partitions = Vec::new();
@@ -808,9 +775,9 @@ impl ShareMember {
                 partitions.push(FetchedPartition {
                     topic_id: t.topic_id,
                     partition: p.partition_index,
-                    error_code: KafkaCode(p.error_code),
+                    error_code: ErrorCode(p.error_code),
                     error_message: p.error_message.as_ref().map(|m| m.to_string()),
-                    ack_error_code: KafkaCode(p.acknowledge_error_code),
+                    ack_error_code: ErrorCode(p.acknowledge_error_code),
                     ack_error_message: p.acknowledge_error_message.as_ref().map(|m| m.to_string()),
                     current_leader: (p.current_leader.leader_id, p.current_leader.leader_epoch),
                     acquired,
@@ -864,7 +831,7 @@ impl ShareMember {
         let conn = self.session_conn(broker).await?;
         let ex = conn.exchange(&req).await?;
         let resp = ex.response;
-        let error_code = KafkaCode(resp.error_code);
+        let error_code = ErrorCode(resp.error_code);
         let s = self.session(broker);
         s.next_epoch = next_session_epoch(s.next_epoch, epoch, error_code);
         let partitions = resp
@@ -874,7 +841,7 @@ impl ShareMember {
                 t.partitions.iter().map(move |p| AckedPartition {
                     topic_id: t.topic_id,
                     partition: p.partition_index,
-                    error_code: KafkaCode(p.error_code),
+                    error_code: ErrorCode(p.error_code),
                     error_message: p.error_message.as_ref().map(|m| m.to_string()),
                 })
             })
@@ -993,7 +960,7 @@ fn build_share_fetch(config: &MemberConfig, spec: &FetchSpec, epoch: i32) -> Sha
             FetchAckBatch::default()
                 .with_first_offset(b.first_offset)
                 .with_last_offset(b.last_offset)
-                .with_acknowledge_types(b.types.clone())
+                .with_acknowledge_types(b.types.to_vec())
         }));
     }
     let mut forgotten: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
@@ -1056,7 +1023,7 @@ fn build_share_acknowledge(
                 AckReqBatch::default()
                     .with_first_offset(b.first_offset)
                     .with_last_offset(b.last_offset)
-                    .with_acknowledge_types(b.types.clone())
+                    .with_acknowledge_types(b.types.to_vec())
             }));
     }
     ShareAcknowledgeRequest::default()
@@ -1125,7 +1092,7 @@ fn heartbeat_outcome(
         epoch_sent,
         sent_at,
         elapsed,
-        error_code: KafkaCode(r.error_code),
+        error_code: ErrorCode(r.error_code),
         error_message: r.error_message.as_ref().map(|m| m.to_string()),
         member_epoch: r.member_epoch,
         heartbeat_interval_ms: r.heartbeat_interval_ms,
@@ -1154,8 +1121,8 @@ fn absorb_heartbeat(state: &Mutex<HeartbeatState>, out: &HeartbeatOutcome) {
         if let Some(a) = &out.assignment {
             s.assignment = a.clone();
         }
-    } else if out.error_code == KafkaCode::FENCED_MEMBER_EPOCH
-        || out.error_code == KafkaCode::UNKNOWN_MEMBER_ID
+    } else if out.error_code == ErrorCode::FENCED_MEMBER_EPOCH
+        || out.error_code == ErrorCode::UNKNOWN_MEMBER_ID
     {
         // What the Java client does: rejoin with epoch 0 and the subscription.
         s.member_epoch = 0;
@@ -1216,8 +1183,8 @@ async fn heartbeat_loop(
         match result {
             Ok(out) => {
                 let moved = [
-                    KafkaCode::NOT_COORDINATOR,
-                    KafkaCode::COORDINATOR_NOT_AVAILABLE,
+                    ErrorCode::NOT_COORDINATOR,
+                    ErrorCode::COORDINATOR_NOT_AVAILABLE,
                 ]
                 .contains(&out.error_code);
                 absorb_heartbeat(&state, &out);
@@ -1275,7 +1242,7 @@ fn ser_bytes<S: serde::Serializer>(b: &Option<Bytes>, s: S) -> Result<S::Ok, S::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::encode_batch;
+    use crate::admin::encode_batch;
     use kafka_protocol::records::{Record, TimestampType};
 
     fn record(offset: i64, control: bool) -> Record {
@@ -1396,21 +1363,21 @@ mod tests {
 
     #[test]
     fn session_epochs_follow_the_rules() {
-        let ok = KafkaCode::NONE;
+        let ok = ErrorCode::NONE;
         assert_eq!(next_session_epoch(None, 0, ok), Some(1));
         assert_eq!(next_session_epoch(Some(1), 1, ok), Some(2));
         assert_eq!(next_session_epoch(Some(7), -1, ok), None);
         assert_eq!(next_session_epoch(Some(i32::MAX), i32::MAX, ok), Some(1));
         assert_eq!(
-            next_session_epoch(Some(3), 5, KafkaCode::INVALID_SHARE_SESSION_EPOCH),
+            next_session_epoch(Some(3), 5, ErrorCode::INVALID_SHARE_SESSION_EPOCH),
             Some(3)
         );
         assert_eq!(
-            next_session_epoch(Some(3), 3, KafkaCode::SHARE_SESSION_NOT_FOUND),
+            next_session_epoch(Some(3), 3, ErrorCode::SHARE_SESSION_NOT_FOUND),
             None
         );
         assert_eq!(
-            next_session_epoch(None, 0, KafkaCode::INVALID_REQUEST),
+            next_session_epoch(None, 0, ErrorCode::INVALID_REQUEST),
             None
         );
     }
@@ -1434,7 +1401,7 @@ mod tests {
         assert!(id
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
-        assert!(crate::client::uuid_from_kafka(&id).is_some());
+        assert!(crate::admin::uuid_from_kafka(&id).is_some());
         assert_ne!(random_member_id(), id);
     }
 
@@ -1445,7 +1412,7 @@ mod tests {
         let spec = FetchSpec::partitions(vec![(t, 0)]).with_acks(vec![PartitionAcks {
             topic_id: t,
             partition: 0,
-            batches: vec![AckBatch::range(0, 2, ack::RELEASE)],
+            batches: vec![AckBatch::new(0, 2, AckType::Release)],
         }]);
         let req = build_share_fetch(&config, &spec, 4);
         assert_eq!(req.share_session_epoch, 4);
