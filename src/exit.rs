@@ -15,8 +15,12 @@ pub enum Outcome {
     TargetUnusable,
     /// 64: usage error (bad flags, zero selected cases).
     Usage,
-    /// 65: malformed input file (trace, fixture).
+    /// 65: malformed input file (trace, history, fixture).
     MalformedInput,
+    /// 66: an input file does not exist or cannot be read.
+    NoInput,
+    /// 74: an output file (report, artifact, fixture) cannot be written.
+    CannotWrite,
 }
 
 impl Outcome {
@@ -28,6 +32,8 @@ impl Outcome {
             Outcome::TargetUnusable => 3,
             Outcome::Usage => 64,
             Outcome::MalformedInput => 65,
+            Outcome::NoInput => 66,
+            Outcome::CannotWrite => 74,
         }
     }
 }
@@ -52,11 +58,29 @@ impl Fail {
             message: message.into(),
         }
     }
-    #[allow(dead_code)] // used by replay and conform (malformed traces)
     pub fn malformed(message: impl Into<String>) -> Self {
         Fail {
             outcome: Outcome::MalformedInput,
             message: message.into(),
+        }
+    }
+    pub fn no_input(message: impl Into<String>) -> Self {
+        Fail {
+            outcome: Outcome::NoInput,
+            message: message.into(),
+        }
+    }
+    pub fn cannot_write(message: impl Into<String>) -> Self {
+        Fail {
+            outcome: Outcome::CannotWrite,
+            message: message.into(),
+        }
+    }
+    /// A trace or history file that could not be used: missing (66) or malformed (65).
+    pub fn input(e: sharecheck_conformance::trace::TraceError) -> Self {
+        match e {
+            sharecheck_conformance::trace::TraceError::Io { .. } => Fail::no_input(e.to_string()),
+            _ => Fail::malformed(e.to_string()),
         }
     }
     pub fn unusable(message: impl Into<String>) -> Self {

@@ -29,6 +29,8 @@ enum Command {
     Conform(cmd::conform::ConformArgs),
     /// Rerun one recorded case, show its history and verdict.
     Replay(cmd::conform::ReplayArgs),
+    /// Judge a recorded history again, with no broker.
+    Judge(cmd::judge::JudgeArgs),
     /// Print the scenario catalog.
     List(cmd::conform::ListArgs),
     /// Fuzz acknowledgement sequences against a broker; shrink each failure to a replayable fixture.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Broker(args) => cmd::broker::run(args),
         Command::Conform(args) => cmd::conform::conform(args),
         Command::Replay(args) => cmd::conform::replay(args),
+        Command::Judge(args) => cmd::judge::run(args),
         Command::List(args) => cmd::conform::list(args),
         Command::Fuzz(args) => cmd::fuzz::run(args),
     };

@@ -1,49 +1,43 @@
 //! The mutation score of the conformance suite: the standard suite, run against every planted bug of
-//! the reference broker, must fail each one with a named anomaly, and pass the correct broker.
+//! the reference broker, must fail each one with a named anomaly, and pass the correct broker. Which
+//! anomalies catch each mutant is pinned in `tests/snapshots/mutation-score.txt`, so a case that
+//! stops catching a mutant shows up as a changed line (`SHARECHECK_UPDATE_SNAPSHOTS=1` rewrites it).
 
-use sharecheck_broker::{Broker, BrokerConfig, BrokerMutant};
-use sharecheck_conformance::run::{run_suite, CaseResult, CaseVerdict, RunOptions, Target};
+use sharecheck_broker::BrokerMutant;
+use sharecheck_conformance::oracle::CaseVerdict;
+use sharecheck_conformance::run::schedule::{run_suite, Scheduler};
+use sharecheck_conformance::run::{CaseResult, RunOptions};
 use sharecheck_conformance::scenario;
+use sharecheck_conformance::target::{start_embedded, EmbeddedOptions};
 use sharecheck_conformance::trace::Suite;
 use sharecheck_model::Profile;
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 async fn suite_against(mutant: Option<BrokerMutant>) -> Vec<CaseResult> {
-    let mut config = BrokerConfig::new(([127, 0, 0, 1], 0).into());
-    config.mutant = mutant;
-    let handle = Arc::new(Broker::start(config).await.expect("broker starts"));
-    let h = handle.clone();
-    let restarter: sharecheck_conformance::run::Restarter = Arc::new(move || {
-        let h = h.clone();
-        Box::pin(async move {
-            h.restart();
-            Ok(())
-        })
-    });
-    let target = Target {
-        bootstrap: handle.bootstrap(),
-        implementation: "reference broker".into(),
-        profile: Profile::DEFAULT,
-        delivery_limit: handle.config().delivery_limit,
-        max_in_flight: handle.config().max_record_locks,
-        restarter: Some(restarter),
-    };
+    let embedded = start_embedded(EmbeddedOptions::new(Profile::DEFAULT, mutant))
+        .await
+        .expect("broker starts");
     let cases = scenario::select(
         &scenario::catalog().expect("catalog"),
         Suite::Standard,
         None,
     );
     let opts = RunOptions {
-        jobs: 24,
         run_id: format!("ms-{}", mutant.map_or("none", |m| m.name())),
         ..RunOptions::default()
     };
-    run_suite(&target, &opts, &cases, &|_, _, _| {}).await
+    let scheduler = Scheduler::new(embedded.target.clone(), opts);
+    run_suite(&scheduler, &cases, 24, &mut |_, _, _| {})
+        .await
+        .into_iter()
+        .map(|r| r.expect("every case ran"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_broker_mutant_is_caught_and_the_correct_broker_passes() {
     let correct = suite_against(None).await;
+    assert_eq!(correct.len(), 176, "the standard suite");
     let bad: Vec<String> = correct
         .iter()
         .filter(|r| r.verdict != CaseVerdict::Pass)
@@ -52,30 +46,47 @@ async fn every_broker_mutant_is_caught_and_the_correct_broker_passes() {
     assert!(bad.is_empty(), "the correct broker must pass: {bad:#?}");
 
     let mutants = BrokerMutant::all();
-    let mut score = Vec::new();
+    assert_eq!(mutants.len(), 21);
+    let mut lines = Vec::new();
+    let mut missed = Vec::new();
     // A few mutants at a time: the suite's time is mostly waiting for lock deadlines.
     for chunk in mutants.chunks(8) {
         let runs = futures::future::join_all(chunk.iter().map(|m| suite_against(Some(*m)))).await;
         for (m, results) in chunk.iter().zip(runs) {
-            let caught = results
+            let failing: Vec<&CaseResult> = results
                 .iter()
                 .filter(|r| r.verdict == CaseVerdict::Fail && !r.anomalies.is_empty())
-                .count();
-            score.push((m.name(), caught));
+                .collect();
+            if failing.is_empty() {
+                missed.push(m.name());
+            }
+            let kinds: BTreeSet<&str> = failing
+                .iter()
+                .flat_map(|r| r.anomalies.iter().map(|a| a.kind.name()))
+                .collect();
+            eprintln!("{}: {} failing case(s)", m.name(), failing.len());
+            lines.push(format!(
+                "{}: {}",
+                m.name(),
+                kinds.into_iter().collect::<Vec<_>>().join(", ")
+            ));
         }
     }
-    let missed: Vec<&str> = score
-        .iter()
-        .filter(|(_, n)| *n == 0)
-        .map(|(m, _)| *m)
-        .collect();
     assert!(
         missed.is_empty(),
-        "mutants not caught by the standard suite: {missed:?} (score {score:?})"
+        "mutants not caught by the standard suite: {missed:?}"
     );
-    eprintln!(
-        "mutation score: {}/{} mutants caught; failing cases per mutant: {score:?}",
-        score.len(),
-        score.len()
+    let got = lines.join("\n") + "\n";
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/snapshots/mutation-score.txt"
+    );
+    if std::env::var_os("SHARECHECK_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &got).expect("write the snapshot");
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(
+        got, want,
+        "the anomalies that catch each broker mutant changed (rerun with SHARECHECK_UPDATE_SNAPSHOTS=1 if that is intended)"
     );
 }

@@ -1,10 +1,13 @@
-//! Conformance side of sharecheck: a Kafka wire client, a share-group member, the probe, and the
-//! conformance suite (trace format, oracle, scenarios, runner, reports).
+//! The conformance side of sharecheck: the trace format, the scenario catalog, targets, the runner
+//! (steps → requests → a typed history), the oracle (history + spec → verdict), reports, the probe
+//! and the fuzzer. The wire client lives in `sharecheck-client`; the rules in `sharecheck-model`.
 
 pub mod fuzz;
+pub mod history;
 pub mod oracle;
 pub mod probe;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod target;
 pub mod trace;

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sharecheck_model::Profile;
 
-use crate::oracle::Anomaly;
-use crate::run::{self, CaseResult, CaseVerdict, RunOptions};
+use crate::history::Event;
+use crate::oracle::{CaseVerdict, Violation};
+use crate::run::{self, CaseResult, RunOptions};
 use crate::trace::Case;
 use sharecheck_client::admin::{BrokerInfo, Client, ClientConfig};
 
@@ -62,7 +63,7 @@ pub struct ProbeStep {
     pub outcome: String,
     /// Anomalies the oracle named at this step.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub anomalies: Vec<Anomaly>,
+    pub anomalies: Vec<Violation>,
     /// The spec's record table after the step.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<String>,
@@ -88,7 +89,7 @@ pub enum Verdict {
     Pass,
     /// The oracle named anomalies (each with its step).
     Violation {
-        anomalies: Vec<Anomaly>,
+        anomalies: Vec<Violation>,
     },
     Inconclusive {
         reason: String,
@@ -240,21 +241,11 @@ async fn probe(
     let lock_ms = i64::from(case.settings.lock_duration_ms);
     let (min_lock, max_lock) = lock_bounds(&mut client).await;
     drop(client);
-    let target = match tokio::time::timeout(
-        config.timeout,
-        run::prepare_target(&config.bootstrap, config.profile, config.timeout),
-    )
-    .await
-    {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return unusable(e.to_string()),
-        Err(_) => {
-            return unusable(format!(
-                "{}: no answer within {:?}",
-                config.bootstrap, config.timeout
-            ))
-        }
-    };
+    let target =
+        match crate::target::connect(&config.bootstrap, config.profile, config.timeout).await {
+            Ok(t) => t,
+            Err(e) => return unusable(e.to_string()),
+        };
     report.implementation = Some(target.implementation.clone());
     report.profile = Some(target.profile.name.to_string());
     report.delivery_limit = Some(target.delivery_limit);
@@ -290,7 +281,6 @@ async fn probe(
         timeout: config.timeout,
         fetch_patience: config.fetch_patience,
         run_id: format!("probe-{}", RunOptions::default().run_id),
-        jobs: 1,
         ..RunOptions::default()
     };
     emit(
@@ -342,19 +332,22 @@ async fn probe(
 
 /// "delivery count 1 for 0-9" / "delivery count 2 for 3-5": what the step's ShareFetch responses
 /// said, read back from the runner's history (for the reader; the oracle has judged them).
-fn delivery_counts(history: &[serde_json::Value], step: usize) -> Option<String> {
-    let mut ranges: Vec<(i64, i64, i64)> = history
+fn delivery_counts(history: &[Event], step: usize) -> Option<String> {
+    let mut ranges: Vec<(i64, i64, i16)> = history
         .iter()
-        .filter(|h| h["step"].as_u64() == Some(step as u64) && h["op"] == "share_fetch")
-        .filter_map(|h| h["acquired"].as_array())
+        .filter(|e| e.step() == step)
+        .filter_map(|e| match e {
+            Event::ShareFetch { partitions, .. } => Some(partitions),
+            _ => None,
+        })
         .flatten()
-        .filter_map(|r| Some((r[0].as_i64()?, r[1].as_i64()?, r[2].as_i64()?)))
+        .flat_map(|p| p.acquired.iter().copied())
         .collect();
     if ranges.is_empty() {
         return None;
     }
     ranges.sort_unstable();
-    let mut by_count: Vec<(i64, Vec<String>)> = Vec::new();
+    let mut by_count: Vec<(i16, Vec<String>)> = Vec::new();
     for (first, last, count) in ranges {
         let range = if first == last {
             first.to_string()

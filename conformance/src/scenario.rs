@@ -7,8 +7,7 @@
 //! transition kind — and every pair — the model has; the oracle then judges whatever the target does.
 
 use crate::trace::{
-    AckVia, Case, Level, Origin, Selection, Settings, Step, Suite, TraceError, TypeName,
-    FORMAT_VERSION,
+    AckVia, Case, Level, Origin, Selection, Settings, Step, Suite, TraceError, FORMAT_VERSION,
 };
 use sharecheck_model::graph::{transition_examples, Trace};
 use sharecheck_model::model::{Action, Config, ShareModel, Transition};
@@ -38,7 +37,7 @@ fn area_of(kind: Transition) -> &'static str {
 }
 
 fn member_name(m: u8) -> String {
-    ((b'A' + m) as char).to_string()
+    sharecheck_model::vocab::member_name(usize::from(m))
 }
 
 /// Turns a model trace into abstract steps. `None` when the trace needs something the wire cannot
@@ -90,7 +89,7 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
                 Step::Ack {
                     member: member_name(member),
                     select,
-                    ty: TypeName::of(ty),
+                    ty,
                     via: AckVia::ShareAcknowledge,
                 }
             }
@@ -164,7 +163,7 @@ pub fn generated() -> Vec<Case> {
             id: format!("kip932.{}.{name}", area_of(last)),
             level: Level::Must,
             rule,
-            source: "sharecheck model (model/src/model.rs), kip932-semantics.md §1.3".to_string(),
+            source: "sharecheck model (model/src/model.rs), docs/semantics.md".to_string(),
             suite,
             origin: Origin::Generated,
             settings: Settings {

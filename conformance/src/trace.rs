@@ -4,11 +4,12 @@
 //!
 //! Steps are abstract so a trace survives the broker's legitimate choices: acknowledgements select
 //! records *by relative index* into what the member currently holds (in offset order), not by absolute
-//! offset, so a shrunk or replayed trace still means something (crates.md gotcha 5). Raw steps with
-//! explicit offsets and epochs exist for invalid requests.
+//! offset, so a shrunk or replayed trace still means something (deleting an earlier step never
+//! invalidates a later one). Raw steps with explicit offsets and epochs exist for invalid requests.
 
+use crate::history::History;
 use serde::{Deserialize, Serialize};
-use sharecheck_model::spec::AckType;
+use sharecheck_model::vocab::{valid_member_name, AckBatch, AckType};
 use std::fmt;
 use std::path::Path;
 
@@ -16,7 +17,7 @@ use std::path::Path;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The scenario areas of DESIGN.md ("Scenario IDs").
-pub const AREAS: [&str; 9] = [
+pub const AREAS: [&str; 13] = [
     "acquire",
     "ack",
     "lock",
@@ -26,9 +27,13 @@ pub const AREAS: [&str; 9] = [
     "errors",
     "claims",
     "faults",
+    "partitions",
+    "renew",
+    "dlq",
+    "offsets",
 ];
 
-/// MUST or SHOULD (oracle-notes.md principle 5).
+/// MUST or SHOULD: what a failure of the case means for the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -204,58 +209,6 @@ pub enum AckVia {
     Close,
 }
 
-/// An acknowledge type by name (`accept`, `release`, `reject`, `gap`, `renew`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TypeName {
-    /// 0
-    Gap,
-    /// 1
-    Accept,
-    /// 2
-    Release,
-    /// 3
-    Reject,
-    /// 4
-    Renew,
-}
-
-impl TypeName {
-    /// The spec's type.
-    pub fn ack_type(self) -> AckType {
-        match self {
-            TypeName::Gap => AckType::Gap,
-            TypeName::Accept => AckType::Accept,
-            TypeName::Release => AckType::Release,
-            TypeName::Reject => AckType::Reject,
-            TypeName::Renew => AckType::Renew,
-        }
-    }
-
-    /// From the spec's type.
-    pub fn of(ty: AckType) -> TypeName {
-        match ty {
-            AckType::Gap => TypeName::Gap,
-            AckType::Accept => TypeName::Accept,
-            AckType::Release => TypeName::Release,
-            AckType::Reject => TypeName::Reject,
-            AckType::Renew => TypeName::Renew,
-        }
-    }
-}
-
-/// One acknowledgement batch with explicit offsets and raw type codes (may be invalid on purpose).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBatch {
-    /// First offset, inclusive.
-    pub first_offset: i64,
-    /// Last offset, inclusive.
-    pub last_offset: i64,
-    /// One type code, or one per offset.
-    pub types: Vec<i8>,
-}
-
 /// One abstract step of a case.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -291,7 +244,7 @@ pub enum Step {
         select: Selection,
         /// The acknowledge type.
         #[serde(rename = "type")]
-        ty: TypeName,
+        ty: AckType,
         /// ShareAcknowledge, piggy-backed on ShareFetch, or on the closing ShareFetch.
         #[serde(default)]
         via: AckVia,
@@ -301,7 +254,7 @@ pub enum Step {
         /// Member name.
         member: String,
         /// The batches, sent as given.
-        batches: Vec<RawBatch>,
+        batches: Vec<AckBatch>,
         /// How they travel.
         #[serde(default)]
         via: AckVia,
@@ -413,11 +366,7 @@ impl fmt::Display for Step {
                     AckVia::ShareFetch => " on ShareFetch",
                     AckVia::Close => " on session close",
                 };
-                write!(
-                    f,
-                    "{member} acks {} {sel}{via}",
-                    format!("{ty:?}").to_uppercase()
-                )
+                write!(f, "{member} acks {ty} {sel}{via}")
             }
             Step::RawAck {
                 member,
@@ -425,10 +374,7 @@ impl fmt::Display for Step {
                 epoch,
                 via,
             } => {
-                let b: Vec<String> = batches
-                    .iter()
-                    .map(|b| format!("{}..{}:{:?}", b.first_offset, b.last_offset, b.types))
-                    .collect();
+                let b: Vec<String> = batches.iter().map(|b| b.to_string()).collect();
                 write!(f, "{member} sends raw acks [{}] via {via:?}", b.join(", "))?;
                 if let Some(e) = epoch {
                     write!(f, " with epoch {e}")?;
@@ -488,9 +434,10 @@ pub struct Case {
     /// Free-form notes (e.g. the finding this case documents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    /// The observed history of a run, when the file was written after one.
+    /// The recorded history of a run, when the file was written after one (an artifact, or a
+    /// finding's fixture); `sharecheck judge FILE` judges it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<serde_json::Value>,
+    pub history: Option<History>,
     /// How `sharecheck fuzz` found the case (fuzz-found fixtures only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found_by: Option<FoundBy>,
@@ -630,10 +577,7 @@ impl Case {
         }
         for (i, step) in self.steps.iter().enumerate() {
             if let Some(m) = step.member() {
-                let ok = !m.is_empty()
-                    && m.len() <= 16
-                    && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-                if !ok {
+                if !valid_member_name(m) {
                     return Err(format!(
                         "step {}: member name '{m}' must be 1-16 letters, digits or '-'",
                         i + 1
@@ -663,6 +607,9 @@ impl Case {
                 _ => {}
             }
         }
+        if let Some(h) = &self.history {
+            h.validate().map_err(|e| format!("history: {e}"))?;
+        }
         Ok(())
     }
 
@@ -682,7 +629,7 @@ mod tests {
           "id": "kip932.ack.release-redelivers",
           "level": "must",
           "rule": "a released record is redelivered with its count incremented",
-          "source": "kip932-semantics.md §1.3 T2, T4",
+          "source": "docs/semantics.md T2, T4",
           "settings": {"lock_duration_ms": 5000},
           "steps": [
             {"op": "produce", "records": 2},

@@ -787,6 +787,35 @@ impl SharePartition {
         Some(Change { offset, from, to })
     }
 
+    /// Whether `offset` is still Acquired by `member` under the acquisition that gave it delivery
+    /// count `count` (a later acquisition of the same record has a higher count).
+    pub fn still_acquired(&self, member: MemberIdx, offset: Offset, count: u8) -> bool {
+        self.record(offset)
+            .is_some_and(|r| r.state == RecordState::Acquired(member) && r.delivery_count == count)
+    }
+
+    /// The acquisition lock of one acquisition fires: each of `offsets` (with the delivery count it
+    /// was acquired with) that is still Acquired by `member` under that same acquisition is released
+    /// as by [`SharePartition::expire_lock`]; a record that was acknowledged, released or acquired
+    /// again since has another lock (or none) and is left alone (`SP.acquisitionLockTimerTask@4.2`:
+    /// each acquisition has its own timer, cancelled when its records leave Acquired).
+    pub fn expire_acquisition(
+        &mut self,
+        rules: &Rules,
+        member: MemberIdx,
+        offsets: &[(Offset, u8)],
+    ) -> SmallVec<[Change; 4]> {
+        let mut changes = SmallVec::new();
+        for &(o, count) in offsets {
+            if self.still_acquired(member, o, count) {
+                if let Some(ch) = self.expire_lock(rules, o) {
+                    changes.push(ch);
+                }
+            }
+        }
+        changes
+    }
+
     /// The share session of `member` ends (ShareFetch/ShareAcknowledge with epoch −1, or its
     /// connection drops): each record it holds is released (T9, `SP.releaseAcquiredRecords@4.2:1050`).
     /// 4.2+: count unchanged, Archived at the limit. 4.1: count − 1 and always Available.

@@ -62,11 +62,7 @@ pub fn run(args: BrokerArgs) -> CmdResult {
         trace: args.trace,
         ..BrokerConfig::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::cmd::target::runtime()?;
     runtime.block_on(async move {
         let handle = Broker::start(config)
             .await

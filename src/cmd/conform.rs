@@ -1,18 +1,19 @@
 //! `sharecheck conform`, `sharecheck list` and `sharecheck replay`: the conformance suite.
 
+use crate::cmd::target::{seed_or_random, start_target, TargetArgs};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::{Args, ValueEnum};
-use sharecheck_broker::{Broker, BrokerConfig, BrokerHandle, BrokerMutant};
-use sharecheck_conformance::report::{self, RunVerdict};
-use sharecheck_conformance::run::{self, CaseResult, CaseVerdict, RunOptions, Target};
+use sharecheck_conformance::oracle::CaseVerdict;
+use sharecheck_conformance::report::{self, text, RunVerdict};
+use sharecheck_conformance::run::schedule::{run_suite, Scheduler};
+use sharecheck_conformance::run::{self, CaseResult, RunOptions};
 use sharecheck_conformance::scenario;
+use sharecheck_conformance::target::EmbeddedOptions;
 use sharecheck_conformance::trace::{Case, Level, Suite};
-use sharecheck_model::Profile;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Which suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -33,24 +34,6 @@ impl From<SuiteArg> for Suite {
             SuiteArg::Full => Suite::Full,
         }
     }
-}
-
-/// Where to run: a broker, or the embedded reference broker.
-#[derive(Args, Debug, Clone)]
-pub struct TargetArgs {
-    /// The broker to test, HOST:PORT. Without it, the embedded reference broker is started in-process.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bootstrap: Option<String>,
-    /// Rules to judge by (kafka-4.1 .. kafka-4.4). Default: guessed from the broker's API versions
-    /// (kafka-4.2 for the embedded broker).
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Plant a bug in the embedded reference broker (`sharecheck broker --list-mutants`).
-    #[arg(long)]
-    pub mutant: Option<String>,
-    /// Deadline in seconds for connecting and for each request.
-    #[arg(long, default_value_t = 10)]
-    pub timeout: u64,
 }
 
 /// `sharecheck conform`.
@@ -82,6 +65,9 @@ pub struct ConformArgs {
     /// Seed naming this run's topics and groups (printed; default: random).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Leave the artifact (trace and recorded history) of every case, passing ones too.
+    #[arg(long)]
+    pub all_histories: bool,
 }
 
 /// `sharecheck list`.
@@ -110,158 +96,19 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
-/// A running target and what keeps it alive.
-pub struct Running {
-    pub target: Target,
-    /// Keeps the embedded broker running until the command ends.
-    pub _broker: Option<Arc<BrokerHandle>>,
-    pub runtime: tokio::runtime::Runtime,
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))
-}
-
-/// The run target of an embedded reference broker: its address, its name (with the planted bug, if
-/// any) and the delivery and in-flight limits it was started with.
-pub fn embedded_target(
-    handle: &BrokerHandle,
-    mutant: Option<BrokerMutant>,
-    profile: Profile,
-    restarter: Option<run::Restarter>,
-) -> Target {
-    let version = env!("CARGO_PKG_VERSION");
-    let implementation = match mutant {
-        Some(m) => format!(
-            "sharecheck reference broker {version} (mutant {})",
-            m.name()
-        ),
-        None => format!("sharecheck reference broker {version}"),
-    };
-    let c = handle.config();
-    Target {
-        bootstrap: handle.bootstrap(),
-        implementation,
-        profile,
-        delivery_limit: c.delivery_limit,
-        max_in_flight: c.max_record_locks,
-        restarter,
+/// The verdict's exit code.
+pub fn outcome_of(verdict: RunVerdict) -> Outcome {
+    match verdict {
+        RunVerdict::Pass => Outcome::Pass,
+        RunVerdict::Fail => Outcome::Violation,
+        RunVerdict::Inconclusive => Outcome::Inconclusive,
     }
 }
 
-/// The broker mutant named `name`, or a usage error.
-pub fn broker_mutant(name: &str) -> Result<BrokerMutant, Fail> {
-    BrokerMutant::all()
-        .into_iter()
-        .find(|m| m.name() == name)
-        .ok_or_else(|| {
-            Fail::usage(format!(
-                "unknown mutant '{name}'; `sharecheck broker --list-mutants` lists them"
-            ))
-        })
-}
-
-fn profile_arg(name: &Option<String>) -> Result<Option<Profile>, Fail> {
-    match name {
-        None => Ok(None),
-        Some(n) => Profile::by_name(n).map(Some).ok_or_else(|| {
-            let names: Vec<_> = Profile::ALL.iter().map(|p| p.name).collect();
-            Fail::usage(format!(
-                "unknown profile '{n}'; known: {}",
-                names.join(", ")
-            ))
-        }),
-    }
-}
-
-/// Starts the embedded broker, or connects to `--bootstrap`; exit 3 when the target is unusable.
-pub fn start_target(args: &TargetArgs) -> Result<Running, Fail> {
-    let profile = profile_arg(&args.profile)?;
-    let mutant = args.mutant.as_deref().map(broker_mutant).transpose()?;
-    if args.bootstrap.is_some() && mutant.is_some() {
-        return Err(Fail::usage(
-            "--mutant plants a bug in the embedded broker; it cannot be used with --bootstrap",
-        ));
-    }
-    if args.timeout == 0 {
-        return Err(Fail::usage("--timeout must be at least 1 second"));
-    }
-    let timeout = Duration::from_secs(args.timeout);
-    let rt = runtime()?;
-    match &args.bootstrap {
-        Some(addr) => {
-            let target = rt.block_on(async {
-                tokio::time::timeout(timeout, run::prepare_target(addr, profile, timeout))
-                    .await
-                    .map_err(|_| {
-                        Fail::unusable(format!("{addr}: no answer within {}s", args.timeout))
-                    })?
-                    .map_err(|e| Fail::unusable(format!("{addr}: {e}")))
-            })?;
-            Ok(Running {
-                target,
-                _broker: None,
-                runtime: rt,
-            })
-        }
-        None => {
-            let profile = profile.unwrap_or(Profile::DEFAULT);
-            let mut config = BrokerConfig::new(([127, 0, 0, 1], 0).into());
-            config.profile = profile;
-            config.mutant = mutant;
-            let handle = rt.block_on(Broker::start(config)).map_err(|e| {
-                Fail::unusable(format!("cannot start the embedded reference broker: {e}"))
-            })?;
-            let handle = Arc::new(handle);
-            let restart_handle = handle.clone();
-            let restarter: run::Restarter = Arc::new(move || {
-                let h = restart_handle.clone();
-                Box::pin(async move {
-                    h.restart();
-                    Ok(())
-                })
-            });
-            let target = embedded_target(&handle, mutant, profile, Some(restarter));
-            Ok(Running {
-                target,
-                _broker: Some(handle),
-                runtime: rt,
-            })
-        }
-    }
-}
-
-fn rerun_command(path: &std::path::Path, args: &TargetArgs) -> String {
-    let mut cmd = format!("sharecheck replay {}", path.display());
-    if let Some(b) = &args.bootstrap {
-        cmd.push_str(&format!(" --bootstrap {b}"));
-    }
-    if let Some(m) = &args.mutant {
-        cmd.push_str(&format!(" --mutant {m}"));
-    }
-    if let Some(p) = &args.profile {
-        cmd.push_str(&format!(" --profile {p}"));
-    }
-    cmd
-}
-
-fn first_line(r: &CaseResult) -> String {
-    match (r.anomalies.first(), &r.reason) {
-        (Some(a), _) => {
-            let more = if r.anomalies.len() > 1 {
-                format!(" (+{} more)", r.anomalies.len() - 1)
-            } else {
-                String::new()
-            };
-            format!("{} at step {}: {}{more}", a.kind, a.step, a.detail)
-        }
-        (None, Some(why)) => why.clone(),
-        (None, None) => String::new(),
-    }
+/// Writes `text` to `path`; exit 74 when it cannot.
+pub fn write_output(path: &Path, text: &str) -> Result<(), Fail> {
+    std::fs::write(path, text)
+        .map_err(|e| Fail::cannot_write(format!("cannot write {}: {e}", path.display())))
 }
 
 pub fn conform(args: ConformArgs) -> CmdResult {
@@ -277,18 +124,12 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             args.filter.as_deref().unwrap_or("")
         )));
     }
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64 % 1_000_000_000)
-            .unwrap_or(1)
-    });
-    let running = start_target(&args.target)?;
+    let seed = seed_or_random(args.seed);
+    let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
     let opts = RunOptions {
         run_id: format!("{seed}"),
-        jobs: args.jobs,
-        timeout: Duration::from_secs(args.target.timeout),
+        timeout: args.target.deadline(),
         ..RunOptions::default()
     };
     println!(
@@ -301,9 +142,10 @@ pub fn conform(args: ConformArgs) -> CmdResult {
         "profile: {}; delivery limit {}; seed {seed}; jobs {}",
         target.profile.name, target.delivery_limit, args.jobs
     );
+    let _ = std::io::stdout().flush();
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
-    let progress = move |done: usize, total: usize, r: &CaseResult| {
+    let mut progress = move |done: usize, total: usize, r: &CaseResult| {
         if tty {
             eprint!(
                 "\r\x1b[2K[{done}/{total}] {:.0}s {} {:?}",
@@ -314,48 +156,44 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             let _ = std::io::stderr().flush();
         }
     };
-    let results = running
+    let scheduler = Scheduler::new(target.clone(), opts);
+    let ran = running
         .runtime
-        .block_on(run::run_suite(&target, &opts, &cases, &progress));
+        .block_on(run_suite(&scheduler, &cases, args.jobs, &mut progress));
     if tty {
         eprint!("\r\x1b[2K");
     }
+    let gone = ran
+        .iter()
+        .flatten()
+        .find_map(|r| r.unreachable.as_ref().map(|why| format!("{}: {why}", r.id)));
+    let results: Vec<CaseResult> = ran
+        .into_iter()
+        .zip(&cases)
+        .map(|(r, c)| r.unwrap_or_else(|| run::not_run(c, "not run: the target went away")))
+        .collect();
     let artifacts_dir = args
         .artifacts
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("artifacts/conform-{seed}")));
     let mut artifacts: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for r in results
-        .iter()
-        .filter(|r| matches!(r.verdict, CaseVerdict::Fail | CaseVerdict::Inconclusive))
-    {
-        match report::write_artifact(&artifacts_dir, r, &target) {
+    let mut unwritten: Option<String> = None;
+    for r in results.iter().filter(|r| {
+        args.all_histories || matches!(r.verdict, CaseVerdict::Fail | CaseVerdict::Inconclusive)
+    }) {
+        match report::artifact::write(&artifacts_dir, r, &target) {
             Ok(p) => {
                 artifacts.insert(r.id.clone(), p);
             }
-            Err(e) => eprintln!("sharecheck: cannot write the artifact of {}: {e}", r.id),
-        }
-    }
-    for r in &results {
-        let tag = match (r.verdict, r.level) {
-            (CaseVerdict::Fail, Level::Must) => "FAIL",
-            (CaseVerdict::Fail, Level::Should) => "FAIL (should)",
-            (CaseVerdict::Inconclusive, _) => "INCONCLUSIVE",
-            _ => continue,
-        };
-        println!("{tag} {}: {}", r.id, first_line(r));
-        if let Some(p) = artifacts.get(&r.id) {
-            println!("    rerun: {}", rerun_command(p, &args.target));
-        }
-    }
-    let noted: Vec<&CaseResult> = results.iter().filter(|r| !r.notes.is_empty()).collect();
-    if !noted.is_empty() {
-        println!(
-            "\n{} case(s) saw responses the spec does not judge, for example:",
-            noted.len()
-        );
-        for r in noted.iter().take(3) {
-            println!("  {}: {}", r.id, r.notes[0]);
+            Err(e) => {
+                unwritten.get_or_insert_with(|| {
+                    format!(
+                        "cannot write the artifact of {} in {}: {e}",
+                        r.id,
+                        artifacts_dir.display()
+                    )
+                });
+            }
         }
     }
     let rep = report::build(
@@ -365,52 +203,41 @@ pub fn conform(args: ConformArgs) -> CmdResult {
         args.strict,
         &artifacts,
     );
-    println!();
-    println!(
-        "{:<16} {:>6} {:>6} {:>12} {:>7}",
-        "area", "pass", "fail", "inconclusive", "skipped"
-    );
-    for (area, [p, f, i, s]) in report::by_area(&results) {
-        println!("{area:<16} {p:>6} {f:>6} {i:>12} {s:>7}");
-    }
-    let s = &rep.summary;
-    println!(
-        "\n{} case(s): {} passed, {} failed, {} inconclusive, {} skipped in {:.1}s; transitions exercised {}/{}{}",
-        s.total,
-        s.passed,
-        s.failed,
-        s.inconclusive,
-        s.skipped,
-        started.elapsed().as_secs_f64(),
-        rep.coverage.transitions_exercised,
-        rep.coverage.transitions_total,
-        if rep.coverage.missing.is_empty() { String::new() } else { format!(" (missing: {})", rep.coverage.missing.join(", ")) }
-    );
-    println!(
-        "verdict: {}",
-        serde_json::to_value(rep.verdict)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+    let rerun = |p: &Path| {
+        format!(
+            "sharecheck replay {}{}",
+            p.display(),
+            args.target.rerun_flags()
+        )
+    };
+    print!(
+        "{}",
+        text::suite(
+            &results,
+            &rep,
+            &artifacts,
+            &rerun,
+            started.elapsed().as_secs_f64()
+        )
     );
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&rep)
-            .map_err(|e| Fail::usage(format!("cannot encode the JSON report: {e}")))?;
-        std::fs::write(path, text)
-            .map_err(|e| Fail::usage(format!("cannot write {}: {e}", path.display())))?;
+        let json = serde_json::to_string_pretty(&rep)
+            .map_err(|e| Fail::cannot_write(format!("cannot encode the JSON report: {e}")))?;
+        write_output(path, &json)?;
     }
     if let Some(path) = &args.junit {
-        let xml = report::junit(&rep, &results)
-            .map_err(|e| Fail::usage(format!("cannot encode JUnit XML: {e}")))?;
-        std::fs::write(path, xml)
-            .map_err(|e| Fail::usage(format!("cannot write {}: {e}", path.display())))?;
+        let xml = report::junit::junit(&rep, &results)
+            .map_err(|e| Fail::cannot_write(format!("cannot encode JUnit XML: {e}")))?;
+        write_output(path, &xml)?;
     }
     drop(running);
-    Ok(match rep.verdict {
-        RunVerdict::Pass => Outcome::Pass,
-        RunVerdict::Fail => Outcome::Violation,
-        RunVerdict::Inconclusive => Outcome::Inconclusive,
-    })
+    if let Some(why) = unwritten {
+        return Err(Fail::cannot_write(why));
+    }
+    if let Some(why) = gone {
+        return Err(Fail::unusable(format!("the target went away during {why}")));
+    }
+    Ok(outcome_of(rep.verdict))
 }
 
 pub fn list(args: ListArgs) -> CmdResult {
@@ -456,11 +283,8 @@ pub fn list(args: ListArgs) -> CmdResult {
 }
 
 pub fn replay(args: ReplayArgs) -> CmdResult {
-    let case: Case = Case::load(&args.file).map_err(|e| match e {
-        sharecheck_conformance::trace::TraceError::Io { .. } => Fail::usage(e.to_string()),
-        _ => Fail::malformed(e.to_string()),
-    })?;
-    let running = start_target(&args.target)?;
+    let case: Case = Case::load(&args.file).map_err(Fail::input)?;
+    let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
     if !args.json {
         println!(
@@ -473,8 +297,7 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         );
     }
     let opts = RunOptions {
-        jobs: 1,
-        timeout: Duration::from_secs(args.target.timeout),
+        timeout: args.target.deadline(),
         ..RunOptions::default()
     };
     let r = running
@@ -482,43 +305,35 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         .block_on(run::run_case(&target, &opts, &case, 0));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-        return Ok(match r.verdict {
-            CaseVerdict::Pass => Outcome::Pass,
-            CaseVerdict::Fail => Outcome::Violation,
-            CaseVerdict::Inconclusive => Outcome::Inconclusive,
-            CaseVerdict::Skipped => Outcome::TargetUnusable,
-        });
+    } else {
+        println!("delivery limit {}", r.delivery_limit);
+        print!("{}", text::steps(&r.steps, &r.anomalies, &r.notes));
+        println!();
+        println!(
+            "{}",
+            text::verdict_line(
+                r.verdict,
+                &r.anomalies,
+                r.reason.as_deref(),
+                Some(r.duration_ms)
+            )
+        );
     }
-    println!("delivery limit {}", r.delivery_limit);
-    for s in &r.steps {
-        println!("\n{:>3}. {}\n     -> {}", s.step, s.text, s.outcome);
-        for line in &s.records {
-            println!("        {line}");
-        }
-        for a in r.anomalies.iter().filter(|a| a.step == s.step) {
-            println!("     !! {}: {}", a.kind, a.detail);
-        }
+    if let Some(why) = &r.unreachable {
+        return Err(Fail::unusable(format!("the target went away during {why}")));
     }
-    for n in &r.notes {
-        println!("note: {n}");
-    }
-    println!();
-    match r.verdict {
-        CaseVerdict::Pass => {
-            println!("verdict: pass ({} ms)", r.duration_ms);
-            Ok(Outcome::Pass)
-        }
-        CaseVerdict::Fail => {
-            println!("verdict: FAIL: {}", first_line(&r));
-            Ok(Outcome::Violation)
-        }
-        CaseVerdict::Inconclusive => {
-            println!("verdict: inconclusive: {}", r.reason.unwrap_or_default());
-            Ok(Outcome::Inconclusive)
-        }
+    case_outcome(r.verdict, r.reason.as_deref())
+}
+
+/// The exit code of one judged case (replay, judge): a skipped case could not run on the target.
+pub fn case_outcome(verdict: CaseVerdict, reason: Option<&str>) -> CmdResult {
+    match verdict {
+        CaseVerdict::Pass => Ok(Outcome::Pass),
+        CaseVerdict::Fail => Ok(Outcome::Violation),
+        CaseVerdict::Inconclusive => Ok(Outcome::Inconclusive),
         CaseVerdict::Skipped => Err(Fail::unusable(format!(
             "the case cannot run on this target: {}",
-            r.reason.unwrap_or_default()
+            reason.unwrap_or_default()
         ))),
     }
 }

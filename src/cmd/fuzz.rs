@@ -7,15 +7,17 @@
 //! confirmed failure, its fixture written; 2 only inconclusive cases, or a failure that did not
 //! reproduce (flaky); 3 the target is unusable; 64 bad flags.
 
-use crate::cmd::conform::{broker_mutant, embedded_target, start_target, TargetArgs};
+use crate::cmd::target::{runtime, seed_or_random, start_target, TargetArgs};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::Args;
-use sharecheck_broker::{Broker, BrokerConfig, BrokerHandle, BrokerMutant};
+use sharecheck_broker::BrokerMutant;
 use sharecheck_conformance::fuzz::{
-    self, FuzzOptions, FuzzReport, Fuzzer, GenConfig, FUZZ_MIN_LOCK_MS, KAFKA_MIN_LOCK_MS,
+    self, FuzzOptions, FuzzReport, Fuzzer, GenConfig, Tally, FUZZ_MIN_LOCK_MS, KAFKA_MIN_LOCK_MS,
 };
-use sharecheck_conformance::report;
-use sharecheck_conformance::run::{self, CaseResult, CaseVerdict, RunOptions, Target};
+use sharecheck_conformance::oracle::CaseVerdict;
+use sharecheck_conformance::report::{self, text};
+use sharecheck_conformance::run::{self, CaseResult, RunOptions};
+use sharecheck_conformance::target::{self, EmbeddedOptions, Target};
 use sharecheck_conformance::trace::{Case, FoundBy};
 use sharecheck_model::Profile;
 use std::io::{IsTerminal, Write};
@@ -70,31 +72,13 @@ pub struct FuzzArgs {
     pub print_case: Option<u64>,
 }
 
-fn profile_of(name: &Option<String>) -> Result<Profile, Fail> {
-    match name {
-        None => Ok(Profile::DEFAULT),
-        Some(n) => Profile::by_name(n.trim()).ok_or_else(|| {
-            let names: Vec<_> = Profile::ALL.iter().map(|p| p.name).collect();
-            Fail::usage(format!(
-                "unknown profile '{n}'; known: {}",
-                names.join(", ")
-            ))
-        }),
-    }
-}
-
 /// The command line that reruns this search.
 fn rerun_command(args: &FuzzArgs, seed: u64) -> String {
-    let mut cmd = format!("sharecheck fuzz --seed {seed} --cases {}", args.cases);
-    if let Some(b) = &args.target.bootstrap {
-        cmd.push_str(&format!(" --bootstrap {b}"));
-    }
-    if let Some(m) = &args.target.mutant {
-        cmd.push_str(&format!(" --mutant {m}"));
-    }
-    if let Some(p) = &args.target.profile {
-        cmd.push_str(&format!(" --profile {p}"));
-    }
+    let mut cmd = format!(
+        "sharecheck fuzz --seed {seed} --cases {}{}",
+        args.cases,
+        args.target.rerun_flags()
+    );
     if args.members != 3 {
         cmd.push_str(&format!(" --members {}", args.members));
     }
@@ -153,14 +137,6 @@ fn validate(args: &FuzzArgs) -> Result<(), Fail> {
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))
-}
-
 /// Starts an embedded reference broker on `rt` and describes it as a target (no restarts: fuzz
 /// cases share the broker). `min_lock_ms` is its `group.share.min.record.lock.duration.ms`.
 fn embedded(
@@ -168,25 +144,25 @@ fn embedded(
     profile: Profile,
     mutant: Option<BrokerMutant>,
     min_lock_ms: u32,
-) -> Result<(Target, BrokerHandle), Fail> {
-    let config = BrokerConfig {
+) -> Result<target::Embedded, Fail> {
+    let opts = EmbeddedOptions {
         profile,
         mutant,
-        min_record_lock_duration_ms: i32::try_from(min_lock_ms).unwrap_or(i32::MAX),
-        ..BrokerConfig::new(([127, 0, 0, 1], 0).into())
+        min_lock_ms,
+        restartable: false,
     };
-    let handle = rt
-        .block_on(Broker::start(config))
-        .map_err(|e| Fail::unusable(format!("cannot start the embedded reference broker: {e}")))?;
-    let target = embedded_target(&handle, mutant, profile, None);
-    Ok((target, handle))
+    rt.block_on(target::start_embedded(opts))
+        .map_err(|e| Fail::unusable(e.to_string()))
 }
 
 fn first_anomaly(r: &CaseResult) -> String {
-    match (r.anomalies.first(), &r.reason) {
-        (Some(a), _) => format!("{} at step {}: {}", a.kind, a.step, a.detail),
-        (None, Some(why)) => format!("{:?}: {why}", r.verdict),
-        (None, None) => format!("{:?}", r.verdict),
+    match r.anomalies.first() {
+        Some(_) => text::result_line(r),
+        None => format!(
+            "{:?}: {}",
+            r.verdict,
+            r.reason.as_deref().unwrap_or_default()
+        ),
     }
 }
 
@@ -201,20 +177,10 @@ fn print_steps(case: &Case, result: &CaseResult) {
 
 pub fn run(args: FuzzArgs) -> CmdResult {
     validate(&args)?;
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64 % 1_000_000_000)
-            .unwrap_or(1)
-    });
+    let seed = seed_or_random(args.seed);
     let remote = args.target.bootstrap.is_some();
-    let mutant = args
-        .target
-        .mutant
-        .as_deref()
-        .map(broker_mutant)
-        .transpose()?;
-    let profile = profile_of(&args.target.profile)?;
+    let (profile, mutant) = args.target.validate()?;
+    let profile = profile.unwrap_or(Profile::DEFAULT);
     let mut opts = if remote {
         FuzzOptions::remote(seed)
     } else {
@@ -240,10 +206,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     }
     opts.max_shrink_runs = args.max_shrink_runs;
     opts.max_shrink_time = Duration::from_secs(args.max_shrink_time);
-    if args.target.timeout == 0 {
-        return Err(Fail::usage("--timeout must be at least 1 second"));
-    }
-    opts.run.timeout = Duration::from_secs(args.target.timeout);
+    opts.run.timeout = args.target.deadline();
     if let Some(k) = args.print_case {
         // The prediction needs the target's rules: the embedded broker's defaults, or Kafka's.
         let target = Target {
@@ -263,17 +226,14 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     // The target: a remote broker as `conform` reaches it, or an embedded broker whose lock floor
     // allows the short fuzz lock.
     let (rt, target, _broker) = if remote {
-        let running = start_target(&args.target)?;
+        let running = start_target(&args.target, EmbeddedOptions::new)?;
         (running.runtime, running.target, None)
     } else {
         let rt = runtime()?;
-        let (target, handle) = embedded(&rt, profile, mutant, FUZZ_MIN_LOCK_MS)?;
-        (rt, target, Some(handle))
+        let started = embedded(&rt, profile, mutant, FUZZ_MIN_LOCK_MS)?;
+        (rt, started.target, Some(started.handle))
     };
-    let target = Target {
-        restarter: None,
-        ..target
-    };
+    let target: Target = target.without_restarts();
     let rerun = rerun_command(&args, seed);
     println!(
         "sharecheck fuzz: seed {seed}, {} case(s) of up to {} operation(s), {} member(s), {} at a time",
@@ -295,18 +255,20 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     let fuzzer = Fuzzer::new(target.clone(), opts.clone());
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
-    let progress = move |done: u64, total: u64| {
+    let total = opts.cases;
+    let mut progress = move |t: &Tally| {
         if tty {
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             eprint!(
-                "\r\x1b[2K[{done}/{total}] {:.1}s, {:.0} cases/s",
+                "\r\x1b[2K[{}/{total}] {:.1}s, {:.0} cases/s",
+                t.cases,
                 secs,
-                done as f64 / secs
+                t.cases as f64 / secs
             );
             let _ = std::io::stderr().flush();
         }
     };
-    let report: FuzzReport = rt.block_on(fuzzer.run(&progress));
+    let report: FuzzReport = rt.block_on(fuzzer.run(&mut progress));
     if tty {
         eprint!("\r\x1b[2K");
     }
@@ -345,7 +307,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             f.rerun
         );
         print_steps(&f.case, &f.result);
-        match report::write_artifact(&artifacts, &f.result, &target) {
+        match report::artifact::write(&artifacts, &f.result, &target) {
             Ok(p) => println!("    history: {}", p.display()),
             Err(e) => eprintln!(
                 "sharecheck: cannot write the artifact of case {}: {e}",
@@ -362,17 +324,21 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             }
         );
     }
+    if let Some(why) = &t.target_gone {
+        println!("verdict: target unusable");
+        return Err(Fail::unusable(format!("the target went away during {why}")));
+    }
     let Some(finding) = report.finding else {
-        if t.cases > 0 && t.inconclusive == t.cases {
-            if let Some((_, why)) = &t.first_inconclusive {
-                if why.starts_with("setup:") {
-                    println!("verdict: target unusable");
-                    return Err(Fail::unusable(format!(
-                        "{}: every case failed to set up: {why}",
-                        target.bootstrap
-                    )));
-                }
-            }
+        if t.cases > 0 && t.setup_failures == t.cases {
+            let why = t
+                .first_inconclusive
+                .as_ref()
+                .map_or("", |(_, w)| w.as_str());
+            println!("verdict: target unusable");
+            return Err(Fail::unusable(format!(
+                "{}: every case failed to set up: {why}",
+                target.bootstrap
+            )));
         }
         return Ok(if t.inconclusive > 0 || !report.flaky.is_empty() {
             println!("verdict: inconclusive");
@@ -427,11 +393,11 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     // shortest lock of FIXTURE_LOCKS_MS under which it still fails is kept.
     if !remote {
         let replay_opts = RunOptions {
-            jobs: 1,
             timeout: opts.run.timeout,
             ..RunOptions::default()
         };
-        let (planted, planted_handle) = embedded(&rt, profile, mutant, KAFKA_MIN_LOCK_MS)?;
+        let started = embedded(&rt, profile, mutant, KAFKA_MIN_LOCK_MS)?;
+        let planted = started.target.without_restarts();
         let mut reproduced: Option<(Case, CaseResult)> = None;
         let mut tried: Vec<String> = Vec::new();
         for lock in fuzz::FIXTURE_LOCKS_MS {
@@ -446,7 +412,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
                 break;
             }
         }
-        rt.block_on(planted_handle.shutdown());
+        drop(started);
         let Some((kept, as_replayed)) = reproduced else {
             println!(
                 "not reproduced with Kafka-legal timing (lock {} ms); no fixture written",
@@ -463,9 +429,9 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             first_anomaly(&as_replayed)
         );
         if mutant.is_some() {
-            let (correct, correct_handle) = embedded(&rt, profile, None, KAFKA_MIN_LOCK_MS)?;
-            let on_correct = rt.block_on(run::run_case(&correct, &replay_opts, &fixture, 0));
-            rt.block_on(correct_handle.shutdown());
+            let correct = embedded(&rt, profile, None, KAFKA_MIN_LOCK_MS)?;
+            let on_correct = rt.block_on(run::run_case(&correct.target, &replay_opts, &fixture, 0));
+            drop(correct);
             if on_correct.verdict == CaseVerdict::Pass {
                 println!("replayed on the correct reference broker: pass");
             } else {
@@ -484,16 +450,11 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     }
     let path = write_fixture(&args.out, &fixture)?;
     println!("fixture: {}", path.display());
-    let mut replay = format!("sharecheck replay {}", path.display());
-    if let Some(m) = &mutant {
-        replay.push_str(&format!(" --mutant {}", m.name()));
-    }
-    if let Some(b) = &args.target.bootstrap {
-        replay.push_str(&format!(" --bootstrap {b}"));
-    }
-    if let Some(p) = &args.target.profile {
-        replay.push_str(&format!(" --profile {p}"));
-    }
+    let replay = format!(
+        "sharecheck replay {}{}",
+        path.display(),
+        args.target.rerun_flags()
+    );
     println!("rerun the fixture: {replay}");
     println!("verdict: fail");
     Ok(Outcome::Violation)
@@ -501,11 +462,10 @@ pub fn run(args: FuzzArgs) -> CmdResult {
 
 fn write_fixture(dir: &Path, case: &Case) -> Result<PathBuf, Fail> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| Fail::usage(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| Fail::cannot_write(format!("cannot create {}: {e}", dir.display())))?;
     let path = dir.join(fuzz::fixture_file_name(case));
     let mut text = case.to_json();
     text.push('\n');
-    std::fs::write(&path, text)
-        .map_err(|e| Fail::usage(format!("cannot write {}: {e}", path.display())))?;
+    crate::cmd::conform::write_output(&path, &text)?;
     Ok(path)
 }

@@ -1,7 +1,9 @@
-//! One module per subcommand.
+//! One module per subcommand, and what the commands that reach a broker share (`target`).
 
 pub mod broker;
 pub mod check;
 pub mod conform;
 pub mod fuzz;
+pub mod judge;
 pub mod probe;
+pub mod target;

@@ -45,11 +45,7 @@ pub fn run(args: ProbeArgs) -> CmdResult {
     config.timeout = Duration::from_secs_f64(args.timeout);
     config.info_only = args.info_only;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::cmd::target::runtime()?;
     let json = args.json;
     let mut print = |step: &ProbeStep| {
         if !json {

@@ -1,82 +1,253 @@
-//! The oracle must catch what the spec forbids and never cry wolf over what it allows.
+//! The oracle must catch what the spec forbids and never cry wolf over what it allows. Every test
+//! starts from a small history: the events a run would record.
 
 use super::*;
-use sharecheck_model::Profile;
+use crate::history::{AckedPartition, FetchedPartition, PartitionAcks, Setup};
+use sharecheck_model::model::Transition;
+use sharecheck_model::spec::{AckType, Offset};
 
-const A: MemberIdx = 0;
-const B: MemberIdx = 1;
-const C: MemberIdx = 2;
+const A: &str = "A";
+const B: &str = "B";
+const C: &str = "C";
 
-fn oracle() -> Oracle {
-    Oracle::new(OracleConfig {
-        rules: Rules {
-            delivery_limit: 3,
-            ..Rules::kafka_defaults(Profile::KAFKA_4_2)
-        },
+/// A history under construction: a setup (profile kafka-4.2, delivery limit 3, 1 s locks, 300 ms
+/// tolerance), then one event per call, each its own step.
+struct H {
+    events: Vec<Event>,
+    log_end: Offset,
+    values: std::collections::BTreeMap<Offset, String>,
+}
+
+fn setup(limit: u8) -> Setup {
+    Setup {
+        topic: "t".into(),
+        group: "g".into(),
+        partitions: 1,
+        profile: "kafka-4.2".into(),
+        delivery_limit: limit,
+        group_delivery_limit: true,
+        max_in_flight: 2000,
         lock_ms: 1000,
         tolerance_ms: 300,
+        latest_reset: false,
         max_candidates: 64,
-    })
-}
-
-fn fetch<'a>(
-    member: MemberIdx,
-    sent: Millis,
-    epoch: i32,
-    acquired: &'a [(Offset, Offset, i16)],
-) -> FetchObservation<'a> {
-    FetchObservation {
-        member,
-        sent,
-        received: sent + 5,
-        epoch,
-        fetches: true,
-        acks: &[],
-        top_error: ErrorCode::NONE,
-        partition_error: Some(ErrorCode::NONE),
-        ack_error: None,
-        acquired,
-        lock_timeout_ms: Some(1000),
     }
 }
 
-fn ack<'a>(
-    member: MemberIdx,
-    sent: Millis,
-    epoch: i32,
-    acks: &'a [AckBatch],
-    code: ErrorCode,
-) -> AckObservation<'a> {
-    AckObservation {
-        member,
-        sent,
-        received: sent + 5,
-        epoch,
-        acks,
-        top_error: ErrorCode::NONE,
-        partition_error: Some(code),
+fn oracle() -> H {
+    oracle_with_limit(3)
+}
+
+fn oracle_with_limit(limit: u8) -> H {
+    H {
+        events: vec![Event::Setup(setup(limit))],
+        log_end: 0,
+        values: Default::default(),
     }
 }
 
-fn kinds(o: &Oracle) -> Vec<&str> {
-    o.anomalies().iter().map(|a| a.kind.as_str()).collect()
+/// A ShareFetch of member `m` sent at `sent` (answered 5 ms later) with `epoch`, acquiring these
+/// `[first, last, count]` ranges on partition 0.
+fn fetch(m: &str, sent: Millis, epoch: i32, acquired: &[(Offset, Offset, i16)]) -> Event {
+    Event::ShareFetch {
+        step: 0,
+        member: m.to_string(),
+        epoch,
+        max_records: 10,
+        acks: Vec::new(),
+        sent_ms: sent,
+        received_ms: sent + 5,
+        error: ErrorCode::NONE,
+        lock_timeout_ms: 1000,
+        partitions: vec![FetchedPartition {
+            partition: 0,
+            error: ErrorCode::NONE,
+            ack_error: ErrorCode::NONE,
+            acquired: acquired.to_vec(),
+            records: Vec::new(),
+        }],
+    }
+}
+
+/// The same ShareFetch, closing the session (epoch −1, fetching nothing).
+fn close(m: &str, sent: Millis) -> Event {
+    let mut e = fetch(m, sent, -1, &[]);
+    if let Event::ShareFetch { max_records, .. } = &mut e {
+        *max_records = 0;
+    }
+    e
+}
+
+/// A ShareAcknowledge of member `m` answered with partition error `code`.
+fn ack(m: &str, sent: Millis, epoch: i32, acks: &[AckBatch], code: ErrorCode) -> Event {
+    Event::ShareAcknowledge {
+        step: 0,
+        member: m.to_string(),
+        epoch,
+        acks: vec![PartitionAcks {
+            partition: 0,
+            batches: acks.to_vec(),
+        }],
+        sent_ms: sent,
+        received_ms: sent + 5,
+        error: ErrorCode::NONE,
+        partitions: vec![AckedPartition {
+            partition: 0,
+            error: code,
+        }],
+    }
+}
+
+fn set_step(e: &mut Event, n: usize) {
+    match e {
+        Event::ShareFetch { step, .. }
+        | Event::ShareAcknowledge { step, .. }
+        | Event::Produce { step, .. }
+        | Event::Disconnect { step, .. }
+        | Event::Restart { step, .. }
+        | Event::FetchBegin { step, .. }
+        | Event::FetchEnd { step, .. } => *step = n,
+        _ => {}
+    }
+}
+
+/// `e` refused with a top-level error.
+fn refused(mut e: Event, code: ErrorCode) -> Event {
+    if let Event::ShareFetch {
+        error, partitions, ..
+    } = &mut e
+    {
+        *error = code;
+        partitions.clear();
+    }
+    e
+}
+
+fn fetch_begin(m: &str, at: Millis, patience_ms: Millis) -> Event {
+    Event::FetchBegin {
+        step: 0,
+        member: m.to_string(),
+        max_records: 10,
+        horizon_ms: at,
+        patience_ms,
+    }
+}
+
+fn fetch_end(m: &str) -> Event {
+    Event::FetchEnd {
+        step: 0,
+        member: m.to_string(),
+    }
+}
+
+impl H {
+    /// Records `e` as step `n`.
+    fn at(&mut self, n: usize, mut e: Event) -> &mut H {
+        set_step(&mut e, n);
+        self.events.push(e);
+        self
+    }
+
+    /// `n` records produced (step 0, before the first request).
+    fn produced(&mut self, n: u32) -> &mut H {
+        let base = self.log_end;
+        self.log_end += i64::from(n);
+        self.events.push(Event::Produce {
+            step: 0,
+            partition: 0,
+            batches: vec![n],
+            base_offsets: vec![base],
+            value_prefix: format!("p{base}-"),
+            sent_ms: 0,
+            received_ms: 0,
+        });
+        for k in 0..i64::from(n) {
+            self.values.insert(base + k, format!("p{base}-{k}"));
+        }
+        self
+    }
+
+    /// A ShareFetch; acquired offsets without records get the produced values (as a correct
+    /// broker sends them).
+    fn fetched(&mut self, n: usize, mut e: Event) -> &mut H {
+        if let Event::ShareFetch { partitions, .. } = &mut e {
+            for p in partitions.iter_mut().filter(|p| p.records.is_empty()) {
+                p.records = p
+                    .acquired
+                    .iter()
+                    .flat_map(|(f, l, _)| *f..=*l)
+                    .filter_map(|o| self.values.get(&o).map(|v| (o, Some(v.clone()))))
+                    .collect();
+            }
+        }
+        self.at(n, e)
+    }
+
+    fn acknowledged(&mut self, n: usize, e: Event) -> &mut H {
+        self.at(n, e)
+    }
+
+    fn disconnected(&mut self, n: usize, m: &str, at: Millis) -> &mut H {
+        self.at(
+            n,
+            Event::Disconnect {
+                step: n,
+                member: m.to_string(),
+                at_ms: at,
+            },
+        )
+    }
+
+    /// The oracle after every event so far.
+    fn oracle(&self) -> Oracle {
+        let Event::Setup(s) = &self.events[0] else {
+            unreachable!()
+        };
+        let mut o = Oracle::new(s, None).expect("kafka-4.2");
+        for e in &self.events {
+            o.observe(e);
+        }
+        o
+    }
+
+    fn judged(&self) -> Judgement {
+        judge(&self.events, None).expect("a valid history")
+    }
+
+    fn anomalies(&self) -> Vec<Violation> {
+        self.judged().anomalies
+    }
+
+    fn kinds(&self) -> Vec<&'static str> {
+        self.anomalies().iter().map(|a| a.kind.name()).collect()
+    }
+
+    fn surely_acquirable(&self, now: Millis, max: usize) -> Vec<Offset> {
+        self.oracle().surely_acquirable(now, max)
+    }
+
+    fn exercised(&self) -> Transitions {
+        self.judged().exercised
+    }
 }
 
 #[test]
 fn a_correct_history_passes() {
     let mut o = oracle();
     o.produced(3);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 2, 1)]));
+    o.fetched(1, fetch(A, 0, 0, &[(0, 2, 1)]));
     let b = [
         AckBatch::new(0, 0, AckType::Accept),
         AckBatch::new(1, 1, AckType::Release),
     ];
-    o.acknowledged(2, &ack(A, 10, 1, &b, ErrorCode::NONE));
-    o.fetched(3, &fetch(B, 20, 0, &[(1, 1, 2)]));
+    o.acknowledged(2, ack(A, 10, 1, &b, ErrorCode::NONE));
+    o.fetched(3, fetch(B, 20, 0, &[(1, 1, 2)]));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
+    assert!(o.judged().steps.is_empty());
     assert_eq!(
-        o.reference().record(0).map(|r| r.state),
-        Some(RecordState::Acknowledged)
+        o.surely_acquirable(30, 10),
+        Vec::<Offset>::new(),
+        "1 is B's, 0 accepted, 2 A's"
     );
     let ex = o.exercised();
     for t in [
@@ -93,14 +264,14 @@ fn a_correct_history_passes() {
 fn double_acquire_and_early_redelivery_are_caught() {
     let mut o = oracle();
     o.produced(1);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-    o.fetched(2, &fetch(B, 100, 0, &[(0, 0, 2)]));
-    assert_eq!(kinds(&o), ["double-acquire"]);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(2, fetch(B, 100, 0, &[(0, 0, 2)]));
+    assert_eq!(o.kinds(), ["double-acquire"]);
     let mut o = oracle();
     o.produced(1);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-    o.fetched(2, &fetch(A, 500, 1, &[(0, 0, 2)]));
-    assert_eq!(kinds(&o), ["early-redelivery"]);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(2, fetch(A, 500, 1, &[(0, 0, 2)]));
+    assert_eq!(o.kinds(), ["early-redelivery"]);
 }
 
 #[test]
@@ -112,8 +283,8 @@ fn redelivery_inside_the_lock_window_is_accepted_either_way() {
     ] {
         let mut o = oracle();
         o.produced(1);
-        o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-        o.fetched(2, &fetch(B, sent, 0, &got));
+        o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+        o.fetched(2, fetch(B, sent, 0, &got));
         assert!(
             o.anomalies().is_empty(),
             "sent {sent} got {got:?}: {:?}",
@@ -123,9 +294,9 @@ fn redelivery_inside_the_lock_window_is_accepted_either_way() {
     // Well after the window the lock has surely expired: the count must say so.
     let mut o = oracle();
     o.produced(1);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-    o.fetched(2, &fetch(B, 5000, 0, &[(0, 0, 1)]));
-    assert_eq!(kinds(&o), ["delivery-count-mismatch"]);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(2, fetch(B, 5000, 0, &[(0, 0, 1)]));
+    assert_eq!(o.kinds(), ["delivery-count-mismatch"]);
     assert_eq!(
         o.surely_acquirable(6000, 10),
         Vec::<Offset>::new(),
@@ -137,10 +308,10 @@ fn redelivery_inside_the_lock_window_is_accepted_either_way() {
 fn stale_acks_and_unowned_acks() {
     let mut o = oracle();
     o.produced(1);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
     // After expiry A's ACCEPT must fail with 121...
     let b = [AckBatch::new(0, 0, AckType::Accept)];
-    o.acknowledged(2, &ack(A, 3000, 1, &b, ErrorCode::INVALID_RECORD_STATE));
+    o.acknowledged(2, ack(A, 3000, 1, &b, ErrorCode::INVALID_RECORD_STATE));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
     assert!(
         o.exercised().contains(Transition::LockExpiry)
@@ -149,16 +320,16 @@ fn stale_acks_and_unowned_acks() {
     // ...and a broker that accepts it is caught.
     let mut o = oracle();
     o.produced(1);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-    o.fetched(2, &fetch(B, 3000, 0, &[(0, 0, 2)]));
-    o.acknowledged(3, &ack(A, 3010, 1, &b, ErrorCode::NONE));
-    assert_eq!(kinds(&o), ["ack-accepted-for-unowned-record"]);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(2, fetch(B, 3000, 0, &[(0, 0, 2)]));
+    o.acknowledged(3, ack(A, 3010, 1, &b, ErrorCode::NONE));
+    assert_eq!(o.kinds(), ["ack-accepted-for-unowned-record"]);
     // Inside the window both answers are fine.
     for code in [ErrorCode::NONE, ErrorCode::INVALID_RECORD_STATE] {
         let mut o = oracle();
         o.produced(1);
-        o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-        o.acknowledged(2, &ack(A, 1100, 1, &b, code));
+        o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+        o.acknowledged(2, ack(A, 1100, 1, &b, code));
         assert!(o.anomalies().is_empty(), "{code}: {:?}", o.anomalies());
     }
 }
@@ -167,52 +338,50 @@ fn stale_acks_and_unowned_acks() {
 fn session_epochs_are_judged() {
     let mut o = oracle();
     o.produced(1);
-    let mut f = fetch(A, 0, 5, &[]);
-    f.top_error = ErrorCode::SHARE_SESSION_NOT_FOUND;
-    o.fetched(1, &f);
+    o.fetched(
+        1,
+        refused(fetch(A, 0, 5, &[]), ErrorCode::SHARE_SESSION_NOT_FOUND),
+    );
     assert!(o.anomalies().is_empty());
-    let f = fetch(A, 10, 5, &[]);
-    o.fetched(2, &f);
-    assert_eq!(kinds(&o), ["wrong-error-code"]);
+    o.fetched(2, fetch(A, 10, 5, &[]));
+    assert_eq!(o.kinds(), ["wrong-error-code"]);
 }
 
 #[test]
 fn a_partial_ack_shows_up_as_non_atomic() {
     let mut o = oracle();
     o.produced(2);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-    o.fetched(2, &fetch(B, 10, 0, &[(1, 1, 1)]));
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(2, fetch(B, 10, 0, &[(1, 1, 1)]));
     let both = [
         AckBatch::new(0, 0, AckType::Accept),
         AckBatch::new(1, 1, AckType::Accept),
     ];
-    o.acknowledged(3, &ack(A, 20, 1, &both, ErrorCode::INVALID_RECORD_STATE));
+    o.acknowledged(3, ack(A, 20, 1, &both, ErrorCode::INVALID_RECORD_STATE));
     assert!(o.anomalies().is_empty());
     // A broker that applied batch 0 anyway now refuses the retry.
     let first = [AckBatch::new(0, 0, AckType::Accept)];
-    o.acknowledged(4, &ack(A, 30, 2, &first, ErrorCode::INVALID_RECORD_STATE));
-    assert_eq!(kinds(&o), ["non-atomic-ack"]);
+    o.acknowledged(4, ack(A, 30, 2, &first, ErrorCode::INVALID_RECORD_STATE));
+    assert_eq!(o.kinds(), ["non-atomic-ack"]);
 }
 
 #[test]
 fn closing_and_disconnecting_release() {
     let mut o = oracle();
     o.produced(2);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 1, 1)]));
-    let mut close = fetch(A, 10, -1, &[]);
-    close.fetches = false;
-    o.fetched(2, &close);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 1, 1)]));
+    o.fetched(2, close(A, 10));
     // Kafka answers the close before the release takes effect: released within the tolerance.
     assert_eq!(o.surely_acquirable(20, 10), Vec::<Offset>::new());
     assert_eq!(o.surely_acquirable(400, 10), vec![0, 1]);
-    o.fetched(3, &fetch(B, 20, 0, &[(0, 1, 2)]));
+    o.fetched(3, fetch(B, 20, 0, &[(0, 1, 2)]));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
     assert!(o.exercised().contains(Transition::SessionRelease));
     // Disconnect: released some time within the tolerance.
-    o.disconnected(B, 30);
+    o.disconnected(3, B, 30);
     assert_eq!(o.surely_acquirable(31, 10), Vec::<Offset>::new());
     assert_eq!(o.surely_acquirable(400, 10), vec![0, 1]);
-    o.fetched(4, &fetch(A, 40, 0, &[(0, 0, 3)]));
+    o.fetched(4, fetch(A, 40, 0, &[(0, 0, 3)]));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
 }
 
@@ -220,27 +389,37 @@ fn closing_and_disconnecting_release() {
 fn missing_redelivery_needs_every_candidate_to_agree() {
     let mut o = oracle();
     o.produced(1);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
     let b = [AckBatch::new(0, 0, AckType::Release)];
-    o.acknowledged(2, &ack(A, 10, 1, &b, ErrorCode::NONE));
-    let want = o.surely_acquirable(20, 10);
-    assert_eq!(want, vec![0]);
-    o.check_missing(3, &want, &[], 3000);
-    assert_eq!(kinds(&o), ["missing-redelivery"]);
+    o.acknowledged(2, ack(A, 10, 1, &b, ErrorCode::NONE));
+    assert_eq!(o.surely_acquirable(20, 10), vec![0]);
+    // A fetch step that ran its whole patience and got nothing.
+    o.at(3, fetch_begin(B, 20, 3000));
+    o.fetched(3, fetch(B, 20, 0, &[]));
+    o.at(3, fetch_end(B));
+    assert_eq!(o.kinds(), ["missing-redelivery"]);
 }
 
 #[test]
 fn restart_forgets_acquisitions() {
     let mut o = oracle();
     o.produced(2);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 1, 1)]));
+    o.fetched(1, fetch(A, 0, 0, &[(0, 1, 1)]));
     let b = [AckBatch::new(1, 1, AckType::Accept)];
-    o.acknowledged(2, &ack(A, 10, 1, &b, ErrorCode::NONE));
-    o.restarted();
-    let mut f = fetch(A, 20, 2, &[]);
-    f.top_error = ErrorCode::SHARE_SESSION_NOT_FOUND;
-    o.fetched(3, &f);
-    o.fetched(4, &fetch(A, 30, 0, &[(0, 0, 1)]));
+    o.acknowledged(2, ack(A, 10, 1, &b, ErrorCode::NONE));
+    o.at(
+        3,
+        Event::Restart {
+            step: 3,
+            sent_ms: 15,
+            received_ms: 16,
+        },
+    );
+    o.fetched(
+        3,
+        refused(fetch(A, 20, 2, &[]), ErrorCode::SHARE_SESSION_NOT_FOUND),
+    );
+    o.fetched(4, fetch(A, 30, 0, &[(0, 0, 1)]));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
     assert!(o.exercised().contains(Transition::Restart));
 }
@@ -250,9 +429,14 @@ fn the_lock_duration_is_echoed() {
     let mut o = oracle();
     o.produced(1);
     let mut f = fetch(A, 0, 0, &[(0, 0, 1)]);
-    f.lock_timeout_ms = Some(30_000);
-    o.fetched(1, &f);
-    assert_eq!(kinds(&o), ["wrong-lock-timeout"]);
+    if let Event::ShareFetch {
+        lock_timeout_ms, ..
+    } = &mut f
+    {
+        *lock_timeout_ms = 30_000;
+    }
+    o.fetched(1, f);
+    assert_eq!(o.kinds(), ["wrong-lock-timeout"]);
 }
 
 #[test]
@@ -260,30 +444,27 @@ fn a_partition_error_does_not_hide_piggy_backed_acks() {
     // Kafka 4.1.2 answers an ack-only ShareFetch with partition ErrorCode -1 but applies the acks.
     let mut o = oracle();
     o.produced(1);
-    o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
-    let rel = [AckBatch::new(0, 0, AckType::Release)];
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
     let mut f = fetch(A, 10, 1, &[]);
-    f.fetches = false;
-    f.acks = &rel;
-    f.partition_error = Some(ErrorCode::UNKNOWN_SERVER_ERROR);
-    f.ack_error = Some(ErrorCode::NONE);
-    o.fetched(2, &f);
-    o.fetched(3, &fetch(B, 20, 0, &[(0, 0, 2)]));
-    o.fetched(4, &fetch(A, 30, 2, &[]));
+    if let Event::ShareFetch {
+        max_records,
+        acks,
+        partitions,
+        ..
+    } = &mut f
+    {
+        *max_records = 0;
+        *acks = vec![PartitionAcks {
+            partition: 0,
+            batches: vec![AckBatch::new(0, 0, AckType::Release)],
+        }];
+        partitions[0].error = ErrorCode::UNKNOWN_SERVER_ERROR;
+    }
+    o.fetched(2, f);
+    o.fetched(3, fetch(B, 20, 0, &[(0, 0, 2)]));
+    o.fetched(4, fetch(A, 30, 2, &[]));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
-    assert_eq!(o.notes().len(), 1);
-}
-
-fn oracle_with_limit(limit: u8) -> Oracle {
-    Oracle::new(OracleConfig {
-        rules: Rules {
-            delivery_limit: limit,
-            ..Rules::kafka_defaults(Profile::KAFKA_4_2)
-        },
-        lock_ms: 1000,
-        tolerance_ms: 300,
-        max_candidates: 64,
-    })
+    assert_eq!(o.judged().notes.len(), 1);
 }
 
 #[test]
@@ -297,10 +478,10 @@ fn a_stale_ack_racing_a_close_may_see_the_record_still_locked() {
     ] {
         let mut o = oracle_with_limit(2);
         o.produced(1);
-        o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
+        o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
         o.acknowledged(
             2,
-            &ack(
+            ack(
                 A,
                 10,
                 1,
@@ -308,13 +489,11 @@ fn a_stale_ack_racing_a_close_may_see_the_record_still_locked() {
                 ErrorCode::NONE,
             ),
         );
-        o.fetched(3, &fetch(B, 20, 0, &[(0, 0, 2)]));
-        let mut close = fetch(B, 30, -1, &[]);
-        close.fetches = false;
-        o.fetched(4, &close);
+        o.fetched(3, fetch(B, 20, 0, &[(0, 0, 2)]));
+        o.fetched(4, close(B, 30));
         o.acknowledged(
             5,
-            &ack(A, at, 2, &[AckBatch::new(0, 0, AckType::Accept)], code),
+            ack(A, at, 2, &[AckBatch::new(0, 0, AckType::Accept)], code),
         );
         assert_eq!(
             o.anomalies().is_empty(),
@@ -332,16 +511,13 @@ fn the_last_session_ending_may_reload_the_partition() {
     let run = |other_session: bool| {
         let mut o = oracle();
         o.produced(2);
-        o.fetched(1, &fetch(A, 0, 0, &[(0, 0, 1)]));
+        o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
         if other_session {
-            o.fetched(2, &fetch(B, 0, 0, &[(1, 1, 1)]));
+            o.fetched(2, fetch(B, 0, 0, &[(1, 1, 1)]));
         }
-        o.disconnected(A, 10);
-        o.fetched(3, &fetch(C, 1000, 0, &[(0, 0, 1)]));
-        o.anomalies()
-            .iter()
-            .map(|a| a.kind.clone())
-            .collect::<Vec<_>>()
+        o.disconnected(2, A, 10);
+        o.fetched(3, fetch(C, 1000, 0, &[(0, 0, 1)]));
+        o.kinds()
     };
     assert!(run(false).is_empty(), "{:?}", run(false));
     assert_eq!(
@@ -349,4 +525,81 @@ fn the_last_session_ending_may_reload_the_partition() {
         ["delivery-count-mismatch"],
         "another session keeps the partition loaded"
     );
+}
+
+#[test]
+fn a_value_other_than_the_one_produced_is_a_corrupted_record() {
+    let mut o = oracle();
+    o.produced(2);
+    let mut f = fetch(A, 0, 0, &[(0, 1, 1)]);
+    if let Event::ShareFetch { partitions, .. } = &mut f {
+        partitions[0].records = vec![(0, Some("p0-0".into())), (1, Some("garbage".into()))];
+    }
+    o.fetched(1, f);
+    assert_eq!(o.kinds(), ["corrupted-record"]);
+    assert!(o.anomalies()[0].detail.contains("offsets [1]"));
+}
+
+#[test]
+fn claims_count_what_each_member_received() {
+    let mut o = oracle();
+    o.produced(3);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 1, 1)]));
+    o.at(
+        2,
+        Event::Claim {
+            step: 2,
+            member: A.into(),
+            at_least: 2,
+        },
+    );
+    assert!(o.anomalies().is_empty());
+    o.at(
+        3,
+        Event::Claim {
+            step: 3,
+            member: B.into(),
+            at_least: 1,
+        },
+    );
+    assert_eq!(o.kinds(), ["claim-not-met"]);
+}
+
+#[test]
+fn broken_histories_are_refused_with_the_event() {
+    let mut o = oracle();
+    o.produced(1);
+    o.fetched(2, fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(1, fetch(A, 10, 1, &[]));
+    let err = judge(&o.events, None).unwrap_err().to_string();
+    assert!(err.contains("event 3: step 1 after step 2"), "{err}");
+    let err = judge(&o.events[1..], None).unwrap_err().to_string();
+    assert!(err.contains("starts with a setup"), "{err}");
+    let mut bad = oracle();
+    if let Event::Setup(s) = &mut bad.events[0] {
+        s.profile = "kafka-9.9".into();
+    }
+    let err = judge(&bad.events, None).unwrap_err().to_string();
+    assert!(err.contains("unknown profile 'kafka-9.9'"), "{err}");
+    let mut late = oracle();
+    let mut f = fetch(A, 100, 0, &[]);
+    if let Event::ShareFetch { received_ms, .. } = &mut f {
+        *received_ms = 50;
+    }
+    late.fetched(1, f);
+    assert!(judge(&late.events, None).is_err());
+}
+
+#[test]
+fn a_profile_override_judges_the_same_events_by_other_rules() {
+    // A session release that gives the delivery back is 4.1's rule, a mismatch under 4.2.
+    let mut o = oracle();
+    o.produced(2);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+    o.fetched(2, fetch(B, 0, 0, &[(1, 1, 1)]));
+    o.fetched(3, close(A, 10));
+    o.fetched(4, fetch(C, 1000, 0, &[(0, 0, 1)]));
+    assert_eq!(o.kinds(), ["delivery-count-mismatch"]);
+    let under_41 = judge(&o.events, Some(sharecheck_model::Profile::KAFKA_4_1)).unwrap();
+    assert!(under_41.anomalies.is_empty(), "{:?}", under_41.anomalies);
 }

@@ -1,37 +1,16 @@
-//! The oracle: judges every observed response of a broker with `sharecheck_model::spec`, the same
-//! code the model checker explores.
-//!
-//! Principles (oracle-notes.md):
-//! 1. **The observation resolves the choice.** Which records a fetch acquires and how ranges are split
-//!    are the broker's choices; the oracle checks that what it saw is *one of* the outcomes the spec
-//!    allows ([`SharePartition::acquire`] decides legality) and advances by that outcome.
-//! 2. **Keep every alternative.** The oracle carries a set of candidate spec states. A timed event — a
-//!    lock expiring, a dropped connection being noticed — that may or may not have happened by the time
-//!    of an observation splits every candidate in two; later observations prune the set. A violation is
-//!    an observation that *no* candidate allows.
-//! 3. **Time is an interval.** A lock taken by a request sent at `s` and answered at `r` expires
-//!    somewhere in `[s + D, r + D + tolerance]`. Inside that window either outcome is accepted.
-//! 4. **Absence is weak evidence.** An empty fetch is never a violation by itself; only records that
-//!    every candidate says are acquirable, still missing after the runner's stated patience, are
-//!    ([`Oracle::check_missing`]).
-//!
-//! Times are milliseconds since the case started. Members are indices the runner assigns (a rejoin
-//! gets a new index, as it gets a new member id).
+//! One share partition's judge: the set of candidate spec states a broker may be in, pruned by
+//! every observation (the principles are in [`crate::oracle`]).
 
-use serde::Serialize;
+use super::{Millis, Names, Violation};
 use sharecheck_model::model::{Cause, Transition, Transitions};
 use sharecheck_model::session::{SessionEffect, SessionRequest, ShareSessions};
 use sharecheck_model::spec::{
     AckBatch, AckError, AckType, AutoOffsetReset, Change, ErrorCode, InFlight, MemberIdx, Offset,
     RecordState, Rules, SharePartition,
 };
+use sharecheck_model::vocab::type_code_at;
+use sharecheck_model::Anomaly;
 use std::collections::{BTreeMap, BTreeSet};
-
-#[cfg(test)]
-mod tests;
-
-/// Milliseconds since the case started.
-pub type Millis = u64;
 
 /// How the oracle judges one case.
 #[derive(Clone, Copy, Debug)]
@@ -44,17 +23,6 @@ pub struct OracleConfig {
     pub tolerance_ms: Millis,
     /// Most candidate states carried before the case is declared inconclusive.
     pub max_candidates: usize,
-}
-
-/// A named anomaly (DESIGN.md vocabulary): what was observed at which step, and what the spec allowed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Anomaly {
-    /// Stable kebab-case name.
-    pub kind: String,
-    /// 1-based step of the case.
-    pub step: usize,
-    /// What was observed and what the spec allowed instead.
-    pub detail: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,7 +58,7 @@ struct Candidate {
 /// Why a candidate rejects an observation (the first candidate's reason is reported).
 #[derive(Clone, Debug)]
 struct Reject {
-    kind: &'static str,
+    kind: Anomaly,
     detail: String,
 }
 
@@ -146,10 +114,10 @@ pub struct AckObservation<'a> {
 
 /// The oracle for one case (one share partition).
 #[derive(Clone, Debug)]
-pub struct Oracle {
+pub struct PartitionOracle {
     config: OracleConfig,
     candidates: Vec<Candidate>,
-    anomalies: Vec<Anomaly>,
+    anomalies: Vec<Violation>,
     notes: Vec<String>,
     exercised: Transitions,
     inconclusive: Option<String>,
@@ -162,10 +130,10 @@ pub struct Oracle {
     initialized: bool,
 }
 
-impl Oracle {
+impl PartitionOracle {
     /// A fresh share partition with an empty log.
-    pub fn new(config: OracleConfig) -> Oracle {
-        Oracle {
+    pub fn new(config: OracleConfig) -> PartitionOracle {
+        PartitionOracle {
             config,
             candidates: vec![Candidate {
                 part: SharePartition::new(0),
@@ -184,7 +152,7 @@ impl Oracle {
 
     /// With `latest`, the share partition starts at the high watermark of its first fetch
     /// (`share.auto.offset.reset=latest`, kip932-semantics.md §4.3); otherwise at the log start.
-    pub fn with_reset(mut self, latest: bool) -> Oracle {
+    pub fn with_reset(mut self, latest: bool) -> PartitionOracle {
         self.latest_reset = latest;
         self
     }
@@ -202,7 +170,7 @@ impl Oracle {
     }
 
     /// The anomalies found so far.
-    pub fn anomalies(&self) -> &[Anomaly] {
+    pub fn anomalies(&self) -> &[Violation] {
         &self.anomalies
     }
 
@@ -221,16 +189,6 @@ impl Oracle {
         self.exercised
     }
 
-    /// How many candidate states are alive.
-    pub fn candidate_count(&self) -> usize {
-        self.candidates.len()
-    }
-
-    /// The rules in force.
-    pub fn rules(&self) -> &Rules {
-        &self.config.rules
-    }
-
     /// The first candidate's partition (the one where no uncertain event has fired, if it survives).
     pub fn reference(&self) -> &SharePartition {
         &self.candidates[0].part
@@ -244,17 +202,12 @@ impl Oracle {
     }
 
     /// Records an anomaly found outside the spec (e.g. a claim step).
-    pub fn report(&mut self, kind: &str, step: usize, detail: impl Into<String>) {
-        self.anomalies.push(Anomaly {
-            kind: kind.to_string(),
+    pub fn report(&mut self, kind: Anomaly, step: usize, detail: impl Into<String>) {
+        self.anomalies.push(Violation {
+            kind,
             step,
             detail: detail.into(),
         });
-    }
-
-    /// Records an observation the spec does not judge.
-    pub fn note_step(&mut self, step: usize, text: impl Into<String>) {
-        self.note(step, text);
     }
 
     fn note(&mut self, step: usize, text: impl Into<String>) {
@@ -340,8 +293,8 @@ impl Oracle {
                 self.set_inconclusive(format!("step {step}: no candidate state left"));
                 return;
             };
-            self.anomalies.push(Anomaly {
-                kind: reject.kind.to_string(),
+            self.anomalies.push(Violation {
+                kind: reject.kind,
                 step,
                 detail: reject.detail,
             });
@@ -364,11 +317,9 @@ impl Oracle {
         for c in &mut alive {
             let part = &c.part;
             c.pending.retain(|t| match &t.kind {
-                TimedKind::LockExpiry { member, offsets } => offsets.iter().any(|(o, count)| {
-                    part.record(*o).is_some_and(|r| {
-                        r.state == RecordState::Acquired(*member) && r.delivery_count == *count
-                    })
-                }),
+                TimedKind::LockExpiry { member, offsets } => offsets
+                    .iter()
+                    .any(|(o, count)| part.still_acquired(*member, *o, *count)),
                 TimedKind::SessionRelease { .. } | TimedKind::GroupReload => true,
             });
         }
@@ -425,7 +376,7 @@ impl Oracle {
     }
 
     /// A ShareFetch and its answer.
-    pub fn fetched(&mut self, step: usize, obs: &FetchObservation<'_>) {
+    pub fn fetched(&mut self, step: usize, obs: &FetchObservation<'_>, names: &Names) {
         let rules = self.config.rules;
         let (lock_ms, tol) = (self.config.lock_ms, self.config.tolerance_ms);
         // Shape checks that need no state.
@@ -433,7 +384,7 @@ impl Oracle {
         for &(first, last, count) in obs.acquired {
             if first > last || last.checked_sub(first).is_none_or(|d| d > 1_000_000) {
                 self.report(
-                    "malformed-response",
+                    Anomaly::MalformedResponse,
                     step,
                     format!("AcquiredRecords range {first}..{last}"),
                 );
@@ -444,7 +395,7 @@ impl Oracle {
         offsets.sort_unstable();
         if let Some(w) = offsets.windows(2).find(|w| w[0].0 == w[1].0) {
             self.report(
-                "double-acquire",
+                Anomaly::DoubleAcquire,
                 step,
                 format!(
                     "offset {} appears in two AcquiredRecords ranges of one response",
@@ -480,7 +431,7 @@ impl Oracle {
                 .filter(|t| i64::from(*t) != self.config.lock_ms as i64)
             {
                 self.report(
-                    "wrong-lock-timeout",
+                    Anomaly::WrongLockTimeout,
                     step,
                     format!("AcquisitionLockTimeoutMs {reported}, the group's share.record.lock.duration.ms is {}", self.config.lock_ms),
                 );
@@ -492,6 +443,7 @@ impl Oracle {
         for (cand, kinds) in expanded {
             results.extend(judge_fetch(
                 &rules,
+                names,
                 cand,
                 kinds,
                 obs,
@@ -523,7 +475,7 @@ impl Oracle {
                 Err(code) if code == obs.top_error => Ok((cand, kinds)),
                 Err(code) => Err((
                     Reject {
-                        kind: "wrong-error-code",
+                        kind: Anomaly::WrongErrorCode,
                         detail: format!(
                             "ShareAcknowledge with epoch {} answered {}, the session rules say {code}",
                             obs.epoch, obs.top_error
@@ -533,7 +485,7 @@ impl Oracle {
                 )),
                 Ok(_) if obs.top_error != ErrorCode::NONE => Err((
                     Reject {
-                        kind: "wrong-error-code",
+                        kind: Anomaly::WrongErrorCode,
                         detail: format!(
                             "ShareAcknowledge with epoch {} answered {}, the session rules accept it",
                             obs.epoch, obs.top_error
@@ -573,9 +525,7 @@ impl Oracle {
     }
 
     fn remember_refusal(&mut self, step: usize, acks: &[AckBatch], code: Option<ErrorCode>) {
-        let offsets = acks.iter().flat_map(|b| {
-            b.first_offset..=b.last_offset.min(b.first_offset.saturating_add(10_000))
-        });
+        let offsets = acks.iter().flat_map(|b| b.offsets(10_001));
         if code.is_some_and(|c| c != ErrorCode::NONE) && acks.len() > 1 {
             for o in offsets {
                 self.refused_acks.insert(o, step);
@@ -640,9 +590,9 @@ impl Oracle {
                 .is_some_and(|r| r.delivery_count > 0)
         });
         let kind = if redelivery {
-            "missing-redelivery"
+            Anomaly::MissingRedelivery
         } else {
-            "lost-record"
+            Anomaly::LostRecord
         };
         let detail = format!(
             "offsets {} were acquirable by every account of the spec but were not delivered within {patience_ms} ms of fetching",
@@ -652,7 +602,7 @@ impl Oracle {
     }
 
     /// The record table of the reference candidate, one line per offset from the SPSO.
-    pub fn table(&self, names: &dyn Fn(MemberIdx) -> String) -> Vec<String> {
+    pub fn table(&self, names: &Names) -> Vec<String> {
         let p = self.reference();
         let mut lines: Vec<String> = p
             .records()
@@ -663,7 +613,7 @@ impl Oracle {
                         "Available (not fetched)".to_string()
                     }
                     RecordState::Available => "Available".to_string(),
-                    RecordState::Acquired(m) => format!("Acquired by {}", names(m)),
+                    RecordState::Acquired(_) => names.state(r.state),
                     RecordState::Acknowledged => "Acknowledged".to_string(),
                     RecordState::Archived => "Archived".to_string(),
                 };
@@ -741,15 +691,8 @@ fn fire(rules: &Rules, part: &mut SharePartition, kind: &TimedKind) -> Transitio
     let mut kinds = Transitions::default();
     match kind {
         TimedKind::LockExpiry { member, offsets } => {
-            for &(o, count) in offsets {
-                let same_acquisition = part.record(o).is_some_and(|r| {
-                    r.state == RecordState::Acquired(*member) && r.delivery_count == count
-                });
-                if same_acquisition {
-                    if let Some(ch) = part.expire_lock(rules, o) {
-                        kinds.extend(Transitions::of_change(Cause::LockExpiry, &ch));
-                    }
-                }
+            for ch in part.expire_acquisition(rules, *member, offsets) {
+                kinds.extend(Transitions::of_change(Cause::LockExpiry, &ch));
             }
         }
         TimedKind::SessionRelease { member } => {
@@ -774,17 +717,7 @@ fn release(rules: &Rules, part: &mut SharePartition, member: MemberIdx) -> Trans
 fn ack_kinds(changes: &[Change], acks: &[AckBatch]) -> Transitions {
     let mut kinds = Transitions::default();
     for ch in changes {
-        let ty = acks
-            .iter()
-            .find(|b| (b.first_offset..=b.last_offset).contains(&ch.offset))
-            .and_then(|b| {
-                let code = if b.types.len() == 1 {
-                    b.types[0]
-                } else {
-                    b.types[(ch.offset - b.first_offset) as usize]
-                };
-                AckType::from_code(code)
-            });
+        let ty = type_code_at(acks, ch.offset).and_then(AckType::from_code);
         if let Some(ty) = ty {
             kinds.extend(Transitions::of_change(Cause::Ack(ty), ch));
         }
@@ -818,14 +751,12 @@ fn apply_ack(
         Ok(_) => {
             let prior = acks
                 .iter()
-                .flat_map(|b| {
-                    b.first_offset..=b.last_offset.min(b.first_offset.saturating_add(10_000))
-                })
+                .flat_map(|b| b.offsets(10_001))
                 .find_map(|o| refused.get(&o).map(|s| (o, *s)));
             let kind = if prior.is_some() {
-                "non-atomic-ack"
+                Anomaly::NonAtomicAck
             } else {
-                "wrong-error-code"
+                Anomaly::WrongErrorCode
             };
             let mut detail =
                 format!("acknowledgement answered {observed}; the spec accepts it (NONE)");
@@ -845,9 +776,9 @@ fn apply_ack(
         }
         Err(e) => {
             let kind = if observed == ErrorCode::NONE && e.code == ErrorCode::INVALID_RECORD_STATE {
-                "ack-accepted-for-unowned-record"
+                Anomaly::AckAcceptedForUnownedRecord
             } else {
-                "wrong-error-code"
+                Anomaly::WrongErrorCode
             };
             let at = e
                 .offset
@@ -867,6 +798,7 @@ fn apply_ack(
 #[allow(clippy::too_many_arguments)]
 fn judge_fetch(
     rules: &Rules,
+    names: &Names,
     mut cand: Candidate,
     mut kinds: Transitions,
     obs: &FetchObservation<'_>,
@@ -876,9 +808,8 @@ fn judge_fetch(
     tol: Millis,
     refused: &BTreeMap<Offset, usize>,
 ) -> Vec<Judged> {
-    let reject = |kind: &'static str, detail: String, cand: Candidate| {
-        vec![Err((Reject { kind, detail }, cand))]
-    };
+    let reject =
+        |kind: Anomaly, detail: String, cand: Candidate| vec![Err((Reject { kind, detail }, cand))];
     let effect = match cand.sessions.on_request(
         &obs.member,
         obs.epoch,
@@ -889,7 +820,7 @@ fn judge_fetch(
                 return vec![Ok((cand, kinds))];
             }
             return reject(
-                "unexpected-acquisition",
+                Anomaly::UnexpectedAcquisition,
                 format!("records were acquired by a ShareFetch refused with {code}"),
                 cand,
             );
@@ -899,14 +830,14 @@ fn judge_fetch(
                 "ShareFetch with epoch {} answered {}, the session rules say {code}",
                 obs.epoch, obs.top_error
             );
-            return reject("wrong-error-code", detail, cand);
+            return reject(Anomaly::WrongErrorCode, detail, cand);
         }
         Ok(_) if obs.top_error != ErrorCode::NONE => {
             let detail = format!(
                 "ShareFetch with epoch {} answered {}, the session rules accept it",
                 obs.epoch, obs.top_error
             );
-            return reject("wrong-error-code", detail, cand);
+            return reject(Anomaly::WrongErrorCode, detail, cand);
         }
         Ok(effect) => effect,
     };
@@ -914,7 +845,7 @@ fn judge_fetch(
     if effect == SessionEffect::Closed {
         if !offsets.is_empty() {
             return reject(
-                "unexpected-acquisition",
+                Anomaly::UnexpectedAcquisition,
                 "records were acquired by a session-closing ShareFetch".into(),
                 cand,
             );
@@ -939,7 +870,7 @@ fn judge_fetch(
         };
     }
     if !has_acks {
-        return match acquire(rules, &mut cand, obs, offsets, lock_ms, tol) {
+        return match acquire(rules, names, &mut cand, obs, offsets, lock_ms, tol) {
             Ok(fk) => {
                 kinds.extend(fk);
                 vec![Ok((cand, kinds))]
@@ -969,7 +900,7 @@ fn judge_fetch(
                     refused,
                 )
             } else {
-                acquire(rules, &mut c, obs, offsets, lock_ms, tol)
+                acquire(rules, names, &mut c, obs, offsets, lock_ms, tol)
             };
             match r {
                 Ok(more) => k.extend(more),
@@ -990,6 +921,7 @@ fn judge_fetch(
 /// Judges the acquisition part of a fetch in one candidate.
 fn acquire(
     rules: &Rules,
+    names: &Names,
     c: &mut Candidate,
     obs: &FetchObservation<'_>,
     offsets: &[(Offset, i16)],
@@ -1001,7 +933,7 @@ fn acquire(
     }
     if !obs.fetches {
         return Err(Reject {
-            kind: "unexpected-acquisition",
+            kind: Anomaly::UnexpectedAcquisition,
             detail: "records were acquired by a ShareFetch with MaxRecords 0".into(),
         });
     }
@@ -1013,23 +945,27 @@ fn acquire(
             // `acquire` checks before it changes anything: the partition is as it was.
             let rec = c.part.record(e.offset);
             let kind = match rec.map(|r| r.state) {
-                None => "phantom-record",
-                Some(RecordState::Acquired(m)) if m == obs.member => "early-redelivery",
-                Some(RecordState::Acquired(_)) => "double-acquire",
-                Some(RecordState::Acknowledged) => "redelivered-after-accept",
+                None => Anomaly::PhantomRecord,
+                Some(RecordState::Acquired(m)) if m == obs.member => Anomaly::EarlyRedelivery,
+                Some(RecordState::Acquired(_)) => Anomaly::DoubleAcquire,
+                Some(RecordState::Acknowledged) => Anomaly::RedeliveredAfterAccept,
                 Some(RecordState::Archived)
                     if rec.is_some_and(|r| r.delivery_count >= rules.delivery_limit) =>
                 {
-                    "delivery-limit-exceeded"
+                    Anomaly::DeliveryLimitExceeded
                 }
-                Some(RecordState::Archived) => "redelivered-after-archive",
+                Some(RecordState::Archived) => Anomaly::RedeliveredAfterArchive,
                 Some(RecordState::Available) if e.reason.contains("window") => {
-                    "window-limit-exceeded"
+                    Anomaly::WindowLimitExceeded
                 }
-                Some(RecordState::Available) => "out-of-order-acquisition",
+                Some(RecordState::Available) => Anomaly::OutOfOrderAcquisition,
             };
             let state = rec.map_or("not in the log".to_string(), |r| {
-                format!("{:?} with delivery count {}", r.state, r.delivery_count)
+                format!(
+                    "{} with delivery count {}",
+                    names.state(r.state),
+                    r.delivery_count
+                )
             });
             let allowed = offsets_text(c.part.next_acquisition(rules, u32::MAX));
             return Err(Reject {
@@ -1058,9 +994,9 @@ fn acquire(
     }
     if !wrong.is_empty() {
         let kind = if over_limit {
-            "delivery-limit-exceeded"
+            Anomaly::DeliveryLimitExceeded
         } else {
-            "delivery-count-mismatch"
+            Anomaly::DeliveryCountMismatch
         };
         return Err(Reject {
             kind,
@@ -1114,16 +1050,10 @@ fn force_acquired(
 
 fn force_acks(rules: &Rules, part: &mut SharePartition, member: MemberIdx, acks: &[AckBatch]) {
     for b in acks {
-        for o in b.first_offset..=b.last_offset.min(b.first_offset.saturating_add(10_000)) {
+        for o in b.offsets(10_001) {
             let Some(rec) = part.record(o) else { continue };
-            let code = if b.types.len() == 1 {
-                b.types[0]
-            } else {
-                b.types
-                    .get((o - b.first_offset) as usize)
-                    .copied()
-                    .unwrap_or(1)
-            };
+            // A per-offset list without an entry for `o` was refused by validation: nothing to force.
+            let Some(code) = b.type_at(o) else { continue };
             let state = match AckType::from_code(code) {
                 Some(AckType::Accept) => RecordState::Acknowledged,
                 Some(AckType::Release) if rec.delivery_count < rules.delivery_limit => {

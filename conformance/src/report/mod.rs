@@ -2,13 +2,18 @@
 //! left for every failed or inconclusive case (its trace with the observed history, plus a one-line
 //! rerun command).
 
-use crate::run::{transitions_total, CaseResult, CaseVerdict, Target};
-use crate::trace::{Case, Level};
+pub mod artifact;
+pub mod junit;
+pub mod text;
+
+use crate::oracle::{CaseVerdict, Violation};
+use crate::run::{transitions_total, CaseResult};
+use crate::target::Target;
+use crate::trace::Level;
 use serde::Serialize;
-use serde_json::json;
 use sharecheck_model::model::Transitions;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The run's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -20,6 +25,17 @@ pub enum RunVerdict {
     Fail,
     /// Nothing failed, but something could not be judged.
     Inconclusive,
+}
+
+impl RunVerdict {
+    /// `pass`, `fail`, `inconclusive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunVerdict::Pass => "pass",
+            RunVerdict::Fail => "fail",
+            RunVerdict::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// `target` in the JSON report.
@@ -58,7 +74,7 @@ pub struct CaseReport {
     /// pass / fail / inconclusive / skipped.
     pub verdict: CaseVerdict,
     /// Named anomalies.
-    pub anomalies: Vec<crate::oracle::Anomaly>,
+    pub anomalies: Vec<Violation>,
     /// Why inconclusive or skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -181,79 +197,6 @@ pub fn build(
             missing,
         },
     }
-}
-
-/// The report as JUnit XML: one testcase per case, classname = area.
-pub fn junit(report: &Report, results: &[CaseResult]) -> Result<String, String> {
-    use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
-    let mut suite = TestSuite::new("sharecheck conform");
-    for r in results {
-        let status = match r.verdict {
-            CaseVerdict::Pass => TestCaseStatus::success(),
-            CaseVerdict::Skipped => {
-                let mut s = TestCaseStatus::skipped();
-                if let Some(why) = &r.reason {
-                    s.set_message(why.clone());
-                }
-                s
-            }
-            CaseVerdict::Fail => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                let kinds: Vec<&str> = r.anomalies.iter().map(|a| a.kind.as_str()).collect();
-                s.set_message(kinds.join(", "));
-                s.set_description(
-                    r.anomalies
-                        .iter()
-                        .map(|a| format!("step {}: {}: {}", a.step, a.kind, a.detail))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                );
-                s
-            }
-            CaseVerdict::Inconclusive => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                s.set_message(format!(
-                    "inconclusive: {}",
-                    r.reason.clone().unwrap_or_default()
-                ));
-                s
-            }
-        };
-        let mut tc = TestCase::new(r.id.clone(), status);
-        tc.set_classname(r.area.clone());
-        tc.set_time(std::time::Duration::from_millis(r.duration_ms));
-        suite.add_test_case(tc);
-    }
-    let mut j = JReport::new(format!(
-        "sharecheck {} against {}",
-        report.version, report.target.address
-    ));
-    j.add_test_suite(suite);
-    j.to_string().map_err(|e| e.to_string())
-}
-
-/// Writes the artifact of one case: the case with its history and the judged steps.
-pub fn write_artifact(
-    dir: &Path,
-    result: &CaseResult,
-    target: &Target,
-) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}.json", result.id));
-    let mut case: Case = result.case.clone();
-    case.history = Some(json!({
-        "target": {"address": target.bootstrap, "implementation": target.implementation},
-        "profile": target.profile.name,
-        "delivery_limit": result.delivery_limit,
-        "verdict": result.verdict,
-        "anomalies": result.anomalies,
-        "reason": result.reason,
-        "notes": result.notes,
-        "steps": result.steps,
-        "events": result.history,
-    }));
-    std::fs::write(&path, case.to_json())?;
-    Ok(path)
 }
 
 /// Per-area counts: (passed, failed, inconclusive, skipped).

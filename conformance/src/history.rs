@@ -1,0 +1,506 @@
+//! The history of a case: one typed, ordered record of everything that happened — every request
+//! and its answer, every fault, wait and join — and the only thing a run produces.
+//!
+//! The runner records [`Event`]s and nothing else; the [`crate::oracle::Oracle`] judges them, as
+//! they arrive during a run and again offline (`sharecheck judge FILE`) from a stored [`History`]:
+//! the same events give the same verdict. Times are milliseconds since the case started, from a
+//! monotonic clock; members are the trace's names (`A`, `B`, …), and a member that joins again is a
+//! new incarnation of the same name.
+//!
+//! Events carry data, never judgements: error codes as answered, offsets and delivery counts as on
+//! the wire, record values as received.
+
+use crate::oracle::{CaseVerdict, Violation};
+use serde::{Deserialize, Serialize};
+use sharecheck_model::vocab::{AckBatch, ErrorCode, Offset};
+use std::path::Path;
+
+/// The history format version this build reads and writes.
+pub const HISTORY_FORMAT_VERSION: u32 = 1;
+
+/// Milliseconds since the case started.
+pub type Millis = u64;
+
+/// Acknowledgement batches for one partition of the case's topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionAcks {
+    /// Partition index.
+    pub partition: i32,
+    /// The batches, as sent.
+    pub batches: Vec<AckBatch>,
+}
+
+/// One partition of a ShareFetch response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchedPartition {
+    /// Partition index.
+    pub partition: i32,
+    /// The partition's ErrorCode (fetch part).
+    pub error: ErrorCode,
+    /// AcknowledgeErrorCode.
+    pub ack_error: ErrorCode,
+    /// AcquiredRecords, as `[first, last, delivery count]` exactly as on the wire.
+    pub acquired: Vec<(Offset, Offset, i16)>,
+    /// The data records returned, as `[offset, value]` (lossy UTF-8; `null` for a null value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<(Offset, Option<String>)>,
+}
+
+/// One partition of a ShareAcknowledge response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckedPartition {
+    /// Partition index.
+    pub partition: i32,
+    /// The partition's ErrorCode.
+    pub error: ErrorCode,
+}
+
+/// What the oracle needs to know before the first request: the rules the case runs under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    /// The case's topic.
+    pub topic: String,
+    /// The case's share group.
+    pub group: String,
+    /// Partitions of the topic.
+    pub partitions: u32,
+    /// The profile (`kafka-4.2`, …) the target is judged by.
+    pub profile: String,
+    /// The delivery limit in force for the group.
+    pub delivery_limit: u8,
+    /// Whether the limit was set at group level (else it is the target's own).
+    pub group_delivery_limit: bool,
+    /// The in-flight window limit in force.
+    pub max_in_flight: u32,
+    /// `share.record.lock.duration.ms` of the group.
+    pub lock_ms: Millis,
+    /// Lateness allowed on lock deadlines and on noticing a dropped connection.
+    pub tolerance_ms: Millis,
+    /// `share.auto.offset.reset=latest`.
+    pub latest_reset: bool,
+    /// Most timing alternatives carried before the case is inconclusive.
+    pub max_candidates: usize,
+}
+
+/// One event of a history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// The case's topic and group exist and are configured; the rules in force.
+    Setup(Setup),
+    /// The case did not run: the target lacks what it needs.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// The case could not be set up (topic, group configs): it cannot be judged.
+    SetupFailed {
+        /// Why.
+        reason: String,
+    },
+    /// A step of the case begins.
+    Step {
+        /// 1-based.
+        step: usize,
+        /// The step, in words.
+        text: String,
+    },
+    /// A step ended; what happened, in words.
+    StepEnd {
+        /// 1-based.
+        step: usize,
+        /// What happened.
+        outcome: String,
+    },
+    /// The runner could not complete a step (a connection failed, a request timed out): the case
+    /// cannot be judged past it.
+    StepFailed {
+        /// 1-based.
+        step: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A member joined the group (a new incarnation when the name joined before).
+    Join {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// The member id it joined with.
+        member_id: String,
+        /// First heartbeat sent.
+        sent_ms: Millis,
+        /// Assignment received.
+        received_ms: Millis,
+    },
+    /// Records were produced.
+    Produce {
+        /// 1-based step.
+        step: usize,
+        /// Partition index.
+        partition: i32,
+        /// Records per batch.
+        batches: Vec<u32>,
+        /// Base offset of each batch, as answered.
+        base_offsets: Vec<Offset>,
+        /// Record `k` of the step (0-based, across batches) has value `value_prefix` + `k`.
+        value_prefix: String,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
+    /// A fetch step begins: the member fetches for up to `patience_ms` for the records that every
+    /// account of the spec says are acquirable once the events due by `horizon_ms` have happened.
+    FetchBegin {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// MaxRecords of the step.
+        max_records: u32,
+        /// Events due by then count as happened.
+        horizon_ms: Millis,
+        /// How long the member keeps fetching.
+        patience_ms: Millis,
+    },
+    /// The fetch step's last ShareFetch was answered.
+    FetchEnd {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+    },
+    /// A ShareFetch and its answer.
+    ShareFetch {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// ShareSessionEpoch sent.
+        epoch: i32,
+        /// MaxRecords sent (0: fetches nothing).
+        max_records: u32,
+        /// Piggy-backed acknowledgements.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        acks: Vec<PartitionAcks>,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+        /// Top-level ErrorCode.
+        error: ErrorCode,
+        /// AcquisitionLockTimeoutMs.
+        lock_timeout_ms: i32,
+        /// The case topic's partitions in the response.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        partitions: Vec<FetchedPartition>,
+    },
+    /// A ShareAcknowledge and its answer.
+    ShareAcknowledge {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// ShareSessionEpoch sent.
+        epoch: i32,
+        /// The acknowledgements.
+        acks: Vec<PartitionAcks>,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+        /// Top-level ErrorCode.
+        error: ErrorCode,
+        /// The case topic's partitions in the response.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        partitions: Vec<AckedPartition>,
+    },
+    /// The member's connection to the partition leader was dropped without closing its session.
+    Disconnect {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// When.
+        at_ms: Millis,
+    },
+    /// The member stopped silently: it forgot what it held; its session and connection stay.
+    Crash {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// When.
+        at_ms: Millis,
+    },
+    /// The member left the group (heartbeat with epoch −1).
+    Leave {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// The heartbeat's ErrorCode.
+        error: ErrorCode,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
+    /// The broker was restarted (asked at `sent_ms`, serving again at `received_ms`).
+    Restart {
+        /// 1-based step.
+        step: usize,
+        /// Asked.
+        sent_ms: Millis,
+        /// Done.
+        received_ms: Millis,
+    },
+    /// The runner waited.
+    Wait {
+        /// 1-based step.
+        step: usize,
+        /// From.
+        from_ms: Millis,
+        /// Until.
+        until_ms: Millis,
+    },
+    /// A claim of the case: the member has received at least this many records so far.
+    Claim {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// Lower bound.
+        at_least: u32,
+    },
+}
+
+impl Event {
+    /// The step an event belongs to (0 for setup and skip).
+    pub fn step(&self) -> usize {
+        match self {
+            Event::Setup(_) | Event::Skipped { .. } | Event::SetupFailed { .. } => 0,
+            Event::Step { step, .. }
+            | Event::StepEnd { step, .. }
+            | Event::StepFailed { step, .. }
+            | Event::Join { step, .. }
+            | Event::Produce { step, .. }
+            | Event::FetchBegin { step, .. }
+            | Event::FetchEnd { step, .. }
+            | Event::ShareFetch { step, .. }
+            | Event::ShareAcknowledge { step, .. }
+            | Event::Disconnect { step, .. }
+            | Event::Crash { step, .. }
+            | Event::Leave { step, .. }
+            | Event::Restart { step, .. }
+            | Event::Wait { step, .. }
+            | Event::Claim { step, .. } => *step,
+        }
+    }
+}
+
+/// Where a history was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInfo {
+    /// `host:port`.
+    pub address: String,
+    /// What it is.
+    pub implementation: String,
+}
+
+/// What the run that recorded a history concluded (kept for comparison; `judge` decides anew).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// The verdict.
+    pub verdict: CaseVerdict,
+    /// The anomalies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<Violation>,
+    /// Why inconclusive or skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A stored history: the `history` of an artifact or fixture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Must be [`HISTORY_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The target it was recorded against.
+    pub target: TargetInfo,
+    /// What the recording run concluded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+    /// The events, in order.
+    pub events: Vec<Event>,
+}
+
+/// Why a history cannot be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The format version is not this build's.
+    #[error(
+        "history format_version {0} is not supported (this build reads {HISTORY_FORMAT_VERSION})"
+    )]
+    Version(u32),
+    /// The events do not make a history: what is wrong, at which event (0-based).
+    #[error("event {index}: {what}")]
+    Invalid {
+        /// 0-based index into the events.
+        index: usize,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl History {
+    /// Checks what serde cannot: the version, a setup first (or a skip), known profile, steps in
+    /// order, times that never go back within an event.
+    pub fn validate(&self) -> Result<(), HistoryError> {
+        if self.format_version != HISTORY_FORMAT_VERSION {
+            return Err(HistoryError::Version(self.format_version));
+        }
+        validate_events(&self.events)
+    }
+}
+
+/// The checks of [`History::validate`] on bare events.
+pub fn validate_events(events: &[Event]) -> Result<(), HistoryError> {
+    let invalid = |index: usize, what: String| Err(HistoryError::Invalid { index, what });
+    match events.first() {
+        None => return invalid(0, "no events".into()),
+        Some(Event::Setup(s)) => {
+            if sharecheck_model::Profile::by_name(&s.profile).is_none() {
+                return invalid(0, format!("unknown profile '{}'", s.profile));
+            }
+            if s.lock_ms == 0 || s.delivery_limit == 0 || s.max_candidates == 0 {
+                return invalid(
+                    0,
+                    "setup: lock_ms, delivery_limit and max_candidates must be positive".into(),
+                );
+            }
+        }
+        Some(Event::Skipped { .. } | Event::SetupFailed { .. }) if events.len() == 1 => {
+            return Ok(())
+        }
+        Some(_) => return invalid(0, "a history starts with a setup event".into()),
+    }
+    let mut last_step = 0;
+    for (i, e) in events.iter().enumerate().skip(1) {
+        if matches!(
+            e,
+            Event::Setup(_) | Event::Skipped { .. } | Event::SetupFailed { .. }
+        ) {
+            return invalid(
+                i,
+                "setup, setup failure or skip after the first event".into(),
+            );
+        }
+        let step = e.step();
+        if step < last_step {
+            return invalid(i, format!("step {step} after step {last_step}"));
+        }
+        last_step = step;
+        let (sent, received) = match e {
+            Event::Join {
+                sent_ms,
+                received_ms,
+                ..
+            }
+            | Event::Produce {
+                sent_ms,
+                received_ms,
+                ..
+            }
+            | Event::ShareFetch {
+                sent_ms,
+                received_ms,
+                ..
+            }
+            | Event::ShareAcknowledge {
+                sent_ms,
+                received_ms,
+                ..
+            }
+            | Event::Leave {
+                sent_ms,
+                received_ms,
+                ..
+            }
+            | Event::Restart {
+                sent_ms,
+                received_ms,
+                ..
+            } => (*sent_ms, *received_ms),
+            Event::Wait {
+                from_ms, until_ms, ..
+            } => (*from_ms, *until_ms),
+            _ => (0, 0),
+        };
+        if received < sent {
+            return invalid(
+                i,
+                format!("answered at {received} ms before it was sent at {sent} ms"),
+            );
+        }
+        if let Event::Produce {
+            batches,
+            base_offsets,
+            ..
+        } = e
+        {
+            if batches.len() != base_offsets.len() && !base_offsets.is_empty() {
+                return invalid(i, "produce: one base offset per batch".into());
+            }
+            if batches.iter().map(|b| u64::from(*b)).sum::<u64>() > 10_000_000 {
+                return invalid(i, "produce: more than 10,000,000 records".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads a history from a file: an artifact (a case with its `history`) or a bare history.
+pub fn load(
+    path: &Path,
+) -> Result<(Option<crate::trace::Case>, History), crate::trace::TraceError> {
+    use crate::trace::TraceError;
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| TraceError::Parse {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    let (case, history) = if value.get("steps").is_some() {
+        let case = crate::trace::Case::parse(&text, &shown)?;
+        let Some(h) = case.history.clone() else {
+            return Err(TraceError::Invalid {
+                path: shown,
+                message: "the trace has no recorded history to judge (replay it instead)".into(),
+            });
+        };
+        (Some(case), h)
+    } else {
+        let h: History = serde_json::from_value(value).map_err(|e| TraceError::Parse {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        (None, h)
+    };
+    history.validate().map_err(|e| TraceError::Invalid {
+        path: shown,
+        message: format!("history: {e}"),
+    })?;
+    Ok((case, history))
+}

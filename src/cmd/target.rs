@@ -1,0 +1,152 @@
+//! What every command that talks to a broker shares: the target flags, the async runtime, the
+//! embedded reference broker or a remote one, profile and mutant names, seeds, and the target part
+//! of a rerun command.
+
+use crate::exit::Fail;
+use clap::Args;
+use sharecheck_broker::{BrokerHandle, BrokerMutant};
+use sharecheck_conformance::target::{self, EmbeddedOptions, Target};
+use sharecheck_model::Profile;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where to run: a broker, or the embedded reference broker.
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// The broker to test, HOST:PORT. Without it, the embedded reference broker is started in-process.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap: Option<String>,
+    /// Rules to judge by (kafka-4.1 .. kafka-4.4). Default: guessed from the broker's API versions
+    /// (kafka-4.2 for the embedded broker).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Plant a bug in the embedded reference broker (`sharecheck broker --list-mutants`).
+    #[arg(long)]
+    pub mutant: Option<String>,
+    /// Deadline in seconds for connecting and for each request.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+impl TargetArgs {
+    /// The flags that name this target again, for a rerun command (` --bootstrap … --mutant …`).
+    pub fn rerun_flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(b) = &self.bootstrap {
+            flags.push_str(&format!(" --bootstrap {b}"));
+        }
+        if let Some(m) = &self.mutant {
+            flags.push_str(&format!(" --mutant {m}"));
+        }
+        if let Some(p) = &self.profile {
+            flags.push_str(&format!(" --profile {p}"));
+        }
+        flags
+    }
+
+    /// Checks the flags that need no broker.
+    pub fn validate(&self) -> Result<(Option<Profile>, Option<BrokerMutant>), Fail> {
+        let profile = profile_arg(self.profile.as_deref())?;
+        let mutant = self.mutant.as_deref().map(broker_mutant).transpose()?;
+        if self.bootstrap.is_some() && mutant.is_some() {
+            return Err(Fail::usage(
+                "--mutant plants a bug in the embedded broker; it cannot be used with --bootstrap",
+            ));
+        }
+        if self.timeout == 0 {
+            return Err(Fail::usage("--timeout must be at least 1 second"));
+        }
+        Ok((profile, mutant))
+    }
+
+    /// The request deadline.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+}
+
+/// A running target and what keeps it alive.
+pub struct Running {
+    pub target: Target,
+    /// Keeps the embedded broker running until the command ends.
+    pub _broker: Option<Arc<BrokerHandle>>,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+/// The async runtime every command runs on (two workers: the machine's cores).
+pub fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::unusable(format!("cannot start the async runtime: {e}")))
+}
+
+/// The profile named `name`, or a usage error listing the known ones.
+pub fn profile_arg(name: Option<&str>) -> Result<Option<Profile>, Fail> {
+    match name {
+        None => Ok(None),
+        Some(n) => Profile::by_name(n.trim()).map(Some).ok_or_else(|| {
+            let names: Vec<_> = Profile::ALL.iter().map(|p| p.name).collect();
+            Fail::usage(format!(
+                "unknown profile '{n}'; known: {}",
+                names.join(", ")
+            ))
+        }),
+    }
+}
+
+/// The broker mutant named `name`, or a usage error.
+pub fn broker_mutant(name: &str) -> Result<BrokerMutant, Fail> {
+    BrokerMutant::all()
+        .into_iter()
+        .find(|m| m.name() == name)
+        .ok_or_else(|| {
+            Fail::usage(format!(
+                "unknown mutant '{name}'; `sharecheck broker --list-mutants` lists them"
+            ))
+        })
+}
+
+/// `--seed`, or a fresh one (printed by the caller, so the run can be repeated).
+pub fn seed_or_random(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64 % 1_000_000_000)
+            .unwrap_or(1)
+    })
+}
+
+/// Starts the embedded broker (`embedded` says how), or connects to `--bootstrap`; exit 3 when the
+/// target is unusable.
+pub fn start_target(
+    args: &TargetArgs,
+    embedded: impl FnOnce(Profile, Option<BrokerMutant>) -> EmbeddedOptions,
+) -> Result<Running, Fail> {
+    let (profile, mutant) = args.validate()?;
+    let rt = runtime()?;
+    match &args.bootstrap {
+        Some(addr) => {
+            let target = rt
+                .block_on(target::connect(addr, profile, args.deadline()))
+                .map_err(|e| Fail::unusable(e.to_string()))?;
+            Ok(Running {
+                target,
+                _broker: None,
+                runtime: rt,
+            })
+        }
+        None => {
+            let opts = embedded(profile.unwrap_or(Profile::DEFAULT), mutant);
+            let started = rt
+                .block_on(target::start_embedded(opts))
+                .map_err(|e| Fail::unusable(e.to_string()))?;
+            Ok(Running {
+                target: started.target,
+                _broker: Some(started.handle),
+                runtime: rt,
+            })
+        }
+    }
+}
