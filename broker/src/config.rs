@@ -1,8 +1,13 @@
 //! Broker configuration and the share-group configs a client can set (IncrementalAlterConfigs on
-//! resource type GROUP, kip932-semantics.md §2.2, §3, §4.2, §4.3, §7.2).
+//! resource type GROUP, docs/semantics.md §2.2, §3, §4.2, §4.3, §7.2).
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// An inconsistent broker configuration (the message names the setting).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
 
 use sharecheck_model::{AutoOffsetReset, Profile};
 
@@ -103,17 +108,17 @@ impl BrokerConfig {
     }
 
     /// Checks the bounds are consistent (as Kafka validates its broker configs at startup).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let lock = (
             self.min_record_lock_duration_ms,
             self.record_lock_duration_ms,
             self.max_record_lock_duration_ms,
         );
         if !(lock.0 >= 1 && lock.0 <= lock.1 && lock.1 <= lock.2) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "record lock durations min {} <= default {} <= max {} do not hold",
                 lock.0, lock.1, lock.2
-            ));
+            )));
         }
         let dl = (
             self.min_delivery_limit,
@@ -121,10 +126,10 @@ impl BrokerConfig {
             self.max_delivery_limit,
         );
         if !(dl.0 >= 2 && dl.0 <= dl.1 && dl.1 <= dl.2) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "delivery limits min {} <= default {} <= max {} (min >= 2) do not hold",
                 dl.0, dl.1, dl.2
-            ));
+            )));
         }
         let rl = (
             self.min_max_record_locks,
@@ -132,18 +137,20 @@ impl BrokerConfig {
             self.max_max_record_locks,
         );
         if !(rl.0 >= 1 && rl.0 <= rl.1 && rl.1 <= rl.2) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "record locks min {} <= default {} <= max {} do not hold",
                 rl.0, rl.1, rl.2
-            ));
+            )));
         }
         if self.heartbeat_interval_ms < 1 || self.session_timeout_ms <= self.heartbeat_interval_ms {
-            return Err(
+            return Err(ConfigError(
                 "heartbeat interval must be positive and below the session timeout".to_string(),
-            );
+            ));
         }
         if self.max_frame_bytes < 1024 {
-            return Err("max_frame_bytes must be at least 1024".to_string());
+            return Err(ConfigError(
+                "max_frame_bytes must be at least 1024".to_string(),
+            ));
         }
         Ok(())
     }

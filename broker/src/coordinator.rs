@@ -1,5 +1,5 @@
 //! The share-group coordinator: membership, epochs and assignment (ShareGroupHeartbeat,
-//! ShareGroupDescribe; kip932-semantics.md §7).
+//! ShareGroupDescribe; docs/semantics.md §7).
 //!
 //! Membership does not touch record state: the share-partition leader never consults it (§7.3), and
 //! fencing a member leaves its locks to expire (§7.4). Assignment follows Kafka 4.2's simple

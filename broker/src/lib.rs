@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use config::{BrokerConfig, GroupOverrides, GroupSettings, GROUP_CONFIG_NAMES};
+pub use config::{BrokerConfig, ConfigError, GroupOverrides, GroupSettings, GROUP_CONFIG_NAMES};
 pub use mutant::BrokerMutant;
 pub use sharecheck_model::{AutoOffsetReset, Mutant, Profile};
 
@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 pub enum BrokerError {
     /// The configuration is inconsistent.
     #[error("invalid broker configuration: {0}")]
-    Config(String),
+    Config(#[from] config::ConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -68,7 +68,7 @@ impl Broker {
     /// Binds `config.listen` and serves on the current tokio runtime until
     /// [`BrokerHandle::shutdown`] (or until the handle is dropped).
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, BrokerError> {
-        config.validate().map_err(BrokerError::Config)?;
+        config.validate()?;
         guard::init()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -141,7 +141,7 @@ impl BrokerHandle {
     }
 
     /// Restarts the broker in place, as a leader restart without leadership change (T14,
-    /// kip932-semantics.md §10.2): every connection is dropped, every share session and lock timer
+    /// docs/semantics.md §10.2): every connection is dropped, every share session and lock timer
     /// is lost, and every share partition runs [`sharecheck_model::spec::SharePartition::restart`]
     /// (acquired records revert to their last persisted state). Logs, topics, group configs and
     /// group memberships stay; the listener keeps its address.

@@ -9,6 +9,11 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::RecordBatchDecoder;
 
+/// A record batch that cannot be read (the message says where).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BatchError(pub String);
+
 /// Size of the magic-v2 record batch header (`DefaultRecordBatch.RECORD_BATCH_OVERHEAD`).
 pub const BATCH_HEADER_LEN: usize = 61;
 
@@ -54,12 +59,12 @@ pub struct BatchHeader {
 
 impl BatchHeader {
     /// Reads the fixed header at the start of `b`, or says why it cannot.
-    pub fn parse(b: &[u8]) -> Result<BatchHeader, String> {
+    pub fn parse(b: &[u8]) -> Result<BatchHeader, BatchError> {
         if b.len() < BATCH_HEADER_LEN {
-            return Err(format!(
+            return Err(BatchError(format!(
                 "{} bytes, a record batch header needs {BATCH_HEADER_LEN}",
                 b.len()
-            ));
+            )));
         }
         let i32_at = |i: usize| i32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let i64_at = |i: usize| {
@@ -69,7 +74,9 @@ impl BatchHeader {
         };
         let batch_len = i32_at(8);
         if batch_len < (BATCH_HEADER_LEN - 12) as i32 {
-            return Err(format!("batch length {batch_len} is shorter than a header"));
+            return Err(BatchError(format!(
+                "batch length {batch_len} is shorter than a header"
+            )));
         }
         Ok(BatchHeader {
             total_len: 12 + batch_len as usize,
@@ -121,7 +128,7 @@ impl PartitionLog {
             code: INVALID_RECORD,
             message,
         };
-        let h = BatchHeader::parse(records).map_err(corrupt)?;
+        let h = BatchHeader::parse(records).map_err(|e| corrupt(e.0))?;
         if h.magic != 2 {
             return Err(AppendError {
                 code: UNSUPPORTED_FOR_MESSAGE_FORMAT,

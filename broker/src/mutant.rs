@@ -16,7 +16,7 @@ pub enum BrokerMutant {
     /// A rule of the share-partition spec is changed (see [`Mutant::describe`]).
     Spec(Mutant),
     /// Acknowledging a record the caller does not hold answers INVALID_REQUEST (42) instead of
-    /// INVALID_RECORD_STATE (121) (kip932-semantics.md §5.3).
+    /// INVALID_RECORD_STATE (121) (docs/semantics.md §5.3).
     WrongAckErrorCode,
     /// Acquisition locks expire after half the configured `share.record.lock.duration.ms` (§3).
     EarlyLockExpiry,

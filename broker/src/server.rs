@@ -275,12 +275,17 @@ fn correlation_id(frame: &[u8]) -> Option<i32> {
         .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Why a request cannot be served: the connection is closed with this reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolError(pub String);
+
 /// Decodes a request body; a decoder panic is caught and reported as an error.
-pub fn decode_body<R: Decodable>(body: &mut Bytes, version: i16) -> Result<R, String> {
+pub fn decode_body<R: Decodable>(body: &mut Bytes, version: i16) -> Result<R, ProtocolError> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| R::decode(body, version))) {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(format!("undecodable body: {e}")),
-        Err(_) => Err("the decoder panicked".to_string()),
+        Ok(Err(e)) => Err(ProtocolError(format!("undecodable body: {e}"))),
+        Err(_) => Err(ProtocolError("the decoder panicked".to_string())),
     }
 }
 
@@ -289,16 +294,17 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     resp: &R,
     version: i16,
     correlation_id: i32,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, ProtocolError> {
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0);
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
         .encode(&mut buf, R::header_version(version))
-        .map_err(|e| format!("cannot encode the response header: {e}"))?;
+        .map_err(|e| ProtocolError(format!("cannot encode the response header: {e}")))?;
     resp.encode(&mut buf, version)
-        .map_err(|e| format!("cannot encode the response: {e}"))?;
-    let n = i32::try_from(buf.len() - 4).map_err(|_| "response too large".to_string())?;
+        .map_err(|e| ProtocolError(format!("cannot encode the response: {e}")))?;
+    let n = i32::try_from(buf.len() - 4)
+        .map_err(|_| ProtocolError("response too large".to_string()))?;
     buf[..4].copy_from_slice(&n.to_be_bytes());
     Ok(buf.freeze())
 }
@@ -306,7 +312,7 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
 async fn dispatch(shared: &Arc<Shared>, ctx: &ConnCtx, frame: Bytes) -> Reply {
     match dispatch_inner(shared, ctx, frame).await {
         Ok(r) => r,
-        Err(why) => Reply::Close(why),
+        Err(why) => Reply::Close(why.0),
     }
 }
 
@@ -314,18 +320,21 @@ async fn dispatch_inner(
     shared: &Arc<Shared>,
     ctx: &ConnCtx,
     frame: Bytes,
-) -> Result<Reply, String> {
+) -> Result<Reply, ProtocolError> {
     if frame.len() < 8 {
-        return Err(format!(
+        return Err(ProtocolError(format!(
             "a request frame of {} bytes has no header",
             frame.len()
-        ));
+        )));
     }
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api_key = ApiKey::try_from(key).map_err(|_| format!("unknown API key {key}"))?;
+    let api_key =
+        ApiKey::try_from(key).map_err(|_| ProtocolError(format!("unknown API key {key}")))?;
     let Some(range) = api::served(api_key) else {
-        return Err(format!("API {api_key:?} ({key}) is not served"));
+        return Err(ProtocolError(format!(
+            "API {api_key:?} ({key}) is not served"
+        )));
     };
     if api_key == ApiKey::ApiVersions && !(range.0..=range.1).contains(&version) {
         // KIP-511: answer an unknown ApiVersions version in the v0 format with UNSUPPORTED_VERSION.
@@ -334,10 +343,10 @@ async fn dispatch_inner(
         return encode_response(&api::api_versions::unsupported(), 0, corr).map(Reply::Send);
     }
     if !(range.0..=range.1).contains(&version) {
-        return Err(format!(
+        return Err(ProtocolError(format!(
             "{api_key:?} v{version} is not served (v{}-v{})",
             range.0, range.1
-        ));
+        )));
     }
     let mut buf = frame;
     let header_version = api_key.request_header_version(version);
@@ -345,10 +354,11 @@ async fn dispatch_inner(
         RequestHeader::decode(&mut buf, header_version)
     })) {
         Ok(Ok(h)) => h,
-        Ok(Err(e)) => return Err(format!("undecodable request header: {e}")),
-        Err(_) => return Err("the header decoder panicked".to_string()),
+        Ok(Err(e)) => return Err(ProtocolError(format!("undecodable request header: {e}"))),
+        Err(_) => return Err(ProtocolError("the header decoder panicked".to_string())),
     };
-    sharecheck_client::guard::check(key, version, buf.chunk()).map_err(|e| e.to_string())?;
+    sharecheck_client::guard::check(key, version, buf.chunk())
+        .map_err(|e| ProtocolError(e.to_string()))?;
     shared.trace(|| {
         format!(
             "conn {}: {api_key:?} v{version} corr {} client {:?}",

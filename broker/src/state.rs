@@ -43,7 +43,7 @@ pub struct SpEntry {
     pub deadlines: HashMap<Offset, Instant>,
 }
 
-/// One share session: (group, member) on this broker (kip932-semantics.md §6.1).
+/// One share session: (group, member) on this broker (docs/semantics.md §6.1).
 #[derive(Clone, Debug)]
 pub struct ShareSession {
     /// The connection that opened it; dropping that connection ends it (§6.3, 4.1+).
@@ -102,21 +102,28 @@ pub fn rules_for(cfg: &BrokerConfig, overrides: Option<&GroupOverrides>) -> Rule
     }
 }
 
+/// Why a topic name is illegal (Kafka's message).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTopicName(pub String);
+
 /// Kafka's topic name rule (`Topic.validate`): 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn valid_topic_name(name: &str) -> Result<(), String> {
+pub fn valid_topic_name(name: &str) -> Result<(), InvalidTopicName> {
     if name.is_empty() || name == "." || name == ".." {
-        return Err(format!("Topic name {name:?} is illegal"));
+        return Err(InvalidTopicName(format!("Topic name {name:?} is illegal")));
     }
     if name.len() > 249 {
-        return Err("Topic name is illegal, it can't be longer than 249 characters".to_string());
+        return Err(InvalidTopicName(
+            "Topic name is illegal, it can't be longer than 249 characters".to_string(),
+        ));
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
     {
-        return Err(format!(
+        return Err(InvalidTopicName(format!(
             "Topic name {name:?} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
+        )));
     }
     Ok(())
 }
@@ -137,7 +144,7 @@ impl State {
     }
 
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, PartitionError> {
-        valid_topic_name(name).map_err(|m| (ErrorCode::INVALID_TOPIC_EXCEPTION.0, m))?;
+        valid_topic_name(name).map_err(|m| (ErrorCode::INVALID_TOPIC_EXCEPTION.0, m.0))?;
         if self.topics.contains_key(name) {
             return Err((
                 ErrorCode::TOPIC_ALREADY_EXISTS.0,

@@ -2,7 +2,7 @@
 //! bootstrap, metadata cache, one connection per broker id, topics, produce with controlled batch
 //! boundaries, GROUP configs, FindCoordinator, ShareGroupDescribe, and what the broker is.
 //!
-//! Topics, configs and features are done over the wire as kafka-from-maven.md §5 recommends:
+//! Topics, configs and features are done over the wire (no Kafka command-line tools):
 //! CreateTopics (19), DeleteTopics (20), IncrementalAlterConfigs (44) and DescribeConfigs (32) on
 //! resource type GROUP = 32, FindCoordinator (10) with key type GROUP.
 
@@ -703,7 +703,8 @@ impl Client {
     /// Produce to one partition, one Produce request per batch (Kafka accepts exactly one record
     /// batch per partition per request). `batches[i]` is the number of records in batch `i`;
     /// `payload(n)` gives (key, value) of the `n`-th record of this call. Records of a batch share
-    /// one producer-side batch (`sequence = offset`, crates.md §3.3), so each becomes one log batch.
+    /// one producer-side batch (`sequence = offset`: kafka-protocol's batch encoder splits a batch
+    /// wherever the sequence does not follow the offset), so each becomes one log batch.
     /// Returns the base offset of each batch.
     pub async fn produce<F>(
         &mut self,

@@ -41,6 +41,22 @@ pub enum GuardError {
     Schema { file: &'static str, what: String },
 }
 
+/// What is wrong with an embedded schema (a build defect).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SchemaProblem(String);
+
+impl From<String> for SchemaProblem {
+    fn from(s: String) -> Self {
+        SchemaProblem(s)
+    }
+}
+
+impl From<&str> for SchemaProblem {
+    fn from(s: &str) -> Self {
+        SchemaProblem(s.to_string())
+    }
+}
+
 /// An inclusive version range; `min > max` is the empty range ("none").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Versions {
@@ -56,7 +72,7 @@ impl Versions {
     }
 
     /// `"none"`, `"3"`, `"3+"`, `"3-5"` as in Kafka's message JSON.
-    fn parse(s: &str) -> Result<Versions, String> {
+    fn parse(s: &str) -> Result<Versions, SchemaProblem> {
         let s = s.trim();
         if s == "none" {
             return Ok(Versions::NONE);
@@ -216,13 +232,13 @@ fn load_all() -> Result<Schemas, GuardError> {
                 .get(name)
                 .and_then(Value::as_str)
                 .ok_or_else(|| err(format!("no {name}")))?;
-            Versions::parse(s).map_err(err)
+            Versions::parse(s).map_err(|p| err(p.0))
         };
         let schema = Schema {
             name: file.trim_end_matches(".json"),
             valid: versions("validVersions")?,
             flexible: versions("flexibleVersions")?,
-            fields: parse_fields(json.get("fields")).map_err(err)?,
+            fields: parse_fields(json.get("fields")).map_err(|p| err(p.0))?,
         };
         out.insert(key, schema);
     }
@@ -258,7 +274,7 @@ fn strip_comments(text: &str) -> String {
     out
 }
 
-fn parse_fields(v: Option<&Value>) -> Result<Vec<Field>, String> {
+fn parse_fields(v: Option<&Value>) -> Result<Vec<Field>, SchemaProblem> {
     let Some(v) = v else {
         return Ok(Vec::new());
     };
@@ -266,7 +282,7 @@ fn parse_fields(v: Option<&Value>) -> Result<Vec<Field>, String> {
     arr.iter().map(parse_field).collect()
 }
 
-fn parse_field(f: &Value) -> Result<Field, String> {
+fn parse_field(f: &Value) -> Result<Field, SchemaProblem> {
     let name = f
         .get("name")
         .and_then(Value::as_str)
@@ -294,9 +310,7 @@ fn parse_field(f: &Value) -> Result<Field, String> {
         ),
     };
     if (tag.is_some()) != (tagged != Versions::NONE) {
-        return Err(format!(
-            "field {name}: a tag needs taggedVersions and vice versa"
-        ));
+        return Err(format!("field {name}: a tag needs taggedVersions and vice versa").into());
     }
     let ty = match ty_name.strip_prefix("[]") {
         Some(elem) => Ty::Array(Box::new(parse_type(elem, f)?)),
@@ -311,7 +325,7 @@ fn parse_field(f: &Value) -> Result<Field, String> {
     })
 }
 
-fn parse_type(name: &str, field: &Value) -> Result<Ty, String> {
+fn parse_type(name: &str, field: &Value) -> Result<Ty, SchemaProblem> {
     Ok(match name {
         "bool" | "int8" => Ty::Fixed(1),
         "int16" | "uint16" => Ty::Fixed(2),
@@ -323,7 +337,7 @@ fn parse_type(name: &str, field: &Value) -> Result<Ty, String> {
         _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => {
             Ty::Struct(parse_fields(field.get("fields"))?)
         }
-        other => return Err(format!("unknown type {other}")),
+        other => return Err(format!("unknown type {other}").into()),
     })
 }
 

@@ -5,7 +5,7 @@
 //! The member is deliberately *thin*: it sends what it is told, including invalid requests on
 //! purpose ([`Epoch::Raw`], raw acknowledge type codes), and reports what came back as data
 //! ([`FetchOutcome`], [`AckOutcome`]) for a runner to record and an oracle to judge. It keeps
-//! only the bookkeeping a real client must keep (kip932-semantics.md §6.1, §7.1):
+//! only the bookkeeping a real client must keep (docs/semantics.md §6.1, §7.1):
 //!
 //! * the member id: fixed for the member's life, a 22-char base64url Uuid string (4.1 parses it);
 //! * the member epoch, from the last heartbeat answer (0 joins, −1 leaves);
@@ -81,7 +81,7 @@ pub enum Epoch {
     Raw(i32),
 }
 
-/// ShareFetch limits (v1 requires all of them; kip932-semantics.md §14 step 5).
+/// ShareFetch limits (v1 requires all of them; docs/semantics.md §14 step 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct FetchLimits {
     pub max_wait_ms: i32,
@@ -361,7 +361,7 @@ pub enum MemberError {
 // Session-epoch bookkeeping
 
 /// The epoch the broker expects next after a request that carried `sent` and got top-level
-/// `error`, as the broker's session rules ([`sharecheck_model::session`], kip932-semantics.md §6.1)
+/// `error`, as the broker's session rules ([`sharecheck_model::session`], docs/semantics.md §6.1)
 /// imply for a client that only sees the answer: an accepted opening epoch leads to
 /// [`FIRST_EPOCH`](session::FIRST_EPOCH); an accepted final epoch ends the session; any other
 /// accepted epoch advances by [`session::next_epoch`]; SHARE_SESSION_NOT_FOUND means there is no
@@ -518,7 +518,7 @@ fn lock(state: &Mutex<HeartbeatState>) -> std::sync::MutexGuard<'_, HeartbeatSta
 
 impl ShareMember {
     /// A member that has not joined: it can fetch and acknowledge (the partition leader does not
-    /// check membership, kip932-semantics.md §7.3) but has no heartbeat.
+    /// check membership, docs/semantics.md §7.3) but has no heartbeat.
     pub fn new(cluster: Cluster, config: MemberConfig) -> ShareMember {
         ShareMember {
             config,

@@ -1,7 +1,7 @@
 //! One Kafka connection: framing, correlation ids, header versions, ApiVersions negotiation and a
 //! deadline on every request.
 //!
-//! `kafka-protocol` 0.18 only encodes and decodes messages (crates.md §0.4, §3); everything that
+//! `kafka-protocol` 0.18 only encodes and decodes messages (it has no connection layer); everything that
 //! makes a byte stream into request/response pairs lives here:
 //!
 //! * frames are a 4-byte big-endian length plus the payload (`LengthDelimitedCodec`, with the
@@ -216,7 +216,7 @@ impl BrokerVersions {
             .unwrap_or(0)
     }
 
-    /// `share.version` finalized level: ≥ 1 means share groups are enabled (kafka-from-maven.md §3).
+    /// `share.version` finalized level: ≥ 1 means share groups are enabled (docs/semantics.md §9).
     pub fn share_version(&self) -> i16 {
         self.finalized_level("share.version")
     }
@@ -247,8 +247,25 @@ pub struct WireEvent {
     pub elapsed: Duration,
     /// `Debug` rendering of the request.
     pub request: String,
-    /// `Debug` rendering of the response, or the error.
-    pub outcome: Result<String, String>,
+    /// What came back.
+    pub outcome: ExchangeOutcome,
+}
+
+/// What an exchange gave, as an observer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExchangeOutcome {
+    /// `Debug` rendering of the decoded response.
+    Response(String),
+    /// The exchange failed; the error in words.
+    Failed(String),
+}
+
+impl ExchangeOutcome {
+    /// Whether a response was decoded.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, ExchangeOutcome::Response(_))
+    }
 }
 
 /// Called after every exchange on a connection that has one.
@@ -483,8 +500,8 @@ impl Connection {
                 elapsed,
                 request: format!("{req:?}"),
                 outcome: match &result {
-                    Ok(r) => Ok(format!("{r:?}")),
-                    Err(e) => Err(e.to_string()),
+                    Ok(r) => ExchangeOutcome::Response(format!("{r:?}")),
+                    Err(e) => ExchangeOutcome::Failed(e.to_string()),
                 },
             };
             obs(&event);
@@ -523,11 +540,11 @@ impl Connection {
                 timeout,
             )
             .await?;
-        decode_body::<R::Response>(&mut body, version).map_err(|message| WireError::Decode {
+        decode_body::<R::Response>(&mut body, version).map_err(|e| WireError::Decode {
             addr: self.addr.clone(),
             api: api_name(R::KEY),
             version,
-            message,
+            message: e.to_string(),
         })
     }
 
@@ -636,8 +653,8 @@ impl Connection {
                     elapsed: started.elapsed(),
                     request: format!("{req:?}"),
                     outcome: match &decoded {
-                        Ok((r, _)) => Ok(format!("{r:?}")),
-                        Err(e) => Err(e.to_string()),
+                        Ok((r, _)) => ExchangeOutcome::Response(format!("{r:?}")),
+                        Err(e) => ExchangeOutcome::Failed(e.to_string()),
                     },
                 });
             }
@@ -695,7 +712,8 @@ impl Connection {
             version
         };
         let mut b = body;
-        let resp = decode_body::<ApiVersionsResponse>(&mut b, at).map_err(|m| derr(at, m))?;
+        let resp =
+            decode_body::<ApiVersionsResponse>(&mut b, at).map_err(|e| derr(at, e.to_string()))?;
         Ok((resp, at))
     }
 }
@@ -759,15 +777,23 @@ pub fn encode_request<R: Request>(
 
 /// Decode a response body and insist that it is consumed exactly (leftover bytes mean a wrong
 /// version or header guess).
-pub fn decode_body<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, String> {
-    let value = T::decode(body, version).map_err(|e| e.to_string())?;
+pub fn decode_body<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, DecodeError> {
+    let value = T::decode(body, version).map_err(|e| DecodeError::Body(e.to_string()))?;
     if body.has_remaining() {
-        return Err(format!(
-            "{} trailing bytes after the body",
-            body.remaining()
-        ));
+        return Err(DecodeError::Trailing(body.remaining()));
     }
     Ok(value)
+}
+
+/// Why a response body could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// kafka-protocol's decoder refused it.
+    #[error("{0}")]
+    Body(String),
+    /// Bytes were left over after the body (a wrong version or header guess).
+    #[error("{0} trailing bytes after the body")]
+    Trailing(usize),
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ const SMOKE_ROUND: &str = r#"{
   "id": "kip932.claims.probe-smoke-round",
   "level": "must",
   "rule": "records are delivered once each, RELEASEd and lock-expired records come back with the delivery count incremented, accepted records never come back",
-  "source": "KIP-932; kip932-semantics.md T1, T2, T4, T8 (sharecheck probe)",
+  "source": "KIP-932; docs/semantics.md T1, T2, T4, T8 (sharecheck probe)",
   "suite": "smoke",
   "origin": "curated",
   "settings": {"lock_duration_ms": 1000, "auto_offset_reset": "earliest"},

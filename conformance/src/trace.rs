@@ -16,22 +16,7 @@ use std::path::Path;
 /// The trace format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The scenario areas of DESIGN.md ("Scenario IDs").
-pub const AREAS: [&str; 13] = [
-    "acquire",
-    "ack",
-    "lock",
-    "delivery-limit",
-    "session",
-    "spso",
-    "errors",
-    "claims",
-    "faults",
-    "partitions",
-    "renew",
-    "dlq",
-    "offsets",
-];
+pub use sharecheck_model::vocab::AREAS;
 
 /// MUST or SHOULD: what a failure of the case means for the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -464,6 +449,17 @@ pub struct FoundBy {
     pub shrink_runs: u32,
 }
 
+/// What makes a case invalid (beyond what its JSON shape says).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTrace(pub String);
+
+impl InvalidTrace {
+    fn new(what: impl Into<String>) -> InvalidTrace {
+        InvalidTrace(what.into())
+    }
+}
+
 /// Why a trace file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -515,20 +511,20 @@ impl Case {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
-        case.validate().map_err(|message| TraceError::Invalid {
+        case.validate().map_err(|e| TraceError::Invalid {
             path: origin.to_string(),
-            message,
+            message: e.0,
         })?;
         Ok(case)
     }
 
     /// Checks everything serde cannot: version, id shape, members, sizes.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidTrace> {
         if self.format_version != FORMAT_VERSION {
-            return Err(format!(
+            return Err(InvalidTrace::new(format!(
                 "format_version {} is not supported (this build reads {FORMAT_VERSION})",
                 self.format_version
-            ));
+            )));
         }
         let parts: Vec<&str> = self.id.split('.').collect();
         if parts.len() != 3
@@ -536,79 +532,104 @@ impl Case {
             || !AREAS.contains(&parts[1])
             || parts[2].is_empty()
         {
-            return Err(format!(
+            return Err(InvalidTrace::new(format!(
                 "id '{}' is not kip932.<area>.<name> with area one of {}",
                 self.id,
                 AREAS.join(", ")
-            ));
+            )));
         }
         if !parts[2]
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            return Err(format!("id '{}': the name must be kebab-case", self.id));
+            return Err(InvalidTrace::new(format!(
+                "id '{}': the name must be kebab-case",
+                self.id
+            )));
         }
         if self.steps.is_empty() {
-            return Err("no steps".into());
+            return Err(InvalidTrace::new("no steps"));
         }
         if self.steps.len() > 10_000 {
-            return Err(format!(
+            return Err(InvalidTrace::new(format!(
                 "{} steps is more than the 10000 allowed",
                 self.steps.len()
-            ));
+            )));
         }
         if !(1..=64).contains(&self.settings.partitions) {
-            return Err("settings.partitions must be 1..=64".into());
+            return Err(InvalidTrace::new("settings.partitions must be 1..=64"));
         }
         if !(1000..=3_600_000).contains(&self.settings.lock_duration_ms) {
-            return Err("settings.lock_duration_ms must be 1000..=3600000 (Kafka's range)".into());
+            return Err(InvalidTrace::new(
+                "settings.lock_duration_ms must be 1000..=3600000 (Kafka's range)",
+            ));
         }
         if self
             .settings
             .max_in_flight
             .is_some_and(|w| !(1..=10_000).contains(&w))
         {
-            return Err("settings.max_in_flight must be 1..=10000".into());
+            return Err(InvalidTrace::new(
+                "settings.max_in_flight must be 1..=10000",
+            ));
         }
         if let Some(l) = self.settings.delivery_limit {
             if !(2..=10).contains(&l) {
-                return Err("settings.delivery_limit must be 2..=10 (Kafka's range)".into());
+                return Err(InvalidTrace::new(
+                    "settings.delivery_limit must be 2..=10 (Kafka's range)",
+                ));
             }
         }
         for (i, step) in self.steps.iter().enumerate() {
             if let Some(m) = step.member() {
                 if !valid_member_name(m) {
-                    return Err(format!(
+                    return Err(InvalidTrace::new(format!(
                         "step {}: member name '{m}' must be 1-16 letters, digits or '-'",
                         i + 1
-                    ));
+                    )));
                 }
             }
             match step {
                 Step::Produce { records, batches } => {
                     if *records == 0 || *records > 100_000 {
-                        return Err(format!("step {}: produce 1..=100000 records", i + 1));
+                        return Err(InvalidTrace::new(format!(
+                            "step {}: produce 1..=100000 records",
+                            i + 1
+                        )));
                     }
                     if let Some(b) = batches {
                         if *b == 0 || b > records {
-                            return Err(format!("step {}: batches must be 1..=records", i + 1));
+                            return Err(InvalidTrace::new(format!(
+                                "step {}: batches must be 1..=records",
+                                i + 1
+                            )));
                         }
                     }
                 }
                 Step::Fetch { max_records, .. } if *max_records == 0 || *max_records > 100_000 => {
-                    return Err(format!("step {}: max_records must be 1..=100000", i + 1));
+                    return Err(InvalidTrace::new(format!(
+                        "step {}: max_records must be 1..=100000",
+                        i + 1
+                    )));
                 }
                 Step::RawAck { batches, .. } if batches.is_empty() || batches.len() > 1000 => {
-                    return Err(format!("step {}: raw_ack needs 1..=1000 batches", i + 1));
+                    return Err(InvalidTrace::new(format!(
+                        "step {}: raw_ack needs 1..=1000 batches",
+                        i + 1
+                    )));
                 }
                 Step::Wait { ms } if *ms > 600_000 => {
-                    return Err(format!("step {}: wait at most 600000 ms", i + 1));
+                    return Err(InvalidTrace::new(format!(
+                        "step {}: wait at most 600000 ms",
+                        i + 1
+                    )));
                 }
                 _ => {}
             }
         }
         if let Some(h) = &self.history {
-            h.validate().map_err(|e| format!("history: {e}"))?;
+            h.validate()
+                .map_err(|e| InvalidTrace::new(format!("history: {e}")))?;
         }
         Ok(())
     }

@@ -79,7 +79,7 @@ anomalies! {
     SpsoRegressed = "spso-regressed", "spso";
     /// A record that every account of the spec says is available was never delivered again.
     MissingRedelivery = "missing-redelivery", "claims";
-    /// A produced record that was never delivered was never delivered at all.
+    /// A produced record that every account of the spec says is acquirable was never delivered.
     LostRecord = "lost-record", "claims";
     /// A delivered record carried a value other than the one produced at its offset.
     CorruptedRecord = "corrupted-record", "claims";
@@ -93,14 +93,19 @@ impl fmt::Display for Anomaly {
     }
 }
 
+/// A name that is not an anomaly's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown anomaly '{0}'")]
+pub struct UnknownAnomaly(pub String);
+
 impl std::str::FromStr for Anomaly {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Anomaly, String> {
+    type Err = UnknownAnomaly;
+    fn from_str(s: &str) -> Result<Anomaly, UnknownAnomaly> {
         Anomaly::ALL
             .iter()
             .copied()
             .find(|a| a.name() == s)
-            .ok_or_else(|| format!("unknown anomaly '{s}'"))
+            .ok_or_else(|| UnknownAnomaly(s.to_string()))
     }
 }
 
@@ -123,23 +128,8 @@ mod tests {
 
     #[test]
     fn areas_are_scenario_areas() {
-        const AREAS: [&str; 13] = [
-            "acquire",
-            "ack",
-            "lock",
-            "delivery-limit",
-            "session",
-            "spso",
-            "errors",
-            "claims",
-            "faults",
-            "partitions",
-            "renew",
-            "dlq",
-            "offsets",
-        ];
         for a in Anomaly::ALL {
-            assert!(AREAS.contains(&a.area()), "{a}: {}", a.area());
+            assert!(crate::vocab::AREAS.contains(&a.area()), "{a}: {}", a.area());
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One model-checking run over a [`Config`]: Stateright for the safety and reachability properties,
 //! [`crate::graph`] for liveness and transition coverage, and one single-property breadth-first run
-//! per violated safety property for its shortest counterexample (crates.md gotcha 1).
+//! per violated safety property for its shortest counterexample (the checkers' own paths need not
+//! be shortest).
 
 use crate::graph::{self, Trace};
 use crate::model::{Action, Config, Prop, PropKind, ShareModel, State, Transition, SAFETY};

@@ -2,7 +2,7 @@
 //! soundly: liveness and transition coverage.
 //!
 //! Stateright 0.31 reports `eventually` counterexamples only at terminal states, so a path that loops
-//! forever without reaching the goal goes unnoticed (crates.md gotcha 2). Here the reachable graph is
+//! forever without reaching the goal goes unnoticed. Here the reachable graph is
 //! built once (breadth-first, one state per member permutation), and then:
 //!
 //! - **liveness** (`AG EF goal`): a backward search from the goal states marks every state that can

@@ -37,6 +37,17 @@ pub const MAX_RECORDS: u8 = 6;
 /// Most members a model configuration may have.
 pub const MAX_MEMBERS: u8 = 3;
 
+/// A model configuration out of its bounds (the message names the parameter).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl From<&str> for ConfigError {
+    fn from(s: &str) -> Self {
+        ConfigError(s.to_string())
+    }
+}
+
 /// The bounds and rules of one model-checking run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Config {
@@ -84,30 +95,33 @@ impl Config {
     }
 
     /// Checks the bounds; the message names the offending parameter.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=MAX_RECORDS).contains(&self.records) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "--records must be 1..={MAX_RECORDS}, got {}",
                 self.records
-            ));
+            )));
         }
         if !(1..=MAX_MEMBERS).contains(&self.members) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "--members must be 1..={MAX_MEMBERS}, got {}",
                 self.members
-            ));
+            )));
         }
         if !(2..=10).contains(&self.delivery_limit) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "--delivery-limit must be 2..=10 (Kafka's range), got {}",
                 self.delivery_limit
-            ));
+            )));
         }
         if self.max_in_flight == 0 {
             return Err("--max-in-flight must be at least 1".into());
         }
         if self.restarts > 3 {
-            return Err(format!("--restarts must be 0..=3, got {}", self.restarts));
+            return Err(ConfigError(format!(
+                "--restarts must be 0..=3, got {}",
+                self.restarts
+            )));
         }
         Ok(())
     }
@@ -672,8 +686,9 @@ impl Transitions {
     }
 }
 
-/// The Stateright model: a configuration, and optionally a single property to check (for shortest
-/// counterexamples, see crates.md gotcha 1).
+/// The Stateright model: a configuration, and optionally a single property to check (Stateright's
+/// checkers report *a* path to a violation, not the shortest; checking one property alone
+/// breadth-first gives the shortest).
 #[derive(Clone, Debug)]
 pub struct ShareModel {
     /// Bounds and rules.

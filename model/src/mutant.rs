@@ -1,7 +1,7 @@
 //! Planted bugs in the spec ("mutants").
 //!
 //! Each mutant is one small, named change to a rule of [`crate::spec`] that a real broker could
-//! plausibly ship, most of them modelled on bugs Apache Kafka actually fixed (kip932-semantics.md §11).
+//! plausibly ship, most of them modelled on bugs Apache Kafka actually fixed (docs/semantics.md §11).
 //! `sharecheck check --mutant NAME` model-checks the spec with that change; every mutant must be caught
 //! by at least one property, which proves the properties have teeth. The reference broker reuses the
 //! same mutants, so the conformance suite is measured against the same planted bugs.

@@ -2,12 +2,12 @@
 //!
 //! A [`Profile`] names an Apache Kafka release line and switches the few rules that changed between
 //! releases. Everything else in [`crate::spec`] is common to 4.1–4.4. Sources: the "Version deltas"
-//! column of kip932-semantics.md §1.3 and §2.1, and §4.2 for the in-flight window.
+//! column of docs/semantics.md §1.3 and §2.1, and §4.2 for the in-flight window.
 
 use serde::Serialize;
 
 /// What closing a share session (or dropping its connection) does to the member's acquired records
-/// (kip932-semantics.md §1.3 row T9).
+/// (docs/semantics.md §1.3 row T9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SessionRelease {
@@ -21,7 +21,7 @@ pub enum SessionRelease {
 }
 
 /// How the in-flight window limit (`group.share.partition.max.record.locks`) caps acquisition of
-/// records that were never in the cache (kip932-semantics.md §4.2).
+/// records that were never in the cache (docs/semantics.md §4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WindowRule {

@@ -1,5 +1,5 @@
 //! Share-session epochs: the rules a partition leader applies to the `ShareSessionEpoch` of every
-//! ShareFetch and ShareAcknowledge (kip932-semantics.md §6.1, `SPM.newContext@4.2:456-535`,
+//! ShareFetch and ShareAcknowledge (docs/semantics.md §6.1, `SPM.newContext@4.2:456-535`,
 //! `SPM.acknowledgeSessionUpdate@4.2:537-562`).
 //!
 //! A share session is identified by (group, member) on one broker; there is no session id on the

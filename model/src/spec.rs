@@ -5,7 +5,7 @@
 //! it and the fuzzer compares against it: no other code re-implements these rules.
 //!
 //! Granularity is one transition per wire request or broker timer event, as a partition leader sees
-//! them (kip932-semantics.md §1.3, §13):
+//! them (docs/semantics.md §1.3, §13):
 //!
 //! | Operation | Wire / event | Rules |
 //! |---|---|---|
@@ -22,7 +22,7 @@
 //! side rule, `IFS.tryUpdateState@4.2:150-176`). Acknowledged and Archived are terminal.
 //!
 //! Conventions: offsets are absolute log offsets (topics start at 0); members are small indices the
-//! caller maps to member ids; citations are `path@release:line` as in kip932-semantics.md §0.
+//! caller maps to member ids; citations are `path@release:line` as in docs/semantics.md §0.
 //! There is no clock here: lock expiry is an explicit event, and deadlines are the caller's business.
 
 use crate::mutant::Mutant;
@@ -35,7 +35,7 @@ pub use crate::vocab::{AckBatch, AckType, ErrorCode, Offset};
 /// A share-group member, as an index into a member table the caller keeps.
 pub type MemberIdx = u16;
 
-/// The state of one record of a share partition (kip932-semantics.md §1.1).
+/// The state of one record of a share partition (docs/semantics.md §1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "state", content = "member")]
 pub enum RecordState {
@@ -140,7 +140,7 @@ pub struct AcquiredRange {
     pub delivery_count: u8,
 }
 
-/// Why an acknowledgement request failed, and with which code (kip932-semantics.md §5.3).
+/// Why an acknowledgement request failed, and with which code (docs/semantics.md §5.3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AckError {
     /// The per-partition error code the broker must answer.
@@ -174,7 +174,7 @@ pub struct Change {
     pub to: InFlight,
 }
 
-/// How `share.auto.offset.reset` places the initial SPSO (kip932-semantics.md §4.3).
+/// How `share.auto.offset.reset` places the initial SPSO (docs/semantics.md §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AutoOffsetReset {
@@ -198,7 +198,7 @@ impl AutoOffsetReset {
 
 /// The in-memory state of one share partition on its leader, with what is persisted implied:
 /// Acknowledged/Archived and Available counts are written when they change; acquisitions never are
-/// (kip932-semantics.md §10.1).
+/// (docs/semantics.md §10.1).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SharePartition {
     /// Share-partition start offset: every offset below it is terminal.
@@ -400,7 +400,7 @@ impl SharePartition {
         }
     }
 
-    /// How many offsets past the cache a fetch may acquire now (kip932-semantics.md §4.2).
+    /// How many offsets past the cache a fetch may acquire now (docs/semantics.md §4.2).
     ///
     /// 4.2+: new acquisitions are capped at `limit − window` (`SP.lastOffsetAndMaxRecordsToAcquire@4.2:1676`).
     /// 4.1: if the window is below the limit before the fetch, any number (`SP.canAcquireRecords@4.1`).
@@ -589,12 +589,14 @@ impl SharePartition {
                 reason,
             })
         };
-        let mut prev_last: Option<Offset> = None;
+        // Kafka starts the ordering check at −1, so a first batch starting below −1 fails it too
+        // (`KA.validateAcknowledgementBatches@4.2:4067`, `prevEndOffset = -1L`).
+        let mut prev_last: Offset = -1;
         for (i, b) in batches.iter().enumerate() {
             if b.first_offset > b.last_offset {
                 return invalid(i, "FirstOffset is greater than LastOffset");
             }
-            if prev_last.is_some_and(|p| b.first_offset < p) {
+            if b.first_offset < prev_last {
                 return invalid(i, "batch starts before the previous batch's LastOffset");
             }
             if b.types.is_empty() {
@@ -619,7 +621,7 @@ impl SharePartition {
                     return invalid(i, "RENEW in a request without IsRenewAck");
                 }
             }
-            prev_last = Some(b.last_offset);
+            prev_last = b.last_offset;
         }
         Ok(())
     }
@@ -851,7 +853,7 @@ impl SharePartition {
     }
 
     /// The leader restarts or fails over: in-memory acquisitions are forgotten and the partition is
-    /// rebuilt from persisted state (T14, kip932-semantics.md §10.2). Acknowledged and Archived
+    /// rebuilt from persisted state (T14, docs/semantics.md §10.2). Acknowledged and Archived
     /// records and the SPSO survive (every change to them was written before it was answered).
     /// An Acquired record reverts to its last written state: Available with the count it was written
     /// with (`count − 1`, acquisition never being written), or a never-written record again.

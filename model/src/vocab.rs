@@ -369,6 +369,23 @@ pub fn type_code_at(batches: &[AckBatch], offset: Offset) -> Option<i8> {
     batches.iter().find_map(|b| b.type_at(offset))
 }
 
+/// The scenario areas (`kip932.<area>.<name>`): where a case, and an anomaly, belongs.
+pub const AREAS: [&str; 13] = [
+    "acquire",
+    "ack",
+    "lock",
+    "delivery-limit",
+    "session",
+    "spso",
+    "errors",
+    "claims",
+    "faults",
+    "partitions",
+    "renew",
+    "dlq",
+    "offsets",
+];
+
 /// Whether `name` is a member name a trace may use: 1–16 ASCII letters, digits or `-`.
 pub fn valid_member_name(name: &str) -> bool {
     !name.is_empty()

@@ -47,12 +47,15 @@ public class Warmup {
     static final String GROUP = "sharecheck-warmup";
 
     static long deadline;
+    /** A broker formatted with share.version=0: ready once it answers describeFeatures, with no round trip. */
+    static boolean shareDisabled = false;
+
     /** What the current wait is for; named in the timeout message. */
     static String waitingFor = "start";
 
     public static void main(String[] args) {
         if (args.length < 1 || args[0].startsWith("-")) {
-            fail("usage: Warmup BOOTSTRAP [--timeout-ms MS] [--brokers N]");
+            fail("usage: Warmup BOOTSTRAP [--timeout-ms MS] [--brokers N] [--share-disabled]");
         }
         String bootstrap = args[0];
         long timeoutMs = 90_000;
@@ -61,6 +64,7 @@ public class Warmup {
             switch (args[i]) {
                 case "--timeout-ms" -> timeoutMs = Long.parseLong(value(args, ++i));
                 case "--brokers" -> brokers = Integer.parseInt(value(args, ++i));
+                case "--share-disabled" -> shareDisabled = true;
                 default -> fail("unknown argument " + args[i]);
             }
         }
@@ -91,6 +95,7 @@ public class Warmup {
                     FinalizedVersionRange r = fm.finalizedFeatures().get("share.version");
                     level = r == null ? 0 : r.maxVersionLevel();
                     if (level >= 1) break;
+                    if (shareDisabled) break;
                     waitingFor = "share.version >= 1, but the broker finalizes " + (level == 0 ? "no share.version"
                             : "share.version=" + level) + " (finalized: " + fm.finalizedFeatures().keySet() + ")";
                     checkDeadline(waitingFor);
@@ -102,6 +107,10 @@ public class Warmup {
             }
             log("share.version=" + level);
             System.out.println("share.version=" + level);
+            if (shareDisabled) {
+                if (level != 0) fail("share.version=" + level + ", but --share-disabled expects share groups off");
+                return;
+            }
 
             if (brokers > 1) {
                 waitingFor = brokers + " brokers in describeCluster";

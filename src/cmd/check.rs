@@ -70,7 +70,7 @@ impl ModelArgs {
             profile,
             mutant,
         };
-        config.validate().map_err(Fail::usage)?;
+        config.validate().map_err(|e| Fail::usage(e.to_string()))?;
         Ok(config)
     }
 }

@@ -116,7 +116,7 @@ fn validate(args: &FuzzArgs) -> Result<(), Fail> {
         waits: !args.no_waits,
     }
     .validate()
-    .map_err(Fail::usage)?;
+    .map_err(|e| Fail::usage(e.to_string()))?;
     if let Some(l) = args.lock_ms {
         let floor = if args.target.bootstrap.is_some() {
             KAFKA_MIN_LOCK_MS
@@ -218,7 +218,9 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             restarter: None,
         };
         opts.lock_ms = opts.lock_ms.max(KAFKA_MIN_LOCK_MS);
-        let case = Fuzzer::new(target, opts).case(k).map_err(Fail::usage)?;
+        let case = Fuzzer::new(target, opts)
+            .case(k)
+            .map_err(|e| Fail::usage(e.to_string()))?;
         println!("{}", case.to_json());
         return Ok(Outcome::Pass);
     }

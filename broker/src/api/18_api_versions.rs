@@ -1,5 +1,6 @@
 //! ApiVersions (18): the APIs and versions served, and the finalized feature `share.version=1`
-//! that tells clients share groups are enabled (kip932-semantics.md §9; crates.md §3.2).
+//! that tells clients share groups are enabled (docs/semantics.md §9; Kafka's clients read it from
+//! `FinalizedFeatures` of ApiVersions v3+).
 
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,

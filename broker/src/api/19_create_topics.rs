@@ -55,7 +55,7 @@ pub fn handle(
             };
             if req.validate_only {
                 if let Err(m) = valid_topic_name(&name) {
-                    return fail(ErrorCode::INVALID_TOPIC_EXCEPTION.0, m);
+                    return fail(ErrorCode::INVALID_TOPIC_EXCEPTION.0, m.0);
                 }
                 if st.topics.contains_key(&name) {
                     return fail(

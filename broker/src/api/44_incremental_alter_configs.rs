@@ -1,5 +1,5 @@
 //! IncrementalAlterConfigs (44): share-group configs on GROUP resources (type 32), before or after
-//! the group exists (kip932-semantics.md §2.2, §3, §4.2, §4.3). SET (0) and DELETE (1) only; all
+//! the group exists (docs/semantics.md §2.2, §3, §4.2, §4.3). SET (0) and DELETE (1) only; all
 //! changes of one resource apply together or not at all. Other resource types are refused.
 
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;

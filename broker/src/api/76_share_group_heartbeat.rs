@@ -1,5 +1,5 @@
 //! ShareGroupHeartbeat (76): join (epoch 0), steady heartbeats, leave (epoch −1) and the
-//! assignment (kip932-semantics.md §7; the coordinator is [`crate::coordinator`]).
+//! assignment (docs/semantics.md §7; the coordinator is [`crate::coordinator`]).
 
 use std::time::Instant;
 

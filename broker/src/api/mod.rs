@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 
-use crate::server::{decode_body, encode_response, ConnCtx, Reply, Shared};
+use crate::server::{decode_body, encode_response, ConnCtx, ProtocolError, Reply, Shared};
 
 pub mod session;
 
@@ -94,7 +94,7 @@ pub async fn serve(
     version: i16,
     header: RequestHeader,
     mut body: Bytes,
-) -> Result<Reply, String> {
+) -> Result<Reply, ProtocolError> {
     match key {
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(&mut body, version)?;
@@ -115,7 +115,7 @@ pub async fn serve(
                     version,
                     header.correlation_id,
                 )?)),
-                None => Err("connection ended during a Fetch".to_string()),
+                None => Err(ProtocolError("connection ended during a Fetch".to_string())),
             }
         }
         ApiKey::ListOffsets => {
@@ -244,7 +244,9 @@ pub async fn serve(
                     version,
                     header.correlation_id,
                 )?)),
-                None => Err("connection ended during a ShareFetch".to_string()),
+                None => Err(ProtocolError(
+                    "connection ended during a ShareFetch".to_string(),
+                )),
             }
         }
         ApiKey::ShareAcknowledge => {
@@ -256,7 +258,7 @@ pub async fn serve(
                 header.correlation_id,
             )?))
         }
-        other => Err(format!("API {other:?} is not served")),
+        other => Err(ProtocolError(format!("API {other:?} is not served"))),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Share sessions, shared by ShareFetch (78) and ShareAcknowledge (79): identity checks, the epoch
-//! rules and acknowledgement batches (kip932-semantics.md §5.1, §6.1).
+//! rules and acknowledgement batches (docs/semantics.md §5.1, §6.1).
 
 use std::collections::BTreeSet;
 

@@ -175,22 +175,29 @@ impl Default for GenConfig {
 
 impl GenConfig {
     /// Checks the bounds; the message names the flag.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GenError> {
         if !(1..=MAX_MEMBERS).contains(&self.members) {
-            return Err(format!(
+            return Err(GenError(format!(
                 "--members must be 1..={MAX_MEMBERS}, got {}",
                 self.members
-            ));
+            )));
         }
         if !(1..=MAX_OPS).contains(&self.max_ops) {
-            return Err(format!(
+            return Err(GenError(format!(
                 "--max-ops must be 1..={MAX_OPS}, got {}",
                 self.max_ops
-            ));
+            )));
         }
         Ok(())
     }
 }
+
+/// Why cases cannot be generated: bounds out of range, or a strategy that gave up.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GenError(pub String);
+
+impl GenConfig {}
 
 // ------------------------------------------------------------------------------------------------
 // Strategies
@@ -382,7 +389,7 @@ pub fn case_tree(
     gen: &GenConfig,
     seed: u64,
     index: u64,
-) -> Result<Box<dyn ValueTree<Value = FuzzCase>>, String> {
+) -> Result<Box<dyn ValueTree<Value = FuzzCase>>, GenError> {
     let config = ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
@@ -391,5 +398,5 @@ pub fn case_tree(
     case_strategy(gen)
         .new_tree(&mut runner)
         .map(|t| Box::new(t) as Box<dyn ValueTree<Value = FuzzCase>>)
-        .map_err(|e| format!("cannot generate case {index}: {e}"))
+        .map_err(|e| GenError(format!("cannot generate case {index}: {e}")))
 }

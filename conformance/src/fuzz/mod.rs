@@ -35,8 +35,8 @@ mod shrink;
 
 pub use fixture::{fixture_case, fixture_file_name, FIXTURE_LOCKS_MS};
 pub use gen::{
-    case_strategy, case_tree, op_strategy, rng_for, EpochKind, FuzzCase, GenConfig, Op, Pick, Ref,
-    Types, Via, FUZZ_MIN_LOCK_MS, KAFKA_MIN_LOCK_MS, MAX_MEMBERS, MAX_OPS,
+    case_strategy, case_tree, op_strategy, rng_for, EpochKind, FuzzCase, GenConfig, GenError, Op,
+    Pick, Ref, Types, Via, FUZZ_MIN_LOCK_MS, KAFKA_MIN_LOCK_MS, MAX_MEMBERS, MAX_OPS,
 };
 pub use lower::{case_of, lower, SETTLE_PERCENT};
 
@@ -233,7 +233,7 @@ impl Fuzzer {
     }
 
     /// Case `index` as it runs.
-    pub fn case(&self, index: u64) -> Result<Case, String> {
+    pub fn case(&self, index: u64) -> Result<Case, GenError> {
         let tree = case_tree(&self.opts.gen, self.opts.seed, index)?;
         Ok(self.lowered(&tree.current(), index))
     }
@@ -369,7 +369,7 @@ impl Feed for Generation<'_> {
                 Err(why) => {
                     self.tally.cases += 1;
                     self.tally.inconclusive += 1;
-                    self.tally.first_inconclusive.get_or_insert((index, why));
+                    self.tally.first_inconclusive.get_or_insert((index, why.0));
                 }
             }
         }

@@ -36,7 +36,7 @@ enum TimedKind {
     SessionRelease { member: MemberIdx },
     /// The group's last share session on the broker ended: the broker may drop the group's
     /// in-memory share-partition state and reload it from what was persisted
-    /// (`SPM.ShareGroupListenerImpl.onGroupEmpty@4.2:873`, kip932-semantics.md §6.3) — before the
+    /// (`SPM.ShareGroupListenerImpl.onGroupEmpty@4.2:873`, docs/semantics.md §6.3) — before the
     /// release of the ending session's records was written, it forgets the delivery (as T14).
     GroupReload,
 }
@@ -151,7 +151,7 @@ impl PartitionOracle {
     }
 
     /// With `latest`, the share partition starts at the high watermark of its first fetch
-    /// (`share.auto.offset.reset=latest`, kip932-semantics.md §4.3); otherwise at the log start.
+    /// (`share.auto.offset.reset=latest`, docs/semantics.md §4.3); otherwise at the log start.
     pub fn with_reset(mut self, latest: bool) -> PartitionOracle {
         self.latest_reset = latest;
         self
@@ -425,7 +425,7 @@ impl PartitionOracle {
         if obs.top_error == ErrorCode::NONE && obs.epoch != -1 {
             self.initialize();
             // The broker reports the group's configured lock duration, not the time left
-            // (kip932-semantics.md §3, `KA@4.2 createResponse` uses recordLockDurationMsOrDefault).
+            // (docs/semantics.md §3, `KA@4.2 createResponse` uses recordLockDurationMsOrDefault).
             if let Some(reported) = obs
                 .lock_timeout_ms
                 .filter(|t| i64::from(*t) != self.config.lock_ms as i64)

@@ -233,6 +233,7 @@ fn config_bounds_are_validated() {
     }
     .validate()
     .unwrap_err()
+    .0
     .contains("--records"));
     assert!(Config {
         members: 0,
@@ -240,6 +241,7 @@ fn config_bounds_are_validated() {
     }
     .validate()
     .unwrap_err()
+    .0
     .contains("--members"));
     assert!(Config {
         delivery_limit: 1,
@@ -247,6 +249,7 @@ fn config_bounds_are_validated() {
     }
     .validate()
     .unwrap_err()
+    .0
     .contains("--delivery-limit"));
 }
 

@@ -1,4 +1,4 @@
-//! Unit tests of the spec: one per transition of kip932-semantics.md §1.3 and per error of §5.3.
+//! Unit tests of the spec: one per transition of docs/semantics.md §1.3 and per error of §5.3.
 
 use super::*;
 use crate::mutant::Mutant;
@@ -445,6 +445,17 @@ fn e42_batches_out_of_order_but_touching_is_allowed() {
         (ErrorCode::INVALID_RECORD_STATE, Some(1))
     );
     assert_eq!(state(&p, 0), RecordState::Acquired(A), "rolled back");
+}
+
+#[test]
+fn e42_a_first_batch_below_minus_one() {
+    // Kafka's ordering check starts at -1: a first batch from -2 is out of order; from -1 it is
+    // merely below the SPSO and ignored.
+    let mut p = three_acquired_by_a();
+    let err = acked(&mut p, A, &[batch(-2, -1, &[1])]).unwrap_err();
+    assert_eq!((err.code, err.batch), (ErrorCode::INVALID_REQUEST, 0));
+    assert!(acked(&mut p, A, &[batch(-1, -1, &[1])]).is_ok());
+    assert_eq!(state(&p, 0), RecordState::Acquired(A));
 }
 
 #[test]

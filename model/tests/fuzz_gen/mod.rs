@@ -5,7 +5,7 @@
 //! Shared by `tests/spec_props.rs` and `examples/bench_fuzz.rs` (included there with `#[path]`).
 //! Operations name records and members *relatively* (an index into what exists when the operation
 //! runs), so proptest can delete any operation while shrinking and the rest still mean something
-//! (crates.md gotcha 5); an operation that is not enabled when it runs is skipped.
+//! (proptest deletes and simplifies operations independently); an operation that is not enabled when it runs is skipped.
 
 #![allow(dead_code)]
 
@@ -250,7 +250,7 @@ fn describe(actions: &[Action]) -> String {
         .join("; ")
 }
 
-/// Structural invariants of a partition that every reachable state keeps (kip932-semantics.md §13):
+/// Structural invariants of a partition that every reachable state keeps (docs/semantics.md §13):
 /// SPSO ≤ cache end ≤ log end; everything below the SPSO terminal; nothing past the cache ever
 /// delivered; Acquired records delivered at least once; no count above the delivery limit; the
 /// window within its limit under 4.2+ rules.
@@ -360,7 +360,7 @@ pub fn raw_batch() -> impl Strategy<Value = AckBatch> {
 }
 
 /// Checks the spec's answer to one acknowledgement request from `member` against the wire rules
-/// (kip932-semantics.md §5.3): request-level validation decides first and its error is the answer;
+/// (docs/semantics.md §5.3): request-level validation decides first and its error is the answer;
 /// an error is 42 or 121 and changes nothing; success changes only records inside the batches, at
 /// or above the SPSO, Acquired by `member`, each as its type says.
 pub fn check_ack(
