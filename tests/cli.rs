@@ -480,3 +480,91 @@ fn the_readme_lists_every_anomaly() {
         .collect();
     assert_eq!(rows, code);
 }
+
+/// A broker killed in the middle of `conform`: the run stops starting cases and exits 3 within
+/// 10 s of the kill, naming the case that was running.
+#[test]
+fn a_broker_killed_mid_run_exits_3_naming_the_case() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Std, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin!("sharecheck");
+    let mut broker = Std::new(bin)
+        .args(["broker", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the broker");
+    let mut lines = BufReader::new(broker.stdout.take().expect("stdout")).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on ")
+                .nth(1)
+                .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .expect("the broker says where it listens");
+    let conform = Std::new(bin)
+        .args(["conform", "--bootstrap", &addr, "--jobs", "8"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start conform");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    broker.kill().expect("SIGKILL the broker");
+    let killed = std::time::Instant::now();
+    let out = conform.wait_with_output().expect("conform ends");
+    let took = killed.elapsed();
+    let _ = broker.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "took {took:?} after the kill"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("went away during kip932."), "{stderr}");
+    // The cases that finished before the kill keep their verdicts.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("case(s):"), "{stdout}");
+}
+
+/// With stderr not a terminal, long runs print a heartbeat line at every interval.
+#[test]
+fn long_runs_print_heartbeats_when_stderr_is_not_a_terminal() {
+    let out = sharecheck()
+        .env("SHARECHECK_HEARTBEAT_SECS", "1")
+        .args(["conform", "--filter", "kip932.lock.", "--seed", "5"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let beats: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("sharecheck conform: ["))
+        .collect();
+    assert!(!beats.is_empty(), "{stderr}");
+    assert!(
+        beats
+            .iter()
+            .all(|l| l.contains("seed 5") && l.contains("failed so far")),
+        "{beats:?}"
+    );
+    let started = std::time::Instant::now();
+    let out = sharecheck()
+        .env("SHARECHECK_HEARTBEAT_SECS", "1")
+        .args(["fuzz", "--cases", "1500", "--seed", "3", "--no-waits"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let secs = started.elapsed().as_secs();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let beats = stderr
+        .lines()
+        .filter(|l| l.starts_with("sharecheck fuzz: ["))
+        .count() as u64;
+    // One line a second, give or take the last one.
+    assert!(beats + 2 >= secs, "{beats} heartbeats in {secs}s: {stderr}");
+}

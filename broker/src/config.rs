@@ -22,6 +22,9 @@ pub const INVALID_CONFIG: i16 = 40;
 pub struct BrokerConfig {
     /// Where to listen; port 0 picks a free port ([`crate::BrokerHandle::addr`] tells which).
     pub listen: SocketAddr,
+    /// The address Metadata, FindCoordinator and DescribeCluster give out (Kafka's
+    /// `advertised.listeners`); `None`: the listen address. A proxy in front of the broker sets its own.
+    pub advertised: Option<SocketAddr>,
     /// The release whose share-partition rules apply (default `kafka-4.2`).
     pub profile: Profile,
     /// A planted bug, or `None`.
@@ -73,6 +76,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertised: None,
             profile: Profile::DEFAULT,
             mutant: None,
             node_id: 1,

@@ -43,6 +43,8 @@ pub struct Stats {
 pub struct Shared {
     pub config: BrokerConfig,
     pub addr: SocketAddr,
+    /// The address the broker gives out for itself.
+    pub advertised: SocketAddr,
     state: Mutex<State>,
     /// Records may have become acquirable (produce, release, expiry, restart): long-polling
     /// ShareFetches look again.
@@ -67,6 +69,7 @@ impl Shared {
         let shutdown = CancellationToken::new();
         let generation = Mutex::new(shutdown.child_token());
         Shared {
+            advertised: config.advertised.unwrap_or(addr),
             config,
             addr,
             state: Mutex::new(State::new()),

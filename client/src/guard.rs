@@ -1,23 +1,35 @@
-//! The frame guard: every request body is walked against its Apache Kafka JSON message schema
-//! before kafka-protocol decodes it.
+//! The frame guard: every request body (in the reference broker) and every response body (in the
+//! client) is walked against its Apache Kafka JSON message schema before kafka-protocol decodes it,
+//! and every record batch a client receives is walked before its records are decoded.
 //!
 //! Why: kafka-protocol 0.18 sizes a `Vec` from the array length it reads off the wire
-//! (`Vec::with_capacity(n)` in `protocol/types.rs`) before it knows whether `n` elements follow. A
-//! random or hostile length of a few hundred million turns into an allocation larger than memory,
-//! and allocation failure aborts the whole process instead of failing one request. The guard walks
-//! the same bytes the decoder will read, field by field as the schema lays them out for that version
-//! (flexible versions: compact lengths and tagged-field sections), and accepts the frame only if
-//! every array, string and byte field fits in what is left of the frame. After that every array the
-//! decoder allocates holds at most as many elements as the frame has bytes.
+//! (`Vec::with_capacity(n)` in `protocol/types.rs`, `records.reserve(record_count)` and
+//! `IndexMap::with_capacity(headers)` in `records.rs`) before it knows whether that many elements
+//! follow. A random or hostile length of a few hundred million turns into an allocation larger than
+//! memory, and allocation failure aborts the whole process instead of failing one exchange. The
+//! guard walks the same bytes the decoder will read, field by field as the schema lays them out for
+//! that version (flexible versions: compact lengths and tagged-field sections), and accepts the
+//! frame only if every array, string and byte field fits in what is left of it. After that every
+//! array the decoder allocates holds at most as many elements as the frame has bytes, and each of
+//! them is really there.
 //!
-//! The schemas are the request JSON files of Apache Kafka 4.1.2 (`clients/src/main/resources/common/
-//! message/`, Apache License 2.0), the release whose schemas kafka-protocol 0.18 was generated from.
-//! They are embedded and parsed once.
+//! The schemas are the request and response JSON files of Apache Kafka 4.1.2
+//! (`clients/src/main/resources/common/message/` at `c82fd9b934`, Apache License 2.0), the release
+//! whose schemas kafka-protocol 0.18 was generated from. They are embedded and parsed once.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+
+/// Which way a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client to broker.
+    Request,
+    /// Broker to client.
+    Response,
+}
 
 /// Why a frame was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,12 +40,18 @@ pub enum GuardError {
     /// The version is outside the schema's valid versions.
     #[error("API key {key} has no version {version}")]
     UnknownVersion { key: i16, version: i16 },
-    /// The bytes do not fit the schema.
-    #[error("malformed {api} v{version} body at byte {at}: {what}")]
+    /// The bytes do not fit the schema: which message, at which byte, in which field.
+    #[error("malformed {api} v{version} at byte {at}, field {field}: {what}")]
     Malformed {
+        /// The message (`ShareFetchResponse`).
         api: &'static str,
+        /// Its version.
         version: i16,
+        /// Byte offset into the body.
         at: usize,
+        /// The field path (`Responses.Partitions.AcquiredRecords`).
+        field: String,
+        /// What does not fit.
         what: String,
     },
     /// An embedded schema could not be parsed (a build defect, reported at broker start).
@@ -109,6 +127,9 @@ struct Field {
     name: String,
     ty: Ty,
     versions: Versions,
+    /// Versions where the field may be null. A nullable struct carries a one-byte marker
+    /// (−1 null, 1 present) before its fields.
+    nullable: Versions,
     tagged: Versions,
     /// The tag of a tagged field.
     tag: Option<u32>,
@@ -122,75 +143,139 @@ struct Schema {
     fields: Vec<Field>,
 }
 
-/// The embedded schemas: (file name, contents).
+/// The embedded schemas: (file name, contents). The direction is in the name.
 const FILES: &[(&str, &str)] = &[
     (
         "ProduceRequest.json",
         include_str!("schemas/ProduceRequest.json"),
     ),
     (
-        "ListOffsetsRequest.json",
-        include_str!("schemas/ListOffsetsRequest.json"),
-    ),
-    (
-        "MetadataRequest.json",
-        include_str!("schemas/MetadataRequest.json"),
-    ),
-    (
-        "FindCoordinatorRequest.json",
-        include_str!("schemas/FindCoordinatorRequest.json"),
-    ),
-    (
-        "ApiVersionsRequest.json",
-        include_str!("schemas/ApiVersionsRequest.json"),
-    ),
-    (
-        "CreateTopicsRequest.json",
-        include_str!("schemas/CreateTopicsRequest.json"),
-    ),
-    (
-        "DeleteTopicsRequest.json",
-        include_str!("schemas/DeleteTopicsRequest.json"),
-    ),
-    (
-        "InitProducerIdRequest.json",
-        include_str!("schemas/InitProducerIdRequest.json"),
-    ),
-    (
-        "DescribeConfigsRequest.json",
-        include_str!("schemas/DescribeConfigsRequest.json"),
-    ),
-    (
-        "IncrementalAlterConfigsRequest.json",
-        include_str!("schemas/IncrementalAlterConfigsRequest.json"),
-    ),
-    (
-        "DescribeClusterRequest.json",
-        include_str!("schemas/DescribeClusterRequest.json"),
-    ),
-    (
-        "ShareGroupHeartbeatRequest.json",
-        include_str!("schemas/ShareGroupHeartbeatRequest.json"),
-    ),
-    (
-        "ShareGroupDescribeRequest.json",
-        include_str!("schemas/ShareGroupDescribeRequest.json"),
-    ),
-    (
-        "ShareFetchRequest.json",
-        include_str!("schemas/ShareFetchRequest.json"),
+        "ProduceResponse.json",
+        include_str!("schemas/ProduceResponse.json"),
     ),
     (
         "FetchRequest.json",
         include_str!("schemas/FetchRequest.json"),
     ),
     (
+        "FetchResponse.json",
+        include_str!("schemas/FetchResponse.json"),
+    ),
+    (
+        "ListOffsetsRequest.json",
+        include_str!("schemas/ListOffsetsRequest.json"),
+    ),
+    (
+        "ListOffsetsResponse.json",
+        include_str!("schemas/ListOffsetsResponse.json"),
+    ),
+    (
+        "MetadataRequest.json",
+        include_str!("schemas/MetadataRequest.json"),
+    ),
+    (
+        "MetadataResponse.json",
+        include_str!("schemas/MetadataResponse.json"),
+    ),
+    (
+        "FindCoordinatorRequest.json",
+        include_str!("schemas/FindCoordinatorRequest.json"),
+    ),
+    (
+        "FindCoordinatorResponse.json",
+        include_str!("schemas/FindCoordinatorResponse.json"),
+    ),
+    (
+        "ApiVersionsRequest.json",
+        include_str!("schemas/ApiVersionsRequest.json"),
+    ),
+    (
+        "ApiVersionsResponse.json",
+        include_str!("schemas/ApiVersionsResponse.json"),
+    ),
+    (
+        "CreateTopicsRequest.json",
+        include_str!("schemas/CreateTopicsRequest.json"),
+    ),
+    (
+        "CreateTopicsResponse.json",
+        include_str!("schemas/CreateTopicsResponse.json"),
+    ),
+    (
+        "DeleteTopicsRequest.json",
+        include_str!("schemas/DeleteTopicsRequest.json"),
+    ),
+    (
+        "DeleteTopicsResponse.json",
+        include_str!("schemas/DeleteTopicsResponse.json"),
+    ),
+    (
+        "InitProducerIdRequest.json",
+        include_str!("schemas/InitProducerIdRequest.json"),
+    ),
+    (
+        "InitProducerIdResponse.json",
+        include_str!("schemas/InitProducerIdResponse.json"),
+    ),
+    (
+        "DescribeConfigsRequest.json",
+        include_str!("schemas/DescribeConfigsRequest.json"),
+    ),
+    (
+        "DescribeConfigsResponse.json",
+        include_str!("schemas/DescribeConfigsResponse.json"),
+    ),
+    (
+        "IncrementalAlterConfigsRequest.json",
+        include_str!("schemas/IncrementalAlterConfigsRequest.json"),
+    ),
+    (
+        "IncrementalAlterConfigsResponse.json",
+        include_str!("schemas/IncrementalAlterConfigsResponse.json"),
+    ),
+    (
+        "DescribeClusterRequest.json",
+        include_str!("schemas/DescribeClusterRequest.json"),
+    ),
+    (
+        "DescribeClusterResponse.json",
+        include_str!("schemas/DescribeClusterResponse.json"),
+    ),
+    (
+        "ShareGroupHeartbeatRequest.json",
+        include_str!("schemas/ShareGroupHeartbeatRequest.json"),
+    ),
+    (
+        "ShareGroupHeartbeatResponse.json",
+        include_str!("schemas/ShareGroupHeartbeatResponse.json"),
+    ),
+    (
+        "ShareGroupDescribeRequest.json",
+        include_str!("schemas/ShareGroupDescribeRequest.json"),
+    ),
+    (
+        "ShareGroupDescribeResponse.json",
+        include_str!("schemas/ShareGroupDescribeResponse.json"),
+    ),
+    (
+        "ShareFetchRequest.json",
+        include_str!("schemas/ShareFetchRequest.json"),
+    ),
+    (
+        "ShareFetchResponse.json",
+        include_str!("schemas/ShareFetchResponse.json"),
+    ),
+    (
         "ShareAcknowledgeRequest.json",
         include_str!("schemas/ShareAcknowledgeRequest.json"),
     ),
+    (
+        "ShareAcknowledgeResponse.json",
+        include_str!("schemas/ShareAcknowledgeResponse.json"),
+    ),
 ];
 
-type Schemas = HashMap<i16, Schema>;
+type Schemas = HashMap<(i16, Direction), Schema>;
 
 static SCHEMAS: OnceLock<Result<Schemas, GuardError>> = OnceLock::new();
 
@@ -206,11 +291,12 @@ pub fn init() -> Result<(), GuardError> {
     schemas().map(|_| ())
 }
 
-/// The API keys that have an embedded schema, with their valid versions.
+/// The API keys that have an embedded request schema, with its valid versions.
 pub fn covered() -> Result<Vec<(i16, i16, i16)>, GuardError> {
     let mut out: Vec<(i16, i16, i16)> = schemas()?
         .iter()
-        .map(|(k, s)| (*k, s.valid.min, s.valid.max))
+        .filter(|((_, d), _)| *d == Direction::Request)
+        .map(|((k, _), s)| (*k, s.valid.min, s.valid.max))
         .collect();
     out.sort_unstable();
     Ok(out)
@@ -234,13 +320,30 @@ fn load_all() -> Result<Schemas, GuardError> {
                 .ok_or_else(|| err(format!("no {name}")))?;
             Versions::parse(s).map_err(|p| err(p.0))
         };
+        let direction = match json.get("type").and_then(Value::as_str) {
+            Some("request") => Direction::Request,
+            Some("response") => Direction::Response,
+            _ => return Err(err("type is neither request nor response".to_string())),
+        };
         let schema = Schema {
             name: file.trim_end_matches(".json"),
             valid: versions("validVersions")?,
             flexible: versions("flexibleVersions")?,
-            fields: parse_fields(json.get("fields")).map_err(|p| err(p.0))?,
+            fields: {
+                // Structs named by type, defined once under `commonStructs`.
+                let commons: HashMap<&str, &Value> = json
+                    .get("commonStructs")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| Some((c.get("name")?.as_str()?, c)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                parse_fields(json.get("fields"), &commons).map_err(|p| err(p.0))?
+            },
         };
-        out.insert(key, schema);
+        out.insert((key, direction), schema);
     }
     Ok(out)
 }
@@ -274,15 +377,17 @@ fn strip_comments(text: &str) -> String {
     out
 }
 
-fn parse_fields(v: Option<&Value>) -> Result<Vec<Field>, SchemaProblem> {
+type Commons<'a> = HashMap<&'a str, &'a Value>;
+
+fn parse_fields(v: Option<&Value>, commons: &Commons<'_>) -> Result<Vec<Field>, SchemaProblem> {
     let Some(v) = v else {
         return Ok(Vec::new());
     };
     let arr = v.as_array().ok_or("fields is not an array")?;
-    arr.iter().map(parse_field).collect()
+    arr.iter().map(|f| parse_field(f, commons)).collect()
 }
 
-fn parse_field(f: &Value) -> Result<Field, SchemaProblem> {
+fn parse_field(f: &Value, commons: &Commons<'_>) -> Result<Field, SchemaProblem> {
     let name = f
         .get("name")
         .and_then(Value::as_str)
@@ -297,6 +402,10 @@ fn parse_field(f: &Value) -> Result<Field, SchemaProblem> {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("field {name} without versions"))?,
     )?;
+    let nullable = match f.get("nullableVersions").and_then(Value::as_str) {
+        Some(s) => Versions::parse(s)?,
+        None => Versions::NONE,
+    };
     let tagged = match f.get("taggedVersions").and_then(Value::as_str) {
         Some(s) => Versions::parse(s)?,
         None => Versions::NONE,
@@ -313,19 +422,20 @@ fn parse_field(f: &Value) -> Result<Field, SchemaProblem> {
         return Err(format!("field {name}: a tag needs taggedVersions and vice versa").into());
     }
     let ty = match ty_name.strip_prefix("[]") {
-        Some(elem) => Ty::Array(Box::new(parse_type(elem, f)?)),
-        None => parse_type(ty_name, f)?,
+        Some(elem) => Ty::Array(Box::new(parse_type(elem, f, commons)?)),
+        None => parse_type(ty_name, f, commons)?,
     };
     Ok(Field {
         name,
         ty,
         versions,
+        nullable,
         tagged,
         tag,
     })
 }
 
-fn parse_type(name: &str, field: &Value) -> Result<Ty, SchemaProblem> {
+fn parse_type(name: &str, field: &Value, commons: &Commons<'_>) -> Result<Ty, SchemaProblem> {
     Ok(match name {
         "bool" | "int8" => Ty::Fixed(1),
         "int16" | "uint16" => Ty::Fixed(2),
@@ -334,9 +444,15 @@ fn parse_type(name: &str, field: &Value) -> Result<Ty, SchemaProblem> {
         "uuid" => Ty::Fixed(16),
         "string" => Ty::String,
         "bytes" | "records" => Ty::Bytes,
-        _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => {
-            Ty::Struct(parse_fields(field.get("fields"))?)
-        }
+        _ if name.starts_with(|c: char| c.is_ascii_uppercase()) => match field.get("fields") {
+            Some(fields) => Ty::Struct(parse_fields(Some(fields), commons)?),
+            None => {
+                let common = commons.get(name).ok_or_else(|| {
+                    format!("struct {name} has no fields and is not a common struct")
+                })?;
+                Ty::Struct(parse_fields(common.get("fields"), commons)?)
+            }
+        },
         other => return Err(format!("unknown type {other}").into()),
     })
 }
@@ -346,6 +462,8 @@ struct Cursor<'a> {
     pos: usize,
     api: &'static str,
     version: i16,
+    /// The fields being walked, outermost first.
+    path: Vec<&'a str>,
 }
 
 impl Cursor<'_> {
@@ -354,6 +472,11 @@ impl Cursor<'_> {
             api: self.api,
             version: self.version,
             at: self.pos,
+            field: if self.path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                self.path.join(".")
+            },
             what: what.into(),
         })
     }
@@ -395,6 +518,12 @@ impl Cursor<'_> {
         self.fail(format!("{what}: varint longer than 5 bytes"))
     }
 
+    /// A zigzag-encoded signed varint (record fields), at most 5 bytes.
+    fn varint(&mut self, what: &str) -> Result<i32, GuardError> {
+        let u = self.uvarint(what)?;
+        Ok(((u >> 1) as i32) ^ -((u & 1) as i32))
+    }
+
     /// A length prefix: `None` for null, else the length.
     fn length(
         &mut self,
@@ -419,12 +548,23 @@ impl Cursor<'_> {
     }
 }
 
-fn walk_fields(c: &mut Cursor<'_>, fields: &[Field], flexible: bool) -> Result<(), GuardError> {
+fn walk_fields<'a>(
+    c: &mut Cursor<'a>,
+    fields: &'a [Field],
+    flexible: bool,
+) -> Result<(), GuardError> {
     for f in fields {
         if !f.versions.contains(c.version) || f.tagged.contains(c.version) {
             continue;
         }
-        walk_type(c, &f.ty, flexible, &f.name)?;
+        c.path.push(&f.name);
+        let absent = matches!(f.ty, Ty::Struct(_))
+            && f.nullable.contains(c.version)
+            && i8::from_be_bytes(c.fixed::<1>("null marker")?) < 0;
+        if !absent {
+            walk_type(c, &f.ty, flexible, &f.name)?;
+        }
+        c.path.pop();
     }
     if flexible {
         walk_tagged(c, fields)?;
@@ -434,7 +574,7 @@ fn walk_fields(c: &mut Cursor<'_>, fields: &[Field], flexible: bool) -> Result<(
 
 /// A tagged-field section: count, then (tag, size, value) triples. Known tagged fields are walked
 /// inside their declared size (the decoder reads them with their type); unknown ones are skipped.
-fn walk_tagged(c: &mut Cursor<'_>, fields: &[Field]) -> Result<(), GuardError> {
+fn walk_tagged<'a>(c: &mut Cursor<'a>, fields: &'a [Field]) -> Result<(), GuardError> {
     let n = c.uvarint("tagged field count")?;
     if n as usize > c.remaining() {
         return c.fail(format!("{n} tagged fields in {} bytes", c.remaining()));
@@ -453,11 +593,14 @@ fn walk_tagged(c: &mut Cursor<'_>, fields: &[Field]) -> Result<(), GuardError> {
             .find(|f| f.tagged.contains(c.version) && tag_of(f) == Some(tag));
         match known {
             Some(f) => {
+                let mut path = c.path.clone();
+                path.push(&f.name);
                 let mut sub = Cursor {
                     buf: &c.buf[..c.pos + size],
                     pos: c.pos,
                     api: c.api,
                     version: c.version,
+                    path,
                 };
                 walk_type(&mut sub, &f.ty, true, &f.name)?;
                 c.pos += size;
@@ -468,12 +611,17 @@ fn walk_tagged(c: &mut Cursor<'_>, fields: &[Field]) -> Result<(), GuardError> {
     Ok(())
 }
 
-/// The tag of a tagged field (only FetchRequest declares any among the embedded schemas).
+/// The tag of a tagged field.
 fn tag_of(f: &Field) -> Option<u32> {
     f.tag
 }
 
-fn walk_type(c: &mut Cursor<'_>, ty: &Ty, flexible: bool, name: &str) -> Result<(), GuardError> {
+fn walk_type<'a>(
+    c: &mut Cursor<'a>,
+    ty: &'a Ty,
+    flexible: bool,
+    name: &str,
+) -> Result<(), GuardError> {
     match ty {
         Ty::Fixed(n) => c.skip(*n, name),
         Ty::String => match c.length(flexible, false, name)? {
@@ -496,7 +644,8 @@ fn walk_type(c: &mut Cursor<'_>, ty: &Ty, flexible: bool, name: &str) -> Result<
             let Some(n) = c.length(flexible, true, name)? else {
                 return Ok(());
             };
-            // Every element of every request array takes at least one byte on the wire.
+            // Every element of every embedded array takes at least one byte on the wire (a test
+            // checks it for every schema and version).
             if n > c.remaining() {
                 return c.fail(format!(
                     "{name}: {n} elements announced, {} bytes left",
@@ -512,10 +661,17 @@ fn walk_type(c: &mut Cursor<'_>, ty: &Ty, flexible: bool, name: &str) -> Result<
     }
 }
 
-/// Checks a request body (the bytes after the request header) of API `key` at `version`.
-pub fn check(key: i16, version: i16, body: &[u8]) -> Result<(), GuardError> {
+/// Checks a message body (the bytes after its header) of API `key` at `version`.
+pub fn check_body(
+    key: i16,
+    direction: Direction,
+    version: i16,
+    body: &[u8],
+) -> Result<(), GuardError> {
     let schemas = schemas()?;
-    let schema = schemas.get(&key).ok_or(GuardError::UnknownApi(key))?;
+    let schema = schemas
+        .get(&(key, direction))
+        .ok_or(GuardError::UnknownApi(key))?;
     if !schema.valid.contains(version) {
         return Err(GuardError::UnknownVersion { key, version });
     }
@@ -524,8 +680,139 @@ pub fn check(key: i16, version: i16, body: &[u8]) -> Result<(), GuardError> {
         pos: 0,
         api: schema.name,
         version,
+        path: Vec::new(),
     };
     walk_fields(&mut c, &schema.fields, schema.flexible.contains(version))
+}
+
+/// Checks a request body (the bytes after the request header) of API `key` at `version`.
+pub fn check(key: i16, version: i16, body: &[u8]) -> Result<(), GuardError> {
+    check_body(key, Direction::Request, version, body)
+}
+
+/// Checks a response body (the bytes after the response header) of API `key` at `version`.
+pub fn check_response(key: i16, version: i16, body: &[u8]) -> Result<(), GuardError> {
+    check_body(key, Direction::Response, version, body)
+}
+
+/// Checks the `Records` bytes of a fetch response before its record batches are decoded: every
+/// batch (magic 2) holds its declared length, and every record of an uncompressed batch fits in
+/// the batch, with its key, value and header counts and lengths inside the record — so the
+/// decoder's `reserve(record_count)` and per-record header maps are bounded by real bytes. A
+/// partial batch at the end (a size limit cut it) is allowed: the decoder stops there.
+pub fn check_records(records: &[u8]) -> Result<(), GuardError> {
+    let mut c = Cursor {
+        buf: records,
+        pos: 0,
+        api: "RecordBatch",
+        version: 2,
+        path: vec!["Records"],
+    };
+    // Base offset (8), batch length (4), partition leader epoch (4), magic (1), CRC (4),
+    // attributes (2), last offset delta (4), base timestamp (8), max timestamp (8), producer id
+    // (8), producer epoch (2), base sequence (4), record count (4): 61 bytes.
+    const HEADER: usize = 61;
+    while c.remaining() >= 12 {
+        let start = c.pos;
+        let len = i32::from_be_bytes([
+            records[start + 8],
+            records[start + 9],
+            records[start + 10],
+            records[start + 11],
+        ]);
+        if len < 0 {
+            return c.fail(format!("negative batch length {len}"));
+        }
+        let total = 12 + len as usize;
+        if total > c.remaining() {
+            // A trailing partial batch; the decoder does not read it.
+            return Ok(());
+        }
+        if total < HEADER {
+            return c.fail(format!("batch of {total} bytes, shorter than its header"));
+        }
+        let magic = records[start + 16];
+        if magic != 2 {
+            return c.fail(format!("record batch magic {magic}, only 2 is supported"));
+        }
+        let attributes = i16::from_be_bytes([records[start + 21], records[start + 22]]);
+        let count = i32::from_be_bytes([
+            records[start + 57],
+            records[start + 58],
+            records[start + 59],
+            records[start + 60],
+        ]);
+        let body = total - HEADER;
+        // Every record takes at least 7 bytes (length, attributes, timestamp and offset deltas,
+        // key and value lengths, header count).
+        if count < 0 || count as usize > body / 7 {
+            return c.fail(format!(
+                "{count} records announced in a batch of {body} record bytes"
+            ));
+        }
+        if attributes & 0x07 == 0 {
+            let mut r = Cursor {
+                buf: &records[..start + total],
+                pos: start + HEADER,
+                api: "RecordBatch",
+                version: 2,
+                path: vec!["Records", "Record"],
+            };
+            for _ in 0..count {
+                walk_record(&mut r)?;
+            }
+        }
+        c.pos = start + total;
+    }
+    Ok(())
+}
+
+/// One record of an uncompressed v2 batch: a varint length, then that many bytes holding
+/// attributes, varint timestamp and offset deltas, key and value (varint lengths, −1 for null) and
+/// a varint header count with (key, value) pairs.
+fn walk_record(c: &mut Cursor<'_>) -> Result<(), GuardError> {
+    let len = c.varint("record length")?;
+    if len < 0 || len as usize > c.remaining() {
+        return c.fail(format!("record of {len} bytes, {} left", c.remaining()));
+    }
+    let end = c.pos + len as usize;
+    let mut r = Cursor {
+        buf: &c.buf[..end],
+        pos: c.pos,
+        api: c.api,
+        version: c.version,
+        path: c.path.clone(),
+    };
+    r.skip(1, "attributes")?;
+    r.varint("timestamp delta")?;
+    r.varint("offset delta")?;
+    for what in ["key", "value"] {
+        let n = r.varint(what)?;
+        if n >= 0 {
+            r.skip(n as usize, what)?;
+        } else if n < -1 {
+            return r.fail(format!("{what} length {n}"));
+        }
+    }
+    let headers = r.varint("header count")?;
+    if headers < 0 || headers as usize > r.remaining() {
+        return r.fail(format!("{headers} headers in {} bytes", r.remaining()));
+    }
+    for _ in 0..headers {
+        let k = r.varint("header key length")?;
+        if k < 0 {
+            return r.fail(format!("header key length {k}"));
+        }
+        r.skip(k as usize, "header key")?;
+        let v = r.varint("header value length")?;
+        if v >= 0 {
+            r.skip(v as usize, "header value")?;
+        } else if v < -1 {
+            return r.fail(format!("header value length {v}"));
+        }
+    }
+    c.pos = end;
+    Ok(())
 }
 
 /// Names of tagged fields declared in the embedded schemas (see [`tag_of`]).
@@ -550,6 +837,8 @@ pub fn tagged_field_names() -> Result<Vec<String>, GuardError> {
     for s in schemas()?.values() {
         collect(&s.fields, &mut out);
     }
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -565,7 +854,12 @@ mod tests {
     #[test]
     fn schemas_parse_and_cover_the_served_apis() {
         let covered = covered().expect("embedded schemas parse");
-        assert_eq!(covered.len(), FILES.len());
+        assert_eq!(
+            covered.len() * 2,
+            FILES.len(),
+            "a request and a response schema per API"
+        );
+        assert_eq!(schemas().expect("schemas").len(), FILES.len());
         assert!(covered.contains(&(ApiKey::ShareFetch as i16, 1, 1)));
         let mut tagged = tagged_field_names().expect("schemas");
         tagged.sort();
@@ -573,11 +867,20 @@ mod tests {
             tagged,
             [
                 "ClusterId",
+                "CurrentLeader",
+                "DivergingEpoch",
+                "FinalizedFeatures",
+                "FinalizedFeaturesEpoch",
                 "HighWatermark",
+                "NodeEndpoints",
                 "ReplicaDirectoryId",
-                "ReplicaState"
+                "ReplicaState",
+                "SnapshotId",
+                "SupportedFeatures",
+                "TopicConfigErrorCode",
+                "ZkMigrationReady"
             ],
-            "only FetchRequest declares tagged fields"
+            "the tagged fields of the embedded Fetch, ApiVersions, Produce and CreateTopics schemas"
         );
     }
 
@@ -704,5 +1007,147 @@ mod tests {
             .expect("cluster id in body");
         body[at - 1] = 100; // compact string length 99
         assert!(check(1, 12, &body).is_err());
+    }
+
+    #[test]
+    fn responses_are_walked_too_with_the_field_named() {
+        use kafka_protocol::messages::share_fetch_response::{
+            AcquiredRecords, PartitionData, ShareFetchableTopicResponse,
+        };
+        use kafka_protocol::messages::{ApiVersionsResponse, ShareFetchResponse};
+        let resp = ShareFetchResponse::default().with_responses(vec![
+            ShareFetchableTopicResponse::default().with_partitions(vec![PartitionData::default()
+                .with_acquired_records(vec![AcquiredRecords::default()
+                    .with_first_offset(0)
+                    .with_last_offset(9)
+                    .with_delivery_count(1)])]),
+        ]);
+        let body = encode(&resp, 1);
+        check_response(78, 1, &body).expect("a valid ShareFetchResponse");
+        for cut in 0..body.len() {
+            assert!(check_response(78, 1, &body[..cut]).is_err(), "cut at {cut}");
+        }
+        // The allocation that aborted `sharecheck probe`: an ApiVersions response announcing
+        // 2^30 API keys (v3 is flexible: a compact array length).
+        let mut huge = encode(&ApiVersionsResponse::default(), 3);
+        huge[2] = 0x80;
+        huge.splice(3..3, [0x80, 0x80, 0x80, 0x04]);
+        let err = check_response(18, 3, &huge).unwrap_err();
+        assert!(
+            matches!(&err, GuardError::Malformed { api: "ApiVersionsResponse", field, .. } if field == "ApiKeys"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("field ApiKeys"), "{err}");
+    }
+
+    /// An uncompressed record batch of `n` records as kafka-protocol encodes it.
+    fn batch(n: i64) -> Vec<u8> {
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i as i32,
+                timestamp: 0,
+                key: None,
+                value: Some(bytes::Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("encodes");
+        buf.to_vec()
+    }
+
+    #[test]
+    fn record_batches_are_walked_before_their_records_are_decoded() {
+        let good = batch(3);
+        check_records(&good).expect("a valid batch");
+        // A trailing partial batch is fine (a size limit cut it).
+        check_records(&good[..good.len() - 5]).expect("partial tail");
+        // A record count the batch cannot hold: the decoder would reserve 2^31 - 1 records.
+        let mut count = good.clone();
+        count[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let err = check_records(&count).unwrap_err().to_string();
+        assert!(err.contains("records announced"), "{err}");
+        // A header count the record cannot hold: the decoder would size a map from it.
+        let mut headers = good.clone();
+        let last = headers.len() - 1; // the last record's header count (0, zigzag 0)
+        headers[last] = 0xfe;
+        headers.extend_from_slice(&[0xff, 0xff, 0xff, 0x07]);
+        let len = (headers.len() - 12) as i32;
+        headers[8..12].copy_from_slice(&len.to_be_bytes());
+        assert!(check_records(&headers).is_err());
+        // A negative batch length.
+        let mut neg = good.clone();
+        neg[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+        assert!(check_records(&neg).is_err());
+    }
+
+    /// Every embedded schema, every version: the default message as kafka-protocol encodes it
+    /// passes the guard, and so does a heartbeat response with an assignment (a nullable struct
+    /// naming a common struct).
+    #[test]
+    fn every_message_kafka_protocol_encodes_passes() {
+        use kafka_protocol::messages::share_group_heartbeat_response::{
+            Assignment, TopicPartitions,
+        };
+        use kafka_protocol::messages::*;
+        use kafka_protocol::protocol::Message;
+        fn all<M: Encodable + Default + Message>(key: i16, d: Direction) {
+            for v in M::VERSIONS.min..=M::VERSIONS.max {
+                let body = encode(&M::default(), v);
+                check_body(key, d, v, &body).unwrap_or_else(|e| panic!("{key} {d:?} v{v}: {e}"));
+            }
+        }
+        macro_rules! both {
+            ($($key:literal: $req:ty, $resp:ty;)*) => {
+                $(all::<$req>($key, Direction::Request); all::<$resp>($key, Direction::Response);)*
+            };
+        }
+        both! {
+            0: ProduceRequest, ProduceResponse;
+            1: FetchRequest, FetchResponse;
+            2: ListOffsetsRequest, ListOffsetsResponse;
+            3: MetadataRequest, MetadataResponse;
+            10: FindCoordinatorRequest, FindCoordinatorResponse;
+            18: ApiVersionsRequest, ApiVersionsResponse;
+            19: CreateTopicsRequest, CreateTopicsResponse;
+            20: DeleteTopicsRequest, DeleteTopicsResponse;
+            22: InitProducerIdRequest, InitProducerIdResponse;
+            32: DescribeConfigsRequest, DescribeConfigsResponse;
+            44: IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
+            60: DescribeClusterRequest, DescribeClusterResponse;
+            76: ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse;
+            77: ShareGroupDescribeRequest, ShareGroupDescribeResponse;
+            78: ShareFetchRequest, ShareFetchResponse;
+            79: ShareAcknowledgeRequest, ShareAcknowledgeResponse;
+        }
+        let hb = ShareGroupHeartbeatResponse::default().with_assignment(Some(
+            Assignment::default().with_topic_partitions(vec![TopicPartitions::default()
+                .with_topic_id(uuid::Uuid::from_u128(7))
+                .with_partitions(vec![0, 1, 2])]),
+        ));
+        let body = encode(&hb, 1);
+        check_response(76, 1, &body).expect("a heartbeat with an assignment");
+        for cut in 0..body.len() {
+            assert!(check_response(76, 1, &body[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }

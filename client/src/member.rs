@@ -197,7 +197,10 @@ impl FetchedPartition {
     pub fn acquired_offsets(&self) -> Vec<(i64, i16)> {
         self.acquired
             .iter()
-            .flat_map(|r| (r.first_offset..=r.last_offset).map(move |o| (o, r.delivery_count)))
+            .flat_map(|r| {
+                let last = r.last_offset.min(r.first_offset.saturating_add(MAX_RANGE));
+                (r.first_offset..=last).map(move |o| (o, r.delivery_count))
+            })
             .collect()
     }
 }
@@ -239,7 +242,12 @@ impl FetchOutcome {
         self.partitions
             .iter()
             .flat_map(|p| p.acquired.iter())
-            .map(|r| (r.last_offset - r.first_offset + 1).max(0) as usize)
+            .map(|r| {
+                r.last_offset
+                    .saturating_sub(r.first_offset)
+                    .saturating_add(1)
+                    .clamp(0, MAX_RANGE + 1) as usize
+            })
             .sum()
     }
 }
@@ -383,6 +391,9 @@ pub fn next_session_epoch(current: Option<i32>, sent: i32, error: ErrorCode) -> 
 // ---------------------------------------------------------------------------------------------
 // Records
 
+/// Most offsets of one acquired range expanded offset by offset.
+const MAX_RANGE: i64 = 100_000;
+
 /// Decode the `Records` of one ShareFetch partition and keep only what the member owns: data
 /// records whose offset lies in an acquired range. Stops cleanly at a truncated trailing batch;
 /// skips (and reports) a batch that does not decode; skips control records (their offsets are
@@ -413,6 +424,12 @@ pub fn decode_acquired(
                 break;
             }
             let mut batch = rest.split_to(total);
+            // Record and header counts are checked against the batch's bytes before the decoder
+            // sizes anything from them; a batch that fails is skipped like an undecodable one.
+            if let Err(e) = crate::guard::check_records(&batch) {
+                issue.get_or_insert_with(|| e.to_string());
+                continue;
+            }
             match RecordBatchDecoder::decode(&mut batch) {
                 Ok(set) => {
                     for r in set.records {
@@ -438,9 +455,10 @@ pub fn decode_acquired(
             }
         }
     }
+    // A hostile range may span 2^63 offsets: at most MAX_RANGE of each are listed.
     let without: Vec<i64> = acquired
         .iter()
-        .flat_map(|a| a.first_offset..=a.last_offset)
+        .flat_map(|a| a.first_offset..=a.last_offset.min(a.first_offset.saturating_add(MAX_RANGE)))
         .filter(|o| !out.contains_key(o))
         .collect();
     (out.into_values().collect(), without, truncated, issue)

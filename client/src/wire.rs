@@ -540,7 +540,7 @@ impl Connection {
                 timeout,
             )
             .await?;
-        decode_body::<R::Response>(&mut body, version).map_err(|e| WireError::Decode {
+        decode_body::<R::Response>(R::KEY, &mut body, version).map_err(|e| WireError::Decode {
             addr: self.addr.clone(),
             api: api_name(R::KEY),
             version,
@@ -712,8 +712,8 @@ impl Connection {
             version
         };
         let mut b = body;
-        let resp =
-            decode_body::<ApiVersionsResponse>(&mut b, at).map_err(|e| derr(at, e.to_string()))?;
+        let resp = decode_body::<ApiVersionsResponse>(ApiVersionsRequest::KEY, &mut b, at)
+            .map_err(|e| derr(at, e.to_string()))?;
         Ok((resp, at))
     }
 }
@@ -775,9 +775,15 @@ pub fn encode_request<R: Request>(
     Ok(buf.freeze())
 }
 
-/// Decode a response body and insist that it is consumed exactly (leftover bytes mean a wrong
-/// version or header guess).
-pub fn decode_body<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, DecodeError> {
+/// Decode the response body of API `key` at `version`, after the guard has walked it against
+/// the response schema (no length read off the wire sizes an allocation larger than the frame),
+/// and insist that it is consumed exactly (leftover bytes mean a wrong version or header guess).
+pub fn decode_body<T: Decodable>(
+    key: i16,
+    body: &mut Bytes,
+    version: i16,
+) -> Result<T, DecodeError> {
+    crate::guard::check_response(key, version, body).map_err(DecodeError::Guard)?;
     let value = T::decode(body, version).map_err(|e| DecodeError::Body(e.to_string()))?;
     if body.has_remaining() {
         return Err(DecodeError::Trailing(body.remaining()));
@@ -788,6 +794,9 @@ pub fn decode_body<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, De
 /// Why a response body could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// It does not fit the response schema (before kafka-protocol saw it).
+    #[error("{0}")]
+    Guard(crate::guard::GuardError),
     /// kafka-protocol's decoder refused it.
     #[error("{0}")]
     Body(String),

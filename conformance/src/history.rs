@@ -21,6 +21,9 @@ pub const HISTORY_FORMAT_VERSION: u32 = 1;
 /// Milliseconds since the case started.
 pub type Millis = u64;
 
+/// The latest time a history may name (about 31 years): far past any case, far below overflow.
+pub const MAX_TIME_MS: Millis = 1_000_000_000_000;
+
 /// Acknowledgement batches for one partition of the case's topic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -387,6 +390,13 @@ pub fn validate_events(events: &[Event]) -> Result<(), HistoryError> {
                     "setup: lock_ms, delivery_limit and max_candidates must be positive".into(),
                 );
             }
+            if s.lock_ms > 3_600_000 || s.tolerance_ms > 600_000 || s.max_candidates > 4096 {
+                return invalid(
+                    0,
+                    "setup: lock_ms at most 3600000, tolerance_ms at most 600000, max_candidates at most 4096"
+                        .into(),
+                );
+            }
         }
         Some(Event::Skipped { .. } | Event::SetupFailed { .. }) if events.len() == 1 => {
             return Ok(())
@@ -449,6 +459,21 @@ pub fn validate_events(events: &[Event]) -> Result<(), HistoryError> {
             return invalid(
                 i,
                 format!("answered at {received} ms before it was sent at {sent} ms"),
+            );
+        }
+        let at = match e {
+            Event::Disconnect { at_ms, .. } | Event::Crash { at_ms, .. } => *at_ms,
+            Event::FetchBegin {
+                horizon_ms,
+                patience_ms,
+                ..
+            } => horizon_ms.saturating_add(*patience_ms),
+            _ => received,
+        };
+        if at.max(received) > MAX_TIME_MS {
+            return invalid(
+                i,
+                format!("a time past {MAX_TIME_MS} ms (a case lasts hours, not years)"),
             );
         }
         if let Event::Produce {

@@ -342,9 +342,10 @@ impl SharePartition {
 
     /// Overwrites one record, bypassing every rule. Not a transition: an observer (the conformance
     /// oracle) uses it to resynchronise with a broker that has just broken a rule, so that later
-    /// steps are still judged. The cache grows to include `offset` if needed.
+    /// steps are still judged. The cache grows to include `offset` if needed; an offset outside
+    /// the log is ignored (the log is what was produced, whatever a broker claims).
     pub fn force_record(&mut self, offset: Offset, state: RecordState, delivery_count: u8) {
-        if offset < 0 {
+        if offset < 0 || offset >= self.log_end() {
             return;
         }
         self.extend_log_to(offset + 1);

@@ -145,7 +145,11 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     let _ = std::io::stdout().flush();
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
-    let mut progress = move |done: usize, total: usize, r: &CaseResult| {
+    let heartbeat = crate::cmd::heartbeat::Heartbeat::start("conform", cases.len() as u64, seed);
+    let mut failed = 0u64;
+    let mut progress = |done: usize, total: usize, r: &CaseResult| {
+        failed += u64::from(r.verdict == CaseVerdict::Fail);
+        heartbeat.update(done as u64, failed);
         if tty {
             eprint!(
                 "\r\x1b[2K[{done}/{total}] {:.0}s {} {:?}",
@@ -160,6 +164,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     let ran = running
         .runtime
         .block_on(run_suite(&scheduler, &cases, args.jobs, &mut progress));
+    drop(heartbeat);
     if tty {
         eprint!("\r\x1b[2K");
     }
@@ -170,7 +175,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     let results: Vec<CaseResult> = ran
         .into_iter()
         .zip(&cases)
-        .map(|(r, c)| r.unwrap_or_else(|| run::not_run(c, "not run: the target went away")))
+        .map(|(r, c)| r.unwrap_or_else(|| run::not_started(c, "not run: the target went away")))
         .collect();
     let artifacts_dir = args
         .artifacts

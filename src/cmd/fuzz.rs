@@ -258,7 +258,9 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let total = opts.cases;
-    let mut progress = move |t: &Tally| {
+    let heartbeat = crate::cmd::heartbeat::Heartbeat::start("fuzz", total, seed);
+    let mut progress = |t: &Tally| {
+        heartbeat.update(t.cases, t.failed);
         if tty {
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             eprint!(
@@ -271,6 +273,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
         }
     };
     let report: FuzzReport = rt.block_on(fuzzer.run(&mut progress));
+    drop(heartbeat);
     if tty {
         eprint!("\r\x1b[2K");
     }

@@ -4,6 +4,7 @@ pub mod broker;
 pub mod check;
 pub mod conform;
 pub mod fuzz;
+pub mod heartbeat;
 pub mod judge;
 pub mod probe;
 pub mod target;

@@ -18,8 +18,8 @@ pub fn handle(
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let node = BrokerId(shared.config.node_id);
-    let host = s(shared.addr.ip().to_string());
-    let port = i32::from(shared.addr.port());
+    let host = s(shared.advertised.ip().to_string());
+    let port = i32::from(shared.advertised.port());
     let known_type = (0..=2).contains(&req.key_type);
     if version >= 4 {
         let coordinators = req

@@ -31,6 +31,6 @@ pub fn handle(
     }
     resp.with_brokers(vec![DescribeClusterBroker::default()
         .with_broker_id(BrokerId(shared.config.node_id))
-        .with_host(s(shared.addr.ip().to_string()))
-        .with_port(i32::from(shared.addr.port()))])
+        .with_host(s(shared.advertised.ip().to_string()))
+        .with_port(i32::from(shared.advertised.port()))])
 }

@@ -133,7 +133,7 @@ struct FetchStep {
     step: usize,
     member: String,
     want: Vec<Offset>,
-    got: Vec<Offset>,
+    got: std::collections::BTreeSet<Offset>,
     patience_ms: Millis,
 }
 
@@ -374,7 +374,7 @@ impl Oracle {
                     step: *step,
                     member: member.clone(),
                     want,
-                    got: Vec::new(),
+                    got: Default::default(),
                     patience_ms: *patience_ms,
                 });
             }
@@ -438,11 +438,7 @@ impl Oracle {
                 }
                 if let Some(f) = self.fetch_step.as_mut() {
                     if f.step == *step && f.member == *member {
-                        for o in got {
-                            if !f.got.contains(&o) {
-                                f.got.push(o);
-                            }
-                        }
+                        f.got.extend(got);
                     }
                 }
             }

@@ -12,6 +12,10 @@ use sharecheck_model::vocab::type_code_at;
 use sharecheck_model::Anomaly;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Most records one response may acquire before it is called malformed: far above the in-flight
+/// window of any case (traces allow at most 10,000).
+const MAX_ACQUIRED: i64 = 1_000_000;
+
 /// How the oracle judges one case.
 #[derive(Clone, Copy, Debug)]
 pub struct OracleConfig {
@@ -121,6 +125,9 @@ pub struct PartitionOracle {
     notes: Vec<String>,
     exercised: Transitions,
     inconclusive: Option<String>,
+    /// Judging stopped: too many timing alternatives to carry soundly (the case is inconclusive;
+    /// nothing observed after that is judged, so no anomaly can come from a dropped alternative).
+    stopped: bool,
     /// Offsets of acknowledgement requests the broker refused, with the step: a later sign that one
     /// of them was applied after all is a non-atomic acknowledgement.
     refused_acks: BTreeMap<Offset, usize>,
@@ -144,6 +151,7 @@ impl PartitionOracle {
             notes: Vec::new(),
             exercised: Transitions::default(),
             inconclusive: None,
+            stopped: false,
             refused_acks: BTreeMap::new(),
             latest_reset: false,
             initialized: false,
@@ -243,6 +251,12 @@ impl PartitionOracle {
             let mut branches: Vec<(Candidate, Transitions, Vec<Timed>)> =
                 vec![(base, kinds, Vec::new())];
             for t in maybe {
+                if branches.len() > self.config.max_candidates {
+                    // Carrying every subset would take time and memory exponential in the events
+                    // that may have happened: stop judging instead (the caller sees `stopped`).
+                    self.stopped = true;
+                    break;
+                }
                 let mut next = Vec::with_capacity(branches.len() * 2);
                 for (c, k, unfired) in branches {
                     let mut fired = c.clone();
@@ -307,11 +321,11 @@ impl PartitionOracle {
             self.exercised.extend(k);
         }
         if alive.len() > self.config.max_candidates {
-            self.set_inconclusive(format!(
+            self.stop(format!(
                 "step {step}: more than {} timing alternatives to track",
                 self.config.max_candidates
             ));
-            alive.truncate(self.config.max_candidates);
+            return;
         }
         // Forget lock timers whose records have moved on: they can no longer change anything.
         for c in &mut alive {
@@ -330,7 +344,17 @@ impl PartitionOracle {
     // Observations
 
     /// `n` records were appended to the partition's log.
+    /// Ends judging: the case is inconclusive for `why`.
+    fn stop(&mut self, why: String) {
+        self.set_inconclusive(why);
+        self.stopped = true;
+        self.candidates.truncate(1);
+    }
+
     pub fn produced(&mut self, n: usize) {
+        if self.stopped {
+            return;
+        }
         for c in &mut self.candidates {
             c.part.produce(n);
         }
@@ -339,6 +363,9 @@ impl PartitionOracle {
     /// How many records every candidate says are acquirable at `now` (after the locks surely expired
     /// by then), up to `max`; and the offsets.
     pub fn surely_acquirable(&self, now: Millis, max: usize) -> Vec<Offset> {
+        if self.stopped {
+            return Vec::new();
+        }
         if self.latest_reset && !self.initialized {
             // The first fetch places the SPSO at the high watermark: nothing before it is acquirable.
             return Vec::new();
@@ -377,16 +404,25 @@ impl PartitionOracle {
 
     /// A ShareFetch and its answer.
     pub fn fetched(&mut self, step: usize, obs: &FetchObservation<'_>, names: &Names) {
+        if self.stopped {
+            return;
+        }
         let rules = self.config.rules;
         let (lock_ms, tol) = (self.config.lock_ms, self.config.tolerance_ms);
-        // Shape checks that need no state.
+        // Shape checks that need no state. No response can acquire more records than the
+        // in-flight window allows (at most 10,000 in any configuration the suite runs): a
+        // response claiming more than MAX_ACQUIRED is not expanded.
         let mut offsets: Vec<(Offset, i16)> = Vec::new();
         for &(first, last, count) in obs.acquired {
-            if first > last || last.checked_sub(first).is_none_or(|d| d > 1_000_000) {
+            let span = last.checked_sub(first).and_then(|d| d.checked_add(1));
+            let too_many = span.is_none_or(|n| offsets.len() as i64 + n > MAX_ACQUIRED);
+            if first > last || too_many {
                 self.report(
                     Anomaly::MalformedResponse,
                     step,
-                    format!("AcquiredRecords range {first}..{last}"),
+                    format!(
+                        "AcquiredRecords range {first}..{last} (more than {MAX_ACQUIRED} records acquired by one response, or an inverted range)"
+                    ),
                 );
                 return;
             }
@@ -439,6 +475,13 @@ impl PartitionOracle {
         }
         let has_acks = !obs.acks.is_empty();
         let expanded = self.expand(obs.sent, obs.received);
+        if self.stopped {
+            self.stop(format!(
+                "step {step}: more than {} timing alternatives to track",
+                self.config.max_candidates
+            ));
+            return;
+        }
         let mut results = Vec::new();
         for (cand, kinds) in expanded {
             results.extend(judge_fetch(
@@ -467,8 +510,18 @@ impl PartitionOracle {
 
     /// A ShareAcknowledge and its answer.
     pub fn acknowledged(&mut self, step: usize, obs: &AckObservation<'_>) {
+        if self.stopped {
+            return;
+        }
         let rules = self.config.rules;
         let expanded = self.expand(obs.sent, obs.received);
+        if self.stopped {
+            self.stop(format!(
+                "step {step}: more than {} timing alternatives to track",
+                self.config.max_candidates
+            ));
+            return;
+        }
         let mut results: Vec<Judged> = Vec::new();
         for (mut cand, mut kinds) in expanded {
             let r = match cand.sessions.on_request(&obs.member, obs.epoch, SessionRequest::ShareAcknowledge) {
@@ -539,6 +592,9 @@ impl PartitionOracle {
 
     /// The member's connection dropped at `at`; the broker releases its records soon after.
     pub fn disconnected(&mut self, member: MemberIdx, at: Millis) {
+        if self.stopped {
+            return;
+        }
         let latest = at + self.config.tolerance_ms;
         let mut next = Vec::new();
         for mut c in std::mem::take(&mut self.candidates) {
@@ -551,6 +607,9 @@ impl PartitionOracle {
 
     /// The broker restarted at `at`: acquisitions, locks and sessions are gone (T14).
     pub fn restarted(&mut self) {
+        if self.stopped {
+            return;
+        }
         for c in &mut self.candidates {
             let changes = c.part.restart();
             for ch in &changes {
@@ -573,9 +632,12 @@ impl PartitionOracle {
         &mut self,
         step: usize,
         wanted: &[Offset],
-        got: &[Offset],
+        got: &BTreeSet<Offset>,
         patience_ms: u64,
     ) {
+        if self.stopped {
+            return;
+        }
         let missing: Vec<Offset> = wanted
             .iter()
             .copied()
@@ -980,9 +1042,11 @@ fn acquire(
     let mut wrong = Vec::new();
     let mut over_limit = false;
     for &(o, observed) in offsets {
+        // The spec's ranges are in offset order.
+        let i = ranges.partition_point(|r| r.last_offset < o);
         let expected = ranges
-            .iter()
-            .find(|r| (r.first_offset..=r.last_offset).contains(&o))
+            .get(i)
+            .filter(|r| r.first_offset <= o)
             .map(|r| i16::from(r.delivery_count));
         if expected != Some(observed) {
             over_limit |= observed > i16::from(rules.delivery_limit);
@@ -1039,11 +1103,10 @@ fn force_acquired(
     limit: u8,
 ) {
     let _ = limit;
-    let max = offsets.iter().map(|(o, _)| *o + 1).max().unwrap_or(0);
-    if max > part.log_end() {
-        part.produce((max - part.log_end()) as usize);
-    }
-    for &(o, count) in offsets {
+    // A record the log does not have (a phantom) is not forced into it: the anomaly is reported,
+    // and a hostile offset of 2^62 must not grow the log.
+    let end = part.log_end();
+    for &(o, count) in offsets.iter().filter(|(o, _)| *o < end) {
         part.force_record(o, RecordState::Acquired(member), count.clamp(0, 255) as u8);
     }
 }

@@ -390,7 +390,7 @@ impl CaseRun<'_> {
             patience_ms: self.opts.fetch_patience.as_millis() as Millis,
         });
         let deadline = Instant::now() + self.opts.fetch_patience;
-        let mut got: Vec<Offset> = Vec::new();
+        let mut got: std::collections::BTreeSet<Offset> = Default::default();
         let mut requests = 0;
         let result = loop {
             let remaining = max_records as usize - got.len().min(max_records as usize);
@@ -417,11 +417,7 @@ impl CaseRun<'_> {
             };
             requests += 1;
             let (new, _) = self.absorb_fetch(step, i, &out, remaining as u32, &[]);
-            for o in new {
-                if !got.contains(&o) {
-                    got.push(o);
-                }
-            }
+            got.extend(new);
             // A refused request (top-level error) is judged once: asking again would only repeat
             // the refusal, as fast as the broker answers.
             let refused = !out.error_code.is_none();
@@ -793,6 +789,17 @@ fn result_of(
     }
 }
 
+/// The result of a case that was not started (`reason` says why, e.g. the target went away
+/// before its turn): skipped.
+pub fn not_started(case: &Case, reason: &str) -> CaseResult {
+    let event = Event::Skipped {
+        reason: reason.to_string(),
+    };
+    let mut oracle = Oracle::without_setup();
+    oracle.observe(&event);
+    result_of(case, vec![event], &oracle, None, Duration::ZERO)
+}
+
 /// The result of a case that could not run at all (`reason` says why): judged inconclusive.
 pub fn not_run(case: &Case, reason: &str) -> CaseResult {
     let event = Event::SetupFailed {
@@ -811,13 +818,12 @@ async fn run_steps(
     case: &Case,
     serial: usize,
 ) -> (Vec<Event>, Oracle, Option<String>) {
-    let setup_failed = |why: String, unreachable: bool| {
-        let event = Event::SetupFailed {
-            reason: why.clone(),
-        };
+    let setup_failed = |why: String, unreachable: bool| async move {
+        let (why, gone) = classify(target, why, unreachable).await;
+        let event = Event::SetupFailed { reason: why };
         let mut oracle = Oracle::without_setup();
         oracle.observe(&event);
-        (vec![event], oracle, unreachable.then_some(why))
+        (vec![event], oracle, gone)
     };
     let mut client = match Client::connect(
         ClientConfig::new(target.bootstrap.clone()).with_timeout(opts.timeout),
@@ -825,7 +831,7 @@ async fn run_steps(
     .await
     {
         Ok(c) => c,
-        Err(e) => return setup_failed(format!("setup: {e}"), e.is_unreachable()),
+        Err(e) => return setup_failed(format!("setup: {e}"), e.is_unreachable()).await,
     };
     let short: String = case
         .id
@@ -841,7 +847,9 @@ async fn run_steps(
         .await
     {
         Ok(id) => id,
-        Err(e) => return setup_failed(format!("setup: create topic: {e}"), e.is_unreachable()),
+        Err(e) => {
+            return setup_failed(format!("setup: create topic: {e}"), e.is_unreachable()).await
+        }
     };
     let reset = match case.settings.auto_offset_reset {
         OffsetReset::Earliest => "earliest",
@@ -859,7 +867,7 @@ async fn run_steps(
         .await
     {
         let _ = tokio::time::timeout(Duration::from_secs(2), client.delete_topic(&topic)).await;
-        return setup_failed(format!("setup: group configs: {e}"), e.is_unreachable());
+        return setup_failed(format!("setup: group configs: {e}"), e.is_unreachable()).await;
     }
     // Group-level limits exist only on some targets (Kafka 4.3+, the reference broker): each is tried
     // on its own, and where refused the target's own value applies.
@@ -905,7 +913,7 @@ async fn run_steps(
     };
     let oracle = match Oracle::new(&setup, Some(target.profile)) {
         Ok(o) => o,
-        Err(e) => return setup_failed(format!("setup: {e}"), false),
+        Err(e) => return setup_failed(format!("setup: {e}"), false).await,
     };
     let mut run = CaseRun {
         target,
@@ -933,11 +941,10 @@ async fn run_steps(
             Ok(outcome) => run.record(Event::StepEnd { step: n, outcome }),
             Err(Abort {
                 why,
-                unreachable: gone,
+                unreachable: lost,
             }) => {
-                if gone {
-                    unreachable = Some(format!("step {n} ({step}): {why}"));
-                }
+                let (why, gone) = classify(target, why, lost).await;
+                unreachable = gone.map(|g| format!("step {n} ({step}): {g}"));
                 run.record(Event::StepFailed {
                     step: n,
                     reason: why,
@@ -952,6 +959,33 @@ async fn run_steps(
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), run.client.delete_topic(&run.topic)).await;
     (run.history, run.oracle, unreachable)
+}
+
+/// After a step or the setup lost its connection (`lost`): is the target gone, or did it only drop
+/// the connection (a restart nobody asked for, a flapping listener)? Returns the reason to record
+/// and, when the target is gone, why — the run then stops (exit 3), and the case is not judged as
+/// a spec anomaly either way.
+async fn classify(target: &Target, why: String, lost: bool) -> (String, Option<String>) {
+    if !lost {
+        return (why, None);
+    }
+    let probe = ClientConfig::new(target.bootstrap.clone()).with_timeout(Duration::from_secs(2));
+    match tokio::time::timeout(Duration::from_secs(3), Client::connect(probe)).await {
+        Ok(Ok(_)) => (
+            format!(
+                "{why} (the target answers again: it dropped the connection, or restarted unasked)"
+            ),
+            None,
+        ),
+        Ok(Err(e)) => {
+            let gone = format!("{why}; reconnecting: {e}");
+            (gone.clone(), Some(gone))
+        }
+        Err(_) => {
+            let gone = format!("{why}; reconnecting: no answer within 3 s");
+            (gone.clone(), Some(gone))
+        }
+    }
 }
 
 /// The transition kinds a suite can exercise on `target` over the v1 wire protocol: everything the
