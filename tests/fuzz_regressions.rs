@@ -117,6 +117,8 @@ fn fuzzing_the_correct_broker_passes_and_prints_seed_and_rate() {
         .args(["fuzz", "--cases", "40", "--seed", "7", "--max-ops", "12"])
         .arg("--artifacts")
         .arg(scratch.path())
+        .arg("--out")
+        .arg(scratch.path())
         .assert()
         .code(0)
         .get_output()

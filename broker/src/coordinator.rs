@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
+use crate::mutant::BrokerMutant;
 use crate::state::State;
 use sharecheck_model::ErrorCode;
 
@@ -107,7 +108,11 @@ impl State {
     /// The target assignment of `group` from its members' subscriptions and the topics that exist
     /// now. Members with the same subscription share its partitions; with different subscriptions
     /// each topic is shared among its subscribers.
-    fn target_assignment(&self, group: &ShareGroup) -> BTreeMap<String, Assignment> {
+    fn target_assignment(
+        &self,
+        cfg: &BrokerConfig,
+        group: &ShareGroup,
+    ) -> BTreeMap<String, Assignment> {
         let mut out: BTreeMap<String, Assignment> = group
             .members
             .keys()
@@ -123,7 +128,7 @@ impl State {
                 .next()
                 .cloned()
                 .unwrap_or_default();
-            units.push((members, self.partitions_of(topics.iter())));
+            units.push((members, self.partitions_of(cfg, topics.iter())));
         } else {
             let topics: BTreeSet<&String> =
                 group.members.values().flat_map(|m| &m.subscribed).collect();
@@ -134,7 +139,7 @@ impl State {
                     .filter(|(_, m)| m.subscribed.contains(t))
                     .map(|(id, _)| id.as_str())
                     .collect();
-                units.push((members, self.partitions_of(std::iter::once(t))));
+                units.push((members, self.partitions_of(cfg, std::iter::once(t))));
             }
         }
         for (members, partitions) in units {
@@ -148,10 +153,22 @@ impl State {
         out
     }
 
-    fn partitions_of<'a>(&self, topics: impl Iterator<Item = &'a String>) -> Vec<(Uuid, i32)> {
+    fn partitions_of<'a>(
+        &self,
+        cfg: &BrokerConfig,
+        topics: impl Iterator<Item = &'a String>,
+    ) -> Vec<(Uuid, i32)> {
+        let created_only = cfg.mutant == Some(BrokerMutant::AddedPartitionUnassigned);
         topics
             .filter_map(|t| self.topics.get(t))
-            .flat_map(|t| (0..t.partitions.len() as i32).map(move |p| (t.id, p)))
+            .flat_map(|t| {
+                let n = if created_only {
+                    t.created_with
+                } else {
+                    t.partitions.len()
+                };
+                (0..n as i32).map(move |p| (t.id, p))
+            })
             .collect()
     }
 
@@ -172,17 +189,17 @@ impl State {
                 .retain(|_, m| now.saturating_duration_since(m.last_seen) <= timeout);
             if group.members.len() != before {
                 group.epoch += 1;
-                self.reassign(&name);
+                self.reassign(cfg, &name);
             }
         }
     }
 
     /// Recomputes the target assignment of `group`; a change bumps the group epoch.
-    fn reassign(&mut self, name: &str) {
+    fn reassign(&mut self, cfg: &BrokerConfig, name: &str) {
         let Some(group) = self.groups.get(name) else {
             return;
         };
-        let target = self.target_assignment(group);
+        let target = self.target_assignment(cfg, group);
         let Some(group) = self.groups.get_mut(name) else {
             return;
         };
@@ -277,7 +294,7 @@ impl State {
             if hb.epoch == -1 {
                 group.members.remove(hb.member);
                 group.epoch += 1;
-                self.reassign(hb.group);
+                self.reassign(cfg, hb.group);
                 return HeartbeatAnswer {
                     member_epoch: -1,
                     heartbeat_interval_ms: interval,
@@ -312,7 +329,7 @@ impl State {
                 group.epoch += 1;
             }
         }
-        self.reassign(hb.group);
+        self.reassign(cfg, hb.group);
         let Some(group) = self.groups.get_mut(hb.group) else {
             return refuse(ErrorCode::GROUP_ID_NOT_FOUND.0, "group vanished");
         };

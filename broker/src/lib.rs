@@ -59,6 +59,9 @@ pub enum BrokerError {
     /// An embedded request schema is broken (a build defect).
     #[error(transparent)]
     Schema(#[from] guard::GuardError),
+    /// What was asked of a running broker does not exist.
+    #[error("{0}")]
+    Unknown(String),
 }
 
 /// The reference broker.
@@ -147,6 +150,23 @@ impl BrokerHandle {
     /// group memberships stay; the listener keeps its address.
     pub fn restart(&self) {
         self.shared.restart();
+    }
+
+    /// Moves the leadership of `topic`-`partition` in place: the reference broker stays its leader,
+    /// and every share partition of it reloads from what was written, as on a new leader (T14 for
+    /// that partition; acquisitions are forgotten, sessions stay).
+    pub fn reload_partition(&self, topic: &str, partition: i32) -> Result<usize, BrokerError> {
+        let mut state = self.shared.state();
+        let id = state
+            .topic_id(topic)
+            .ok_or_else(|| BrokerError::Unknown(format!("no topic {topic}")))?;
+        let n = state.reload_partition(&self.shared.config, id, partition);
+        drop(state);
+        self.shared.trace(|| {
+            format!("leader move: {n} share partition(s) of {topic}-{partition} reloaded")
+        });
+        self.shared.wake.notify_waiters();
+        Ok(n)
     }
 
     /// Counters.

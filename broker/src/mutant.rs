@@ -6,7 +6,7 @@
 //! mapping) and are one small, named change each, marked `BrokerMutant::…` where they act.
 //!
 //! Every mutant listed here must be caught by the conformance suite; spec mutants that a client
-//! cannot observe would not be listed (all fifteen are observable: see each description).
+//! cannot observe would not be listed (all sixteen are observable: see each description).
 
 use sharecheck_model::Mutant;
 
@@ -33,19 +33,43 @@ pub enum BrokerMutant {
     /// configured `share.record.lock.duration.ms` (§3, "What the broker reports"); the locks
     /// themselves keep the configured duration.
     LockTimeoutNotEchoed,
+    /// A restart or leader move keeps acquisitions and their locks instead of forgetting them
+    /// (T14, §10.2): records in flight stay locked until their old deadline.
+    RestartKeepsLocks,
+    /// The coordinator assigns only the partitions a topic had when it was created: partitions
+    /// added later (CreatePartitions) are never assigned (§7.3).
+    AddedPartitionUnassigned,
+    /// A ShareFetch response lists each partition that acquired records twice (the second entry
+    /// empty), which a client may read as two partitions or drop.
+    DuplicatePartitionEntry,
+    /// A ShareFetch response also lists, empty, every partition of the topic that the share session
+    /// does not hold.
+    UnrequestedPartitionEntry,
+    /// A restart or leader move reloads every delivered record with a delivery count one lower than
+    /// was persisted (T14, §10.2): a poison record gets one delivery more than the limit allows.
+    RestartLowersCounts,
+    /// A partition added to a topic after its creation starts its SPSO at the log end, ignoring
+    /// `share.auto.offset.reset=earliest` (§7.3): records produced before its first fetch are lost.
+    AddedPartitionAtLogEnd,
 }
 
 /// Spec mutants in the order they are listed.
-const SPEC: [Mutant; 15] = Mutant::ALL;
+const SPEC: [Mutant; 16] = Mutant::ALL;
 
 /// Broker-only mutants in the order they are listed.
-const WIRE: [BrokerMutant; 6] = [
+const WIRE: [BrokerMutant; 12] = [
     BrokerMutant::WrongAckErrorCode,
     BrokerMutant::EarlyLockExpiry,
     BrokerMutant::SessionEpochUnchecked,
     BrokerMutant::DisconnectKeepsLocks,
     BrokerMutant::InitialEpochAcksApplied,
     BrokerMutant::LockTimeoutNotEchoed,
+    BrokerMutant::RestartKeepsLocks,
+    BrokerMutant::AddedPartitionUnassigned,
+    BrokerMutant::DuplicatePartitionEntry,
+    BrokerMutant::UnrequestedPartitionEntry,
+    BrokerMutant::RestartLowersCounts,
+    BrokerMutant::AddedPartitionAtLogEnd,
 ];
 
 impl BrokerMutant {
@@ -67,6 +91,12 @@ impl BrokerMutant {
             BrokerMutant::DisconnectKeepsLocks => "disconnect-keeps-locks",
             BrokerMutant::InitialEpochAcksApplied => "initial-epoch-acks-applied",
             BrokerMutant::LockTimeoutNotEchoed => "lock-timeout-not-echoed",
+            BrokerMutant::RestartKeepsLocks => "restart-keeps-locks",
+            BrokerMutant::AddedPartitionUnassigned => "added-partition-unassigned",
+            BrokerMutant::DuplicatePartitionEntry => "duplicate-partition-entry",
+            BrokerMutant::UnrequestedPartitionEntry => "unrequested-partition-entry",
+            BrokerMutant::RestartLowersCounts => "restart-lowers-counts",
+            BrokerMutant::AddedPartitionAtLogEnd => "added-partition-at-log-end",
         }
     }
 
@@ -89,6 +119,24 @@ impl BrokerMutant {
             }
             BrokerMutant::LockTimeoutNotEchoed => {
                 "AcquisitionLockTimeoutMs reports the broker default, not the group's lock duration"
+            }
+            BrokerMutant::RestartKeepsLocks => {
+                "a restart or leader move keeps acquisitions locked instead of forgetting them"
+            }
+            BrokerMutant::AddedPartitionUnassigned => {
+                "partitions added to a topic after its creation are never assigned"
+            }
+            BrokerMutant::DuplicatePartitionEntry => {
+                "a ShareFetch response lists each partition with records twice"
+            }
+            BrokerMutant::UnrequestedPartitionEntry => {
+                "a ShareFetch response lists partitions the share session does not hold"
+            }
+            BrokerMutant::RestartLowersCounts => {
+                "a restart or leader move reloads delivery counts one lower than persisted"
+            }
+            BrokerMutant::AddedPartitionAtLogEnd => {
+                "a partition added after the topic's creation starts at the log end, ignoring earliest"
             }
         }
     }
@@ -128,7 +176,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_round_trip() {
         let all = BrokerMutant::all();
-        assert_eq!(all.len(), 21);
+        assert_eq!(all.len(), 28);
         let mut names: Vec<_> = all.iter().map(|m| m.name()).collect();
         names.sort_unstable();
         names.dedup();

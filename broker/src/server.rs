@@ -87,7 +87,7 @@ impl Shared {
     }
 
     pub fn restart(&self) {
-        self.state().restart();
+        self.state().restart(&self.config);
         let fresh = self.shutdown.child_token();
         let old = std::mem::replace(&mut *relock(&self.generation), fresh);
         old.cancel();

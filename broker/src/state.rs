@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sharecheck_model::spec::{AckBatch, AcquiredRange, MemberIdx, Offset, Rules, SharePartition};
+use sharecheck_model::spec::{
+    AckBatch, AcquiredRange, MemberIdx, Offset, RecordState, Rules, SharePartition,
+};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, GroupOverrides, GroupSettings};
@@ -24,6 +26,8 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub partitions: Vec<PartitionLog>,
+    /// Partitions it was created with (the `added-partition-unassigned` mutant assigns only these).
+    pub created_with: usize,
 }
 
 /// Index of a share partition in [`State`].
@@ -169,10 +173,45 @@ impl State {
                 name: name.to_string(),
                 id,
                 partitions: (0..partitions).map(|_| PartitionLog::default()).collect(),
+                created_with: partitions as usize,
             },
         );
         self.topic_names.insert(id, name.to_string());
         Ok(id)
+    }
+
+    /// Grows topic `name` to `total` partitions (CreatePartitions); new partitions start empty.
+    /// Kafka's messages: `AdminUtils` / `ReplicationControlManager.createPartitions`.
+    pub fn add_partitions(&mut self, name: &str, total: i32) -> Result<(), PartitionError> {
+        let Some(topic) = self.topics.get_mut(name) else {
+            return Err((
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        let now = topic.partitions.len() as i32;
+        if total < now {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS.0,
+                format!("The topic {name} currently has {now} partition(s); {total} would not be an increase."),
+            ));
+        }
+        if total == now {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS.0,
+                format!("Topic already has {now} partition(s)."),
+            ));
+        }
+        if total > 10_000 {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS.0,
+                format!("Number of partitions must be at most 10000, not {total}"),
+            ));
+        }
+        topic
+            .partitions
+            .extend((now..total).map(|_| PartitionLog::default()));
+        Ok(())
     }
 
     /// Deletes a topic with its logs and share partitions. Sessions keep listing its partitions;
@@ -315,7 +354,14 @@ impl State {
                     "no such partition".to_string(),
                 )
             })?;
-        let spso = reset.initial_spso(log.start(), log.end());
+        let added_later = self
+            .topic_by_id(topic_id)
+            .is_some_and(|t| partition as usize >= t.created_with);
+        let spso = if added_later && cfg.mutant == Some(BrokerMutant::AddedPartitionAtLogEnd) {
+            log.end()
+        } else {
+            reset.initial_spso(log.start(), log.end())
+        };
         let mut sp = SharePartition::new(spso);
         sp.produce((log.end() - spso).max(0) as usize);
         let id = self.sps.len();
@@ -607,13 +653,68 @@ impl State {
     /// The broker restarts (T14, §10.2): share sessions and lock timers are lost and every share
     /// partition is rebuilt from what was persisted ([`SharePartition::restart`]). Logs, topics,
     /// group configs and memberships stay.
-    pub fn restart(&mut self) {
+    pub fn restart(&mut self, cfg: &BrokerConfig) {
         self.sessions.clear();
-        self.timers.clear();
-        for e in self.sps.iter_mut().flatten() {
-            e.sp.restart();
-            e.deadlines.clear();
+        if cfg.mutant == Some(BrokerMutant::RestartKeepsLocks) {
+            return;
         }
+        self.timers.clear();
+        let ids: Vec<SpId> = (0..self.sps.len()).collect();
+        self.reload(cfg, &ids);
+    }
+
+    /// Rebuilds these share partitions from what was persisted, each under its group's rules.
+    fn reload(&mut self, cfg: &BrokerConfig, ids: &[SpId]) {
+        for id in ids {
+            let Some(group) = self
+                .sps
+                .get(*id)
+                .and_then(Option::as_ref)
+                .map(|e| e.group.clone())
+            else {
+                continue;
+            };
+            let rules = self.rules(cfg, &group);
+            if let Some(e) = self.sps.get_mut(*id).and_then(Option::as_mut) {
+                e.sp.restart(&rules);
+                e.deadlines.clear();
+                if cfg.mutant == Some(BrokerMutant::RestartLowersCounts) {
+                    let lowered: Vec<_> = e
+                        .sp
+                        .records()
+                        .filter(|(_, r)| r.state == RecordState::Available && r.delivery_count > 0)
+                        .collect();
+                    for (o, r) in lowered {
+                        e.sp.force_record(o, r.state, r.delivery_count - 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A new leader takes over `topic_id`-`partition` (the reference broker is its own new
+    /// leader): every group's share partition of it reloads from what was written (T14 for that
+    /// partition alone); sessions stay. Returns how many share partitions reloaded.
+    pub fn reload_partition(
+        &mut self,
+        cfg: &BrokerConfig,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> usize {
+        let ids = self
+            .sp_by_tp
+            .get(&(topic_id, partition))
+            .cloned()
+            .unwrap_or_default();
+        if cfg.mutant != Some(BrokerMutant::RestartKeepsLocks) {
+            self.reload(cfg, &ids);
+        }
+        ids.len()
+    }
+
+    /// The id of a topic by name.
+    pub fn topic_id(&self, name: &str) -> Option<Uuid> {
+        self.topics.get(name).map(|t| t.id)
     }
 
     /// Numbers for [`crate::BrokerStats`].

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use sharecheck_broker::{BrokerConfig, BrokerMutant, Mutant};
-use sharecheck_client::member::{AckBatch, AckType, Epoch, ShareMember};
+use sharecheck_client::member::{AckBatch, AckType, Epoch, FetchSpec, ShareMember};
 use sharecheck_client::ErrorCode;
 
 async fn setup(mutant: Option<BrokerMutant>, configs: &[(&str, &str)], records: usize) -> Fixture {
@@ -198,6 +198,82 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let out = a.fetch(&f.spec()).await.expect("fetch");
             out.acquisition_lock_timeout_ms == 1500
         }
+        BrokerMutant::Spec(Mutant::RestartForgetsAcknowledged) => {
+            // Offset 0 stays acquired so the SPSO stays below the accepted offset 1.
+            let f = setup(planted, &[], 2).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(1, 1, AckType::Accept)]).await;
+            f.broker.restart();
+            let mut b = f.member();
+            fetch(&mut b, &f).await == [(0, 1)]
+        }
+        BrokerMutant::RestartKeepsLocks => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            f.broker.restart();
+            let mut b = f.member();
+            fetch(&mut b, &f).await == [(0, 1)]
+        }
+        BrokerMutant::AddedPartitionUnassigned => {
+            let mut f = setup(planted, &[], 1).await;
+            let topic = f.topic.clone();
+            f.client
+                .create_partitions(&topic, 2)
+                .await
+                .expect("partitions added");
+            let config = sharecheck_client::member::MemberConfig::new(f.group.clone(), vec![topic]);
+            let a = ShareMember::join(&mut f.client, config)
+                .await
+                .expect("joined");
+            let mut assigned = a.assignment();
+            assigned.sort_unstable();
+            assigned == [(f.tid, 0), (f.tid, 1)]
+        }
+        BrokerMutant::DuplicatePartitionEntry => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            let out = a.fetch(&f.spec()).await.expect("fetch");
+            out.partitions.len() == 1
+        }
+        BrokerMutant::UnrequestedPartitionEntry => {
+            let config = BrokerConfig {
+                mutant: planted,
+                ..BrokerConfig::default()
+            };
+            let mut f = fixture(config, 2, &[]).await;
+            f.produce(0, 1).await;
+            let mut a = f.member();
+            let out = a.fetch(&f.spec()).await.expect("fetch");
+            out.partitions.iter().all(|p| p.partition == 0)
+        }
+        BrokerMutant::RestartLowersCounts => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Release)]).await;
+            f.broker.restart();
+            let mut b = f.member();
+            counts(&fetch(&mut b, &f).await) == [2]
+        }
+        BrokerMutant::AddedPartitionAtLogEnd => {
+            let config = BrokerConfig {
+                mutant: planted,
+                ..BrokerConfig::default()
+            };
+            let mut f = fixture(config, 1, &[]).await;
+            let topic = f.topic.clone();
+            f.client
+                .create_partitions(&topic, 2)
+                .await
+                .expect("partitions added");
+            f.produce(1, 2).await;
+            let mut a = f.member();
+            let spec = FetchSpec::partitions(vec![(f.tid, 1)]).with_limits(limits(200, 500));
+            let out = a.fetch(&spec).await.expect("fetch");
+            out.acquired(f.tid, 1).len() == 2
+        }
     }
 }
 
@@ -255,4 +331,11 @@ observable! {
     disconnect_keeps_locks => "disconnect-keeps-locks",
     initial_epoch_acks_applied => "initial-epoch-acks-applied",
     lock_timeout_not_echoed => "lock-timeout-not-echoed",
+    restart_forgets_acknowledged => "restart-forgets-acknowledged",
+    restart_keeps_locks => "restart-keeps-locks",
+    added_partition_unassigned => "added-partition-unassigned",
+    duplicate_partition_entry => "duplicate-partition-entry",
+    unrequested_partition_entry => "unrequested-partition-entry",
+    restart_lowers_counts => "restart-lowers-counts",
+    added_partition_at_log_end => "added-partition-at-log-end",
 }

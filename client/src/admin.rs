@@ -250,6 +250,8 @@ pub struct PartitionMeta {
     /// −1 when there is no leader.
     pub leader: i32,
     pub leader_epoch: i32,
+    /// The replicas, preferred leader first.
+    pub replicas: Vec<i32>,
     pub error: ErrorCode,
 }
 
@@ -415,10 +417,36 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connect to the bootstrap broker, negotiate versions and learn the brokers.
+    /// Connect to the bootstrap broker, negotiate versions and learn the brokers. A bootstrap list
+    /// (`host:port,host:port`) is tried in order until one answers (a node of it may be down).
     pub async fn connect(config: ClientConfig) -> Result<Client, ClientError> {
-        let bootstrap =
-            Connection::connect_with(&config.bootstrap, &config.connect_options()).await?;
+        let opts = config.connect_options();
+        let mut last = None;
+        let mut bootstrap = None;
+        for addr in config
+            .bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match Connection::connect_with(addr, &opts).await {
+                Ok(c) => {
+                    bootstrap = Some(c);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let bootstrap = match (bootstrap, last) {
+            (Some(c), _) => c,
+            (None, Some(e)) => return Err(e.into()),
+            (None, None) => {
+                return Err(ClientError::Invalid(format!(
+                    "no bootstrap address in '{}'",
+                    config.bootstrap
+                )))
+            }
+        };
         let mut client = Client {
             config,
             bootstrap,
@@ -536,6 +564,7 @@ impl Client {
                     index: p.partition_index,
                     leader: p.leader_id.0,
                     leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.iter().map(|r| r.0).collect(),
                     error: ErrorCode(p.error_code),
                 })
                 .collect();
@@ -698,6 +727,154 @@ impl Client {
         }
         self.topics.remove(name);
         Ok(())
+    }
+
+    /// Grow `topic` to `total` partitions (CreatePartitions) and wait until metadata shows every
+    /// one of them with a leader.
+    pub async fn create_partitions(&mut self, topic: &str, total: i32) -> Result<(), ClientError> {
+        use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+        use kafka_protocol::messages::CreatePartitionsRequest;
+        let req = CreatePartitionsRequest::default()
+            .with_timeout_ms(duration_ms(self.config.timeout))
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_count(total)
+                .with_assignments(None)]);
+        let resp = self.bootstrap.send(&req).await?;
+        for r in &resp.results {
+            if r.error_code != 0 {
+                return Err(kafka_err(
+                    "CreatePartitions",
+                    format!("topic {topic}"),
+                    r.error_code,
+                    &r.error_message,
+                ));
+            }
+        }
+        self.wait_for_leaders(topic, total).await
+    }
+
+    /// Wait until metadata shows `partitions` partitions of `topic`, each with a leader.
+    pub async fn wait_for_leaders(
+        &mut self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<(), ClientError> {
+        let deadline = Instant::now() + self.config.timeout;
+        loop {
+            self.refresh_metadata(&[topic]).await?;
+            let ready = self.topics.get(topic).is_some_and(|m| {
+                m.partitions.len() == partitions as usize
+                    && m.partitions
+                        .iter()
+                        .all(|p| p.leader >= 0 && p.error.is_none())
+            });
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ClientError::Patience {
+                    what: format!("leaders for every partition of {topic}"),
+                    waited: self.config.timeout,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Make `to` the leader of `topic`-`partition`: reorder its replicas so `to` is the preferred
+    /// one (AlterPartitionReassignments), elect the preferred leader (ElectLeaders), and wait until
+    /// metadata shows it. `to` must be one of the replicas.
+    pub async fn move_leader(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        to: i32,
+    ) -> Result<(), ClientError> {
+        use kafka_protocol::messages::alter_partition_reassignments_request::{
+            ReassignablePartition, ReassignableTopic,
+        };
+        use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+        use kafka_protocol::messages::{AlterPartitionReassignmentsRequest, ElectLeadersRequest};
+        self.refresh_metadata(&[topic]).await?;
+        let replicas = self
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.iter().find(|p| p.index == partition))
+            .map(|p| p.replicas.clone())
+            .ok_or_else(|| ClientError::UnknownTopic(format!("{topic}-{partition}")))?;
+        if !replicas.contains(&to) {
+            return Err(ClientError::Invalid(format!(
+                "node {to} is not a replica of {topic}-{partition} (replicas {replicas:?})"
+            )));
+        }
+        let mut order = vec![to];
+        order.extend(replicas.iter().copied().filter(|r| *r != to));
+        let name = TopicName(StrBytes::from_string(topic.to_string()));
+        let alter = AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(duration_ms(self.config.timeout))
+            .with_topics(vec![ReassignableTopic::default()
+                .with_name(name.clone())
+                .with_partitions(vec![ReassignablePartition::default()
+                    .with_partition_index(partition)
+                    .with_replicas(Some(
+                        order.into_iter().map(BrokerId).collect(),
+                    ))])]);
+        let resp = self.bootstrap.send(&alter).await?;
+        if resp.error_code != 0 {
+            return Err(kafka_err(
+                "AlterPartitionReassignments",
+                format!("{topic}-{partition}"),
+                resp.error_code,
+                &resp.error_message,
+            ));
+        }
+        for p in resp.responses.iter().flat_map(|t| t.partitions.iter()) {
+            if p.error_code != 0 {
+                return Err(kafka_err(
+                    "AlterPartitionReassignments",
+                    format!("{topic}-{partition}"),
+                    p.error_code,
+                    &p.error_message,
+                ));
+            }
+        }
+        let deadline = Instant::now() + self.config.timeout;
+        loop {
+            let elect = ElectLeadersRequest::default()
+                .with_election_type(0)
+                .with_timeout_ms(duration_ms(self.config.timeout))
+                .with_topic_partitions(Some(vec![TopicPartitions::default()
+                    .with_topic(name.clone())
+                    .with_partitions(vec![partition])]));
+            let resp = self.bootstrap.send(&elect).await?;
+            // ELECTION_NOT_NEEDED (84): `to` leads already.
+            let code = resp
+                .replica_election_results
+                .iter()
+                .flat_map(|t| t.partition_result.iter())
+                .map(|p| p.error_code)
+                .find(|c| *c != 0 && *c != 84);
+            self.refresh_metadata(&[topic]).await?;
+            let leads = self
+                .topics
+                .get(topic)
+                .and_then(|t| t.leader(partition))
+                .is_some_and(|l| l == to);
+            if leads {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(match code {
+                    Some(c) => kafka_err("ElectLeaders", format!("{topic}-{partition}"), c, &None),
+                    None => ClientError::Patience {
+                        what: format!("node {to} to lead {topic}-{partition}"),
+                        waited: self.config.timeout,
+                    },
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Produce to one partition, one Produce request per batch (Kafka accepts exactly one record

@@ -273,6 +273,30 @@ const FILES: &[(&str, &str)] = &[
         "ShareAcknowledgeResponse.json",
         include_str!("schemas/ShareAcknowledgeResponse.json"),
     ),
+    (
+        "CreatePartitionsRequest.json",
+        include_str!("schemas/CreatePartitionsRequest.json"),
+    ),
+    (
+        "CreatePartitionsResponse.json",
+        include_str!("schemas/CreatePartitionsResponse.json"),
+    ),
+    (
+        "ElectLeadersRequest.json",
+        include_str!("schemas/ElectLeadersRequest.json"),
+    ),
+    (
+        "ElectLeadersResponse.json",
+        include_str!("schemas/ElectLeadersResponse.json"),
+    ),
+    (
+        "AlterPartitionReassignmentsRequest.json",
+        include_str!("schemas/AlterPartitionReassignmentsRequest.json"),
+    ),
+    (
+        "AlterPartitionReassignmentsResponse.json",
+        include_str!("schemas/AlterPartitionReassignmentsResponse.json"),
+    ),
 ];
 
 type Schemas = HashMap<(i16, Direction), Schema>;
@@ -1138,6 +1162,9 @@ mod tests {
             77: ShareGroupDescribeRequest, ShareGroupDescribeResponse;
             78: ShareFetchRequest, ShareFetchResponse;
             79: ShareAcknowledgeRequest, ShareAcknowledgeResponse;
+            37: CreatePartitionsRequest, CreatePartitionsResponse;
+            43: ElectLeadersRequest, ElectLeadersResponse;
+            45: AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse;
         }
         let hb = ShareGroupHeartbeatResponse::default().with_assignment(Some(
             Assignment::default().with_topic_partitions(vec![TopicPartitions::default()

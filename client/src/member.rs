@@ -656,6 +656,16 @@ impl ShareMember {
         self.cluster = cluster;
     }
 
+    /// Route by `client`'s current metadata, keeping this member's connect options.
+    pub fn update_routing(&mut self, client: &Client) {
+        self.cluster = self.cluster_for(client);
+    }
+
+    /// Brokers this member has a share session (or a connection for one) with.
+    pub fn session_brokers(&self) -> Vec<i32> {
+        self.sessions.keys().copied().collect()
+    }
+
     /// The share session's next epoch per broker (`None`: no session).
     pub fn session_epochs(&self) -> BTreeMap<i32, Option<i32>> {
         self.sessions
@@ -760,6 +770,17 @@ impl ShareMember {
         self.fetch(&spec).await
     }
 
+    /// Send one ShareFetch to `broker` (the leader of its partitions, as the caller routed them),
+    /// with the epoch `spec` asks for.
+    pub async fn fetch_to(
+        &mut self,
+        broker: i32,
+        spec: &FetchSpec,
+    ) -> Result<FetchOutcome, MemberError> {
+        let epoch = self.choose_epoch(broker, spec.epoch, !spec.acks.is_empty())?;
+        self.fetch_at(broker, spec, epoch).await
+    }
+
     /// Send one ShareFetch to `broker` with exactly `epoch`.
     pub async fn fetch_at(
         &mut self,
@@ -829,6 +850,16 @@ impl ShareMember {
     ) -> Result<AckOutcome, MemberError> {
         let parts: Vec<(Uuid, i32)> = acks.iter().map(|a| (a.topic_id, a.partition)).collect();
         let broker = self.common_leader(parts.iter())?;
+        self.acknowledge_to(broker, acks, epoch).await
+    }
+
+    /// Send one ShareAcknowledge to `broker` (as the caller routed it) with the epoch asked for.
+    pub async fn acknowledge_to(
+        &mut self,
+        broker: i32,
+        acks: &[PartitionAcks],
+        epoch: Epoch,
+    ) -> Result<AckOutcome, MemberError> {
         let epoch = match epoch {
             Epoch::Raw(e) => e,
             Epoch::Auto => self
@@ -940,7 +971,11 @@ impl ShareMember {
             Ok(Ok(None)) => Err(MemberError::HeartbeatTask(
                 "the loop ended without leaving".to_string(),
             )),
-            Ok(Ok(Some(result))) => result,
+            Ok(Ok(Some(result))) => {
+                // A member that left holds no partitions, whatever it was last told.
+                lock(&self.state).assignment.clear();
+                result
+            }
         }
     }
 
@@ -1219,19 +1254,33 @@ async fn reconnect_coordinator(
     cluster: &Cluster,
     config: &MemberConfig,
 ) -> Result<Connection, MemberError> {
-    // Any broker answers FindCoordinator.
-    let any = cluster
-        .brokers
-        .keys()
-        .next()
-        .copied()
-        .ok_or(MemberError::Client(ClientError::UnknownBroker(-1)))?;
-    let mut c = cluster.connect(any).await?;
-    let node = find_coordinator_on(&mut c, &config.group_id, cluster.connect.timeout).await?;
-    if node == any {
-        return Ok(c);
+    // Any broker answers FindCoordinator: try each (one may be down, restarting).
+    let mut last = MemberError::Client(ClientError::UnknownBroker(-1));
+    for any in cluster.brokers.keys().copied() {
+        let mut c = match cluster.connect(any).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e.into();
+                continue;
+            }
+        };
+        let node =
+            match find_coordinator_on(&mut c, &config.group_id, cluster.connect.timeout).await {
+                Ok(n) => n,
+                Err(e) => {
+                    last = e.into();
+                    continue;
+                }
+            };
+        if node == any {
+            return Ok(c);
+        }
+        match cluster.connect(node).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e.into(),
+        }
     }
-    Ok(cluster.connect(node).await?)
+    Err(last)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ fn main() {
             chunk.push(Event::ShareFetch {
                 step: round,
                 member: members[m].into(),
+                broker: 0,
+                requested: vec![0],
                 epoch: *e,
                 max_records: 10,
                 acks: Vec::new(),
@@ -83,6 +85,7 @@ fn main() {
             chunk.push(Event::ShareAcknowledge {
                 step: round,
                 member: members[m].into(),
+                broker: 0,
                 epoch: *e,
                 acks: vec![PartitionAcks {
                     partition: 0,

@@ -164,6 +164,9 @@ pub enum Event {
         step: usize,
         /// Member name.
         member: String,
+        /// The partitions it fetches.
+        #[serde(default = "partition_zero")]
+        partitions: Vec<i32>,
         /// MaxRecords of the step.
         max_records: u32,
         /// Events due by then count as happened.
@@ -184,6 +187,12 @@ pub enum Event {
         step: usize,
         /// Member name.
         member: String,
+        /// The broker (node id) it went to: the leader of the partitions it names.
+        #[serde(default)]
+        broker: i32,
+        /// The partitions it asked records of (empty: none).
+        #[serde(default = "partition_zero")]
+        requested: Vec<i32>,
         /// ShareSessionEpoch sent.
         epoch: i32,
         /// MaxRecords sent (0: fetches nothing).
@@ -209,6 +218,9 @@ pub enum Event {
         step: usize,
         /// Member name.
         member: String,
+        /// The broker (node id) it went to.
+        #[serde(default)]
+        broker: i32,
         /// ShareSessionEpoch sent.
         epoch: i32,
         /// The acknowledgements.
@@ -223,12 +235,15 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         partitions: Vec<AckedPartition>,
     },
-    /// The member's connection to the partition leader was dropped without closing its session.
+    /// The member's connection to a broker was dropped without closing its session there.
     Disconnect {
         /// 1-based step.
         step: usize,
         /// Member name.
         member: String,
+        /// The broker (node id) whose connection dropped.
+        #[serde(default)]
+        broker: i32,
         /// When.
         at_ms: Millis,
     },
@@ -254,14 +269,69 @@ pub enum Event {
         /// Answered.
         received_ms: Millis,
     },
-    /// The broker was restarted (asked at `sent_ms`, serving again at `received_ms`).
+    /// A broker was restarted (asked at `sent_ms`, serving again at `received_ms`): the whole target,
+    /// or one node of a cluster.
     Restart {
         /// 1-based step.
         step: usize,
+        /// The node restarted; `None`: every broker of the target.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<i32>,
+        /// Killed (SIGKILL) rather than stopped.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hard: bool,
         /// Asked.
         sent_ms: Millis,
         /// Done.
         received_ms: Millis,
+    },
+    /// Leadership of a partition moved to another replica.
+    LeaderMove {
+        /// 1-based step.
+        step: usize,
+        /// Partition index.
+        partition: i32,
+        /// The leader before.
+        from: i32,
+        /// The leader after.
+        to: i32,
+        /// Asked.
+        sent_ms: Millis,
+        /// Done (the new leader serves the partition).
+        received_ms: Millis,
+    },
+    /// Partitions were added to the case's topic (CreatePartitions).
+    PartitionsAdded {
+        /// 1-based step.
+        step: usize,
+        /// The partition count now.
+        total: u32,
+        /// Asked.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
+    /// The case's topic was deleted.
+    TopicDeleted {
+        /// 1-based step.
+        step: usize,
+        /// DeleteTopics' ErrorCode for it.
+        error: ErrorCode,
+        /// Asked.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
+    /// A member's assignment, as its last heartbeat answer gave it.
+    Assignment {
+        /// 1-based step.
+        step: usize,
+        /// Member name.
+        member: String,
+        /// Partitions of the case's topic assigned to it.
+        partitions: Vec<i32>,
+        /// When.
+        at_ms: Millis,
     },
     /// The runner waited.
     Wait {
@@ -280,6 +350,14 @@ pub enum Event {
         member: String,
         /// Lower bound.
         at_least: u32,
+    },
+    /// A claim of the case: every partition of the topic is assigned to some member (judged from
+    /// the `Assignment` events of the same step).
+    ClaimAssigned {
+        /// 1-based step.
+        step: usize,
+        /// How long the runner waited for the assignment to cover the topic.
+        waited_ms: Millis,
     },
 }
 
@@ -301,10 +379,19 @@ impl Event {
             | Event::Crash { step, .. }
             | Event::Leave { step, .. }
             | Event::Restart { step, .. }
+            | Event::LeaderMove { step, .. }
+            | Event::PartitionsAdded { step, .. }
+            | Event::TopicDeleted { step, .. }
+            | Event::Assignment { step, .. }
             | Event::Wait { step, .. }
-            | Event::Claim { step, .. } => *step,
+            | Event::Claim { step, .. }
+            | Event::ClaimAssigned { step, .. } => *step,
         }
     }
+}
+
+fn partition_zero() -> Vec<i32> {
+    vec![0]
 }
 
 /// Where a history was recorded.
@@ -449,6 +536,21 @@ pub fn validate_events(events: &[Event]) -> Result<(), HistoryError> {
                 sent_ms,
                 received_ms,
                 ..
+            }
+            | Event::LeaderMove {
+                sent_ms,
+                received_ms,
+                ..
+            }
+            | Event::PartitionsAdded {
+                sent_ms,
+                received_ms,
+                ..
+            }
+            | Event::TopicDeleted {
+                sent_ms,
+                received_ms,
+                ..
             } => (*sent_ms, *received_ms),
             Event::Wait {
                 from_ms, until_ms, ..
@@ -462,7 +564,9 @@ pub fn validate_events(events: &[Event]) -> Result<(), HistoryError> {
             );
         }
         let at = match e {
-            Event::Disconnect { at_ms, .. } | Event::Crash { at_ms, .. } => *at_ms,
+            Event::Disconnect { at_ms, .. }
+            | Event::Crash { at_ms, .. }
+            | Event::Assignment { at_ms, .. } => *at_ms,
             Event::FetchBegin {
                 horizon_ms,
                 patience_ms,

@@ -398,7 +398,8 @@ mod tests {
             case.steps[0],
             Step::Produce {
                 records: 10,
-                batches: Some(2)
+                batches: Some(2),
+                partition: 0,
             }
         );
         assert!(case.steps.contains(&Step::WaitLockExpiry));

@@ -48,7 +48,10 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
     for (action, next) in &trace.steps {
         let step = match *action {
             Action::Produce => {
-                if let Some(Step::Produce { records, batches }) = steps.last_mut() {
+                if let Some(Step::Produce {
+                    records, batches, ..
+                }) = steps.last_mut()
+                {
                     *records += 1;
                     *batches = Some(batches.unwrap_or(1) + 1);
                     state = next;
@@ -57,6 +60,7 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
                 Step::Produce {
                     records: 1,
                     batches: Some(1),
+                    partition: 0,
                 }
             }
             Action::Fetch {
@@ -91,6 +95,7 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
                     select,
                     ty,
                     via: AckVia::ShareAcknowledge,
+                    partition: None,
                 }
             }
             Action::ExpireLock { .. } => {
@@ -109,7 +114,7 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
             Action::Crash { member } => Step::Crash {
                 member: member_name(member),
             },
-            Action::Restart => Step::Restart,
+            Action::Restart => Step::Restart { hard: false },
         };
         steps.push(step);
         state = next;
@@ -153,7 +158,7 @@ pub fn generated() -> Vec<Case> {
                 if steps.len() <= 9 { Suite::Standard } else { Suite::Full },
             ),
         };
-        let requires = if steps.contains(&Step::Restart) {
+        let requires = if steps.iter().any(|s| matches!(s, Step::Restart { .. })) {
             vec![crate::trace::Capability::Restart]
         } else {
             Vec::new()

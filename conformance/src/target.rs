@@ -13,9 +13,31 @@ use std::time::Duration;
 
 use crate::trace::Capability;
 
-/// Restarts the target broker; resolves once it serves again.
-pub type Restarter =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), TargetError>> + Send>> + Send + Sync>;
+/// A fault the runner injects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Restart every broker of the target (`node: None`) or one node; `hard` kills it (SIGKILL)
+    /// instead of stopping it. Resolves once it serves again.
+    Restart {
+        /// The node, or every one.
+        node: Option<i32>,
+        /// SIGKILL rather than SIGTERM.
+        hard: bool,
+    },
+    /// Move the leadership of one partition (the embedded broker reloads it from what was written,
+    /// as a new leader does).
+    MoveLeader {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+}
+
+/// Injects faults into the target; resolves once the fault is done and the target serves again.
+pub type FaultHook = Arc<
+    dyn Fn(Fault) -> Pin<Box<dyn Future<Output = Result<(), TargetError>> + Send>> + Send + Sync,
+>;
 
 /// What the suite runs against.
 #[derive(Clone)]
@@ -30,8 +52,14 @@ pub struct Target {
     pub delivery_limit: u8,
     /// Its in-flight window limit (`group.share.partition.max.record.locks`).
     pub max_in_flight: u32,
-    /// How to restart it, when possible.
-    pub restarter: Option<Restarter>,
+    /// Its brokers (from metadata).
+    pub nodes: usize,
+    /// How to inject faults, when it can be done: the embedded broker in-process, a remote one
+    /// with `--nemesis`.
+    pub faults: Option<FaultHook>,
+    /// Whether leader moves go through the fault hook (the embedded broker) rather than over the
+    /// wire (AlterPartitionReassignments + ElectLeaders, on a cluster of several brokers).
+    pub moves_in_process: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -41,7 +69,8 @@ impl std::fmt::Debug for Target {
             .field("implementation", &self.implementation)
             .field("profile", &self.profile.name)
             .field("delivery_limit", &self.delivery_limit)
-            .field("restart", &self.restarter.is_some())
+            .field("nodes", &self.nodes)
+            .field("faults", &self.faults.is_some())
             .finish()
     }
 }
@@ -50,16 +79,31 @@ impl Target {
     /// Whether the target can do what `cap` asks.
     pub fn can(&self, cap: Capability) -> bool {
         match cap {
-            Capability::Restart => self.restarter.is_some(),
+            Capability::Restart => self.faults.is_some(),
+            Capability::LeaderMove => self.moves_in_process || self.nodes > 1,
             Capability::GroupDeliveryLimit => true,
         }
     }
 
-    /// The same target without its restart hook (cases then share it safely).
+    /// The same target without its fault hook (cases then share it safely).
     pub fn without_restarts(&self) -> Target {
         Target {
-            restarter: None,
+            faults: None,
+            moves_in_process: false,
             ..self.clone()
+        }
+    }
+
+    /// The same target, faults injected by `nemesis` (a remote target).
+    pub fn with_nemesis(self, nemesis: Nemesis) -> Target {
+        let bootstrap = self.bootstrap.clone();
+        let hook: FaultHook = Arc::new(move |fault| {
+            let (n, b) = (nemesis.clone(), bootstrap.clone());
+            Box::pin(async move { n.inject(&b, &fault).await })
+        });
+        Target {
+            faults: Some(hook),
+            ..self
         }
     }
 }
@@ -81,9 +125,91 @@ pub enum TargetError {
     /// The embedded reference broker did not start.
     #[error("cannot start the embedded reference broker: {0}")]
     Embedded(#[from] BrokerError),
-    /// A restart did not complete.
-    #[error("restart failed: {0}")]
-    Restart(String),
+    /// A fault could not be injected, or the target did not come back in time.
+    #[error("fault: {0}")]
+    Fault(String),
+}
+
+/// Faults of a remote target, injected by a command the user gives (`--nemesis CMD`), run as
+/// `sh -c CMD` with the fault in environment variables:
+///
+/// | variable | value |
+/// |---|---|
+/// | `SHARECHECK_FAULT` | `restart` (SIGTERM, then start again) or `kill` (SIGKILL, then start again) |
+/// | `SHARECHECK_NODE` | the node id to restart, or empty for every node |
+/// | `SHARECHECK_BOOTSTRAP` | the target's bootstrap address |
+///
+/// The command must return once the node serves again (exit 0), within the deadline; a non-zero
+/// exit or the deadline makes the case inconclusive with the command's last words. After it
+/// returns the runner waits until the target answers again. `scripts/kafka restart --port P` is
+/// such a command for brokers it started.
+#[derive(Clone, Debug)]
+pub struct Nemesis {
+    /// The shell command.
+    pub command: String,
+    /// Its deadline.
+    pub timeout: Duration,
+}
+
+impl Nemesis {
+    /// Runs the command for `fault`, then waits until `bootstrap` answers.
+    pub async fn inject(&self, bootstrap: &str, fault: &Fault) -> Result<(), TargetError> {
+        let Fault::Restart { node, hard } = fault else {
+            return Err(TargetError::Fault(
+                "the nemesis only restarts nodes; leader moves go over the wire".into(),
+            ));
+        };
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(&self.command)
+            .env("SHARECHECK_FAULT", if *hard { "kill" } else { "restart" })
+            .env(
+                "SHARECHECK_NODE",
+                node.map_or(String::new(), |n| n.to_string()),
+            )
+            .env("SHARECHECK_BOOTSTRAP", bootstrap)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .map_err(|e| TargetError::Fault(format!("cannot run the nemesis: {e}")))?;
+        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                TargetError::Fault(format!(
+                    "the nemesis did not finish within {}s",
+                    self.timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| TargetError::Fault(format!("the nemesis: {e}")))?;
+        if !out.status.success() {
+            let last = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string();
+            return Err(TargetError::Fault(format!(
+                "the nemesis failed ({}): {last}",
+                out.status
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let probe = ClientConfig::new(bootstrap).with_timeout(Duration::from_secs(5));
+            if Client::connect(probe).await.is_ok() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TargetError::Fault(format!(
+                    "{bootstrap} does not answer {}s after the nemesis",
+                    self.timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// Connects to `bootstrap` within `timeout`, checks that share groups work there, and learns its
@@ -128,6 +254,7 @@ async fn prepare(
             }
         }
     }
+    let nodes = client.cluster().brokers.len().max(1);
     let implementation = match guess {
         Some(release) => format!("Apache Kafka {release} (guessed from API versions and features)"),
         None => format!(
@@ -142,7 +269,9 @@ async fn prepare(
         profile,
         delivery_limit,
         max_in_flight,
-        restarter: None,
+        nodes,
+        faults: None,
+        moves_in_process: false,
     })
 }
 
@@ -189,16 +318,23 @@ pub async fn start_embedded(opts: EmbeddedOptions) -> Result<Embedded, TargetErr
         ..BrokerConfig::new(([127, 0, 0, 1], 0).into())
     };
     let handle = Arc::new(Broker::start(config).await?);
-    let restarter: Option<Restarter> = opts.restartable.then(|| {
+    let faults: Option<FaultHook> = opts.restartable.then(|| {
         let h = handle.clone();
-        let r: Restarter = Arc::new(move || {
+        let hook: FaultHook = Arc::new(move |fault| {
             let h = h.clone();
             Box::pin(async move {
-                h.restart();
+                match fault {
+                    // One node: every restart restarts it.
+                    Fault::Restart { .. } => h.restart(),
+                    Fault::MoveLeader { topic, partition } => {
+                        h.reload_partition(&topic, partition)
+                            .map_err(|e| TargetError::Fault(e.to_string()))?;
+                    }
+                }
                 Ok(())
             })
         });
-        r
+        hook
     });
     let version = env!("CARGO_PKG_VERSION");
     let implementation = match opts.mutant {
@@ -215,7 +351,9 @@ pub async fn start_embedded(opts: EmbeddedOptions) -> Result<Embedded, TargetErr
         profile: opts.profile,
         delivery_limit: c.delivery_limit,
         max_in_flight: c.max_record_locks,
-        restarter,
+        nodes: 1,
+        moves_in_process: faults.is_some(),
+        faults,
     };
     Ok(Embedded { target, handle })
 }

@@ -62,8 +62,11 @@ pub enum Origin {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Capability {
-    /// The runner can restart the broker (the embedded reference broker can; a remote one cannot).
+    /// The runner can restart the broker, or one node of it (the embedded reference broker can; a
+    /// remote one with `--nemesis`).
     Restart,
+    /// Leadership of a partition can move (a cluster of several brokers, or the embedded broker).
+    LeaderMove,
     /// The delivery limit can be set per group (`share.delivery.count.limit`, Kafka 4.3+ and the
     /// reference broker).
     GroupDeliveryLimit,
@@ -198,13 +201,17 @@ pub enum AckVia {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
-    /// Produce `records` records to partition 0, in `batches` record batches (default: one per record).
+    /// Produce `records` records to a partition (default 0), in `batches` record batches (default:
+    /// one per record).
     Produce {
         /// How many.
         records: u32,
         /// In how many batches.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batches: Option<u32>,
+        /// To which partition.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        partition: u32,
     },
     /// The member joins the group (heartbeat until assigned). Members also join implicitly before
     /// their first fetch.
@@ -212,8 +219,9 @@ pub enum Step {
         /// Member name (`A`, `B`, …).
         member: String,
     },
-    /// ShareFetch by the member, repeated with bounded patience until it has received as many records
-    /// as the spec says are surely acquirable (up to `max_records`), or once when none are.
+    /// ShareFetch by the member of the partitions it is assigned (one request per partition
+    /// leader), repeated with bounded patience until it has received as many records as the spec
+    /// says are surely acquirable (up to `max_records`), or once when none are.
     Fetch {
         /// Member name.
         member: String,
@@ -233,6 +241,10 @@ pub enum Step {
         /// ShareAcknowledge, piggy-backed on ShareFetch, or on the closing ShareFetch.
         #[serde(default)]
         via: AckVia,
+        /// Only the records of this partition; default: of every partition the member holds records
+        /// of (the selection applies in each).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition: Option<u32>,
     },
     /// Acknowledge explicit batches (offsets relative to nothing: absolute; may be invalid).
     RawAck {
@@ -246,6 +258,9 @@ pub enum Step {
         /// An explicit share-session epoch instead of the correct one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<i32>,
+        /// The partition the batches are for.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        partition: u32,
     },
     /// One ShareFetch with an explicit share-session epoch (session-rule tests).
     RawFetch {
@@ -256,6 +271,9 @@ pub enum Step {
         /// MaxRecords (0: fetch nothing).
         #[serde(default = "default_max_records")]
         max_records: u32,
+        /// The partition fetched.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        partition: u32,
     },
     /// Wait until every lock taken so far has surely expired (deadline + tolerance + margin).
     WaitLockExpiry,
@@ -289,8 +307,36 @@ pub enum Step {
         /// Member name.
         member: String,
     },
-    /// Restart the broker (needs the `restart` capability).
-    Restart,
+    /// Restart the broker — every node of it (needs the `restart` capability).
+    Restart {
+        /// Kill it (SIGKILL) instead of stopping it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hard: bool,
+    },
+    /// Restart (or kill and start again) the node that leads a partition (needs `restart`).
+    RestartLeader {
+        /// Which partition's leader.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        partition: u32,
+        /// Kill it (SIGKILL) instead of stopping it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hard: bool,
+    },
+    /// Make another replica the leader of a partition (needs `leader-move`).
+    MoveLeader {
+        /// Which partition.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        partition: u32,
+    },
+    /// Add partitions to the case's topic (CreatePartitions).
+    AddPartitions {
+        /// How many more.
+        count: u32,
+    },
+    /// Delete the case's topic (DeleteTopics) while members hold sessions on it.
+    DeleteTopic,
+    /// A claim about the group: every partition of the topic is assigned to some member.
+    ExpectAssigned,
     /// A claim about the run so far: the member has received at least this many records in total.
     ExpectReceived {
         /// Member name.
@@ -302,6 +348,10 @@ pub enum Step {
 
 fn default_max_records() -> u32 {
     10
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Step {
@@ -327,10 +377,20 @@ impl Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Produce { records, batches } => match batches {
-                Some(b) => write!(f, "produce {records} record(s) in {b} batch(es)"),
-                None => write!(f, "produce {records} record(s)"),
-            },
+            Step::Produce {
+                records,
+                batches,
+                partition,
+            } => {
+                match batches {
+                    Some(b) => write!(f, "produce {records} record(s) in {b} batch(es)")?,
+                    None => write!(f, "produce {records} record(s)")?,
+                }
+                if *partition != 0 {
+                    write!(f, " to partition {partition}")?;
+                }
+                Ok(())
+            }
             Step::Join { member } => write!(f, "{member} joins"),
             Step::Fetch {
                 member,
@@ -341,6 +401,7 @@ impl fmt::Display for Step {
                 select,
                 ty,
                 via,
+                partition,
             } => {
                 let sel = match select {
                     Selection::All(_) => "all held".to_string(),
@@ -351,18 +412,23 @@ impl fmt::Display for Step {
                     AckVia::ShareFetch => " on ShareFetch",
                     AckVia::Close => " on session close",
                 };
-                write!(f, "{member} acks {ty} {sel}{via}")
+                let part = partition.map_or(String::new(), |p| format!(" of partition {p}"));
+                write!(f, "{member} acks {ty} {sel}{part}{via}")
             }
             Step::RawAck {
                 member,
                 batches,
                 epoch,
                 via,
+                partition,
             } => {
                 let b: Vec<String> = batches.iter().map(|b| b.to_string()).collect();
                 write!(f, "{member} sends raw acks [{}] via {via:?}", b.join(", "))?;
                 if let Some(e) = epoch {
                     write!(f, " with epoch {e}")?;
+                }
+                if *partition != 0 {
+                    write!(f, " for partition {partition}")?;
                 }
                 Ok(())
             }
@@ -370,8 +436,13 @@ impl fmt::Display for Step {
                 member,
                 epoch,
                 max_records,
+                partition,
             } => {
-                write!(f, "{member} fetches with epoch {epoch} (max {max_records})")
+                write!(f, "{member} fetches with epoch {epoch} (max {max_records})")?;
+                if *partition != 0 {
+                    write!(f, " from partition {partition}")?;
+                }
+                Ok(())
             }
             Step::WaitLockExpiry => write!(f, "wait for lock expiry"),
             Step::Wait { ms } => write!(f, "wait {ms} ms"),
@@ -380,7 +451,19 @@ impl fmt::Display for Step {
             Step::Crash { member } => write!(f, "{member} crashes silently"),
             Step::Leave { member } => write!(f, "{member} leaves the group"),
             Step::Rejoin { member } => write!(f, "{member} rejoins as a new member"),
-            Step::Restart => write!(f, "restart the broker"),
+            Step::Restart { hard: false } => write!(f, "restart the broker"),
+            Step::Restart { hard: true } => write!(f, "kill the broker and start it again"),
+            Step::RestartLeader { partition, hard } => write!(
+                f,
+                "{} the leader of partition {partition}",
+                if *hard { "kill and restart" } else { "restart" }
+            ),
+            Step::MoveLeader { partition } => {
+                write!(f, "move the leadership of partition {partition}")
+            }
+            Step::AddPartitions { count } => write!(f, "add {count} partition(s) to the topic"),
+            Step::DeleteTopic => write!(f, "delete the topic"),
+            Step::ExpectAssigned => write!(f, "expect every partition assigned to a member"),
             Step::ExpectReceived { member, at_least } => {
                 write!(f, "expect {member} received at least {at_least}")
             }
@@ -580,7 +663,52 @@ impl Case {
                 ));
             }
         }
+        // A fault step needs its capability declared: the scheduler runs restarting cases alone, and
+        // skips cases a target cannot do.
         for (i, step) in self.steps.iter().enumerate() {
+            let needs = match step {
+                Step::Restart { .. } | Step::RestartLeader { .. } => Some(Capability::Restart),
+                Step::MoveLeader { .. } => Some(Capability::LeaderMove),
+                _ => None,
+            };
+            if let Some(cap) = needs.filter(|c| !self.requires.contains(c)) {
+                return Err(InvalidTrace::new(format!(
+                    "step {}: '{step}' needs \"requires\": [\"{}\"]",
+                    i + 1,
+                    serde_json::to_value(cap)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                )));
+            }
+        }
+        // Partition indices name partitions the topic has at that step.
+        let mut total = self.settings.partitions;
+        for (i, step) in self.steps.iter().enumerate() {
+            let named = match step {
+                Step::Produce { partition, .. }
+                | Step::RawAck { partition, .. }
+                | Step::RawFetch { partition, .. }
+                | Step::RestartLeader { partition, .. }
+                | Step::MoveLeader { partition } => Some(*partition),
+                Step::Ack { partition, .. } => *partition,
+                _ => None,
+            };
+            if let Some(p) = named.filter(|p| *p >= total) {
+                return Err(InvalidTrace::new(format!(
+                    "step {}: partition {p}, but the topic has {total} partition(s) then",
+                    i + 1
+                )));
+            }
+            if let Step::AddPartitions { count } = step {
+                if *count == 0 || *count > 64 - total {
+                    return Err(InvalidTrace::new(format!(
+                        "step {}: add 1 or more partitions, to at most 64",
+                        i + 1
+                    )));
+                }
+                total += count;
+            }
             if let Some(m) = step.member() {
                 if !valid_member_name(m) {
                     return Err(InvalidTrace::new(format!(
@@ -590,7 +718,9 @@ impl Case {
                 }
             }
             match step {
-                Step::Produce { records, batches } => {
+                Step::Produce {
+                    records, batches, ..
+                } => {
                     if *records == 0 || *records > 100_000 {
                         return Err(InvalidTrace::new(format!(
                             "step {}: produce 1..=100000 records",

@@ -67,6 +67,14 @@ anomalies! {
     WrongErrorCode = "wrong-error-code", "errors";
     /// A response no client can interpret: an inverted range or an impossible field value.
     MalformedResponse = "malformed-response", "errors";
+    /// One ShareFetch response lists the same partition twice.
+    DuplicatePartition = "duplicate-partition", "partitions";
+    /// A response carries a partition neither the request nor its share session holds.
+    UnrequestedPartition = "unrequested-partition", "partitions";
+    /// Acquired ranges of one response overlap or repeat an offset.
+    OverlappingRanges = "overlapping-ranges", "partitions";
+    /// A partition of a subscribed topic stayed assigned to no member of the group.
+    PartitionUnassigned = "partition-unassigned", "partitions";
     /// A member got back a record it still held under an unexpired lock.
     EarlyRedelivery = "early-redelivery", "lock";
     /// AcquisitionLockTimeoutMs differed from the group's configured lock duration.

@@ -924,7 +924,7 @@ impl ShareModel {
                 n.held[member as usize] = 0;
             }
             Action::Restart => {
-                n.part.restart();
+                n.part.restart(&rules);
                 n.restarts += 1;
                 for (o, r) in n.part.records() {
                     n.deliveries[o as usize] = r.delivery_count;

@@ -49,11 +49,14 @@ pub enum Mutant {
     SilentInvalidAck,
     /// New acquisitions ignore the in-flight window limit (cf. KAFKA-19555).
     WindowOvershoot,
+    /// A restart or leader move loses acknowledgements: the reloaded partition has Acknowledged
+    /// records Available again (rule T14; an acknowledgement answered before its state was written).
+    RestartForgetsAcknowledged,
 }
 
 impl Mutant {
     /// Every spec mutant, in a stable order.
-    pub const ALL: [Mutant; 15] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::NoCountIncrement,
         Mutant::ReleaseAtLimitAvailable,
         Mutant::ExpiryReopensAcknowledged,
@@ -69,6 +72,7 @@ impl Mutant {
         Mutant::RejectRedelivers,
         Mutant::SilentInvalidAck,
         Mutant::WindowOvershoot,
+        Mutant::RestartForgetsAcknowledged,
     ];
 
     /// The stable kebab-case name used on the command line.
@@ -89,6 +93,7 @@ impl Mutant {
             Mutant::RejectRedelivers => "reject-redelivers",
             Mutant::SilentInvalidAck => "silent-invalid-ack",
             Mutant::WindowOvershoot => "window-overshoot",
+            Mutant::RestartForgetsAcknowledged => "restart-forgets-acknowledged",
         }
     }
 
@@ -122,6 +127,9 @@ impl Mutant {
                 "an ack of a record not held by the caller succeeds without effect"
             }
             Mutant::WindowOvershoot => "new acquisitions ignore the in-flight window limit",
+            Mutant::RestartForgetsAcknowledged => {
+                "a restart or leader move makes acknowledged records available again"
+            }
         }
     }
 

@@ -139,6 +139,11 @@ impl<K: Ord + Clone> ShareSessions<K> {
         self.expected.remove(key).is_some()
     }
 
+    /// The keys that have a session.
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.expected.keys()
+    }
+
     /// Whether there is no session at all.
     pub fn is_empty(&self) -> bool {
         self.expected.is_empty()

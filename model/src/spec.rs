@@ -853,16 +853,70 @@ impl SharePartition {
         changes
     }
 
+    /// A lock expiry of the fenced former leader, written before the new leader loaded the
+    /// partition (docs/semantics.md §10.3): the old leader's acquisition-lock timer still runs after
+    /// leadership moved (`SPM.removeSharePartitionFromCache` only marks it fenced) and writes the
+    /// expiry — the delivery counted, Archived at the limit — and the share coordinator accepts it
+    /// until the new leader's first read raises the leader epoch. Each record it covers that is still
+    /// as the reload left it (Available with the count before that delivery) takes that state.
+    pub fn fenced_expiry_written(
+        &mut self,
+        rules: &Rules,
+        offsets: &[(Offset, u8)],
+    ) -> SmallVec<[Change; 4]> {
+        let mut changes = SmallVec::new();
+        for &(o, count) in offsets {
+            if o < self.spso || o >= self.log_end() || count == 0 {
+                continue;
+            }
+            let from = self.at(o);
+            if from.state != RecordState::Available || from.delivery_count != count - 1 {
+                continue;
+            }
+            let to = SharePartition::released(
+                rules,
+                InFlight {
+                    state: RecordState::Available,
+                    delivery_count: count,
+                },
+            );
+            self.set(o, to);
+            self.cache_end = self.cache_end.max(o + 1);
+            changes.push(Change {
+                offset: o,
+                from,
+                to,
+            });
+        }
+        self.advance_spso(rules);
+        changes
+    }
+
     /// The leader restarts or fails over: in-memory acquisitions are forgotten and the partition is
     /// rebuilt from persisted state (T14, docs/semantics.md §10.2). Acknowledged and Archived
     /// records and the SPSO survive (every change to them was written before it was answered).
     /// An Acquired record reverts to its last written state: Available with the count it was written
     /// with (`count − 1`, acquisition never being written), or a never-written record again.
     /// The cache ends after the last record with written state.
-    pub fn restart(&mut self) -> SmallVec<[Change; 4]> {
+    pub fn restart(&mut self, rules: &Rules) -> SmallVec<[Change; 4]> {
         let mut changes = SmallVec::new();
         for o in self.spso..self.cache_end {
             let from = self.at(o);
+            // The planted bug reloads acknowledged records as never acknowledged.
+            if from.state == RecordState::Acknowledged
+                && rules.bug(Mutant::RestartForgetsAcknowledged)
+            {
+                let to = InFlight {
+                    state: RecordState::Available,
+                    ..from
+                };
+                self.set(o, to);
+                changes.push(Change {
+                    offset: o,
+                    from,
+                    to,
+                });
+            }
             if let RecordState::Acquired(_) = from.state {
                 let to = InFlight {
                     state: RecordState::Available,

@@ -50,8 +50,9 @@ pub struct ConformArgs {
     /// SHOULD failures fail the run too.
     #[arg(long)]
     pub strict: bool,
-    /// Cases run at the same time.
-    #[arg(long, default_value_t = 8)]
+    /// Cases run at the same time (cases mostly wait on lock deadlines; restart cases run alone,
+    /// last).
+    #[arg(long, default_value_t = 32)]
     pub jobs: usize,
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]

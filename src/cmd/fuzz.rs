@@ -215,7 +215,9 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             profile,
             delivery_limit: 5,
             max_in_flight: 2000,
-            restarter: None,
+            nodes: 1,
+            faults: None,
+            moves_in_process: false,
         };
         opts.lock_ms = opts.lock_ms.max(KAFKA_MIN_LOCK_MS);
         let case = Fuzzer::new(target, opts)

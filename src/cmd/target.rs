@@ -26,6 +26,15 @@ pub struct TargetArgs {
     /// Deadline in seconds for connecting and for each request.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// How to inject faults into the `--bootstrap` broker, so cases that restart it run: a shell
+    /// command run with SHARECHECK_FAULT (restart|kill), SHARECHECK_NODE (a node id, or empty for
+    /// every node) and SHARECHECK_BOOTSTRAP set, returning once the node serves again, e.g.
+    /// `scripts/kafka restart --port 19092`.
+    #[arg(long, value_name = "CMD", requires = "bootstrap")]
+    pub nemesis: Option<String>,
+    /// Deadline in seconds of one `--nemesis` run (and of the target answering after it).
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub nemesis_timeout: u64,
 }
 
 impl TargetArgs {
@@ -41,6 +50,9 @@ impl TargetArgs {
         if let Some(p) = &self.profile {
             flags.push_str(&format!(" --profile {p}"));
         }
+        if let Some(n) = &self.nemesis {
+            flags.push_str(&format!(" --nemesis '{}'", n.replace('\'', "'\\''")));
+        }
         flags
     }
 
@@ -55,6 +67,12 @@ impl TargetArgs {
         }
         if self.timeout == 0 {
             return Err(Fail::usage("--timeout must be at least 1 second"));
+        }
+        if self.nemesis.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(Fail::usage("--nemesis needs a command"));
+        }
+        if self.nemesis_timeout == 0 {
+            return Err(Fail::usage("--nemesis-timeout must be at least 1 second"));
         }
         Ok((profile, mutant))
     }
@@ -128,9 +146,15 @@ pub fn start_target(
     let rt = runtime()?;
     match &args.bootstrap {
         Some(addr) => {
-            let target = rt
+            let mut target = rt
                 .block_on(target::connect(addr, profile, args.deadline()))
                 .map_err(|e| Fail::unusable(e.to_string()))?;
+            if let Some(command) = &args.nemesis {
+                target = target.with_nemesis(target::Nemesis {
+                    command: command.clone(),
+                    timeout: Duration::from_secs(args.nemesis_timeout),
+                });
+            }
             Ok(Running {
                 target,
                 _broker: None,

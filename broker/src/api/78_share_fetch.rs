@@ -9,7 +9,7 @@
 //! become acquirable (produce, release, lock expiry, session end). Any acquisition or partition
 //! error answers at once: MinBytes is treated as "at least one record".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -250,9 +250,32 @@ pub async fn handle(
             }
         }
     }
+    if cfg.mutant == Some(BrokerMutant::UnrequestedPartitionEntry) {
+        let st = shared.state();
+        let held: Vec<(Uuid, i32)> = st
+            .sessions
+            .get(&key)
+            .map(|s| s.partitions.iter().copied().collect())
+            .unwrap_or_default();
+        let topics: BTreeSet<Uuid> = parts.keys().map(|(t, _)| *t).collect();
+        for t in topics {
+            let n = st.topic_by_id(t).map_or(0, |t| t.partitions.len() as i32);
+            for p in 0..n {
+                if !held.contains(&(t, p)) {
+                    parts.entry((t, p)).or_insert_with(|| blank(p));
+                }
+            }
+        }
+    }
     let mut topics: BTreeMap<Uuid, Vec<PartitionData>> = BTreeMap::new();
     for ((t, _), p) in parts {
+        let twice = cfg.mutant == Some(BrokerMutant::DuplicatePartitionEntry)
+            && !p.acquired_records.is_empty();
+        let copy = twice.then(|| blank(p.partition_index));
         topics.entry(t).or_default().push(p);
+        if let Some(c) = copy {
+            topics.entry(t).or_default().push(c);
+        }
     }
     Some(
         ShareFetchResponse::default()

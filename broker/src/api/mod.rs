@@ -12,6 +12,8 @@ pub mod session;
 
 #[path = "18_api_versions.rs"]
 pub mod api_versions;
+#[path = "37_create_partitions.rs"]
+pub mod create_partitions;
 #[path = "19_create_topics.rs"]
 pub mod create_topics;
 #[path = "20_delete_topics.rs"]
@@ -46,7 +48,7 @@ pub mod share_group_heartbeat;
 /// The APIs served, with the versions advertised: every version kafka-protocol 0.18 implements
 /// (Kafka 4.1 schemas). ShareFetch/ShareAcknowledge are v1 only (v2, Kafka 4.2's RENEW, is not in
 /// kafka-protocol 0.18).
-pub const SERVED: [ApiKey; 16] = [
+pub const SERVED: [ApiKey; 17] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -57,6 +59,7 @@ pub const SERVED: [ApiKey; 16] = [
     ApiKey::DeleteTopics,
     ApiKey::InitProducerId,
     ApiKey::DescribeConfigs,
+    ApiKey::CreatePartitions,
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeCluster,
     ApiKey::ShareGroupHeartbeat,
@@ -171,6 +174,15 @@ pub async fn serve(
                 body
             )
         }
+        ApiKey::CreatePartitions => sync_api!(
+            create_partitions,
+            CreatePartitionsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
         ApiKey::DeleteTopics => {
             sync_api!(
                 delete_topics,

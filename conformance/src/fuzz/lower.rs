@@ -58,6 +58,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
     steps.push(Step::Produce {
         records: initial,
         batches: None,
+        partition: 0,
     });
     p.part.produce(initial as usize);
     for op in &fc.ops {
@@ -97,6 +98,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                     select,
                     ty: *ty,
                     via: via.wire(),
+                    partition: None,
                 });
                 if !batches.is_empty() {
                     p.ack(*member, &batches, *via);
@@ -129,6 +131,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                     batches: raw.clone(),
                     via: via.wire(),
                     epoch: None,
+                    partition: 0,
                 });
                 p.ack(*member, &raw, *via);
             }
@@ -140,29 +143,34 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                         member: name,
                         epoch: FUTURE_EPOCH,
                         max_records: 1,
+                        partition: 0,
                     },
                     EpochKind::AckFuture => Step::RawAck {
                         member: name,
                         batches: held_batches(&held, AckType::Accept),
                         via: AckVia::ShareAcknowledge,
                         epoch: Some(FUTURE_EPOCH),
+                        partition: 0,
                     },
                     EpochKind::FetchZeroWithAcks => Step::RawAck {
                         member: name,
                         batches: held_batches(&held, AckType::Accept),
                         via: AckVia::ShareFetch,
                         epoch: Some(0),
+                        partition: 0,
                     },
                     EpochKind::AckZero => Step::RawAck {
                         member: name,
                         batches: held_batches(&held, AckType::Accept),
                         via: AckVia::ShareAcknowledge,
                         epoch: Some(0),
+                        partition: 0,
                     },
                     EpochKind::FetchReopen => Step::RawFetch {
                         member: name,
                         epoch: 0,
                         max_records: 2,
+                        partition: 0,
                     },
                 };
                 if *kind == EpochKind::FetchReopen {
@@ -176,6 +184,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                 steps.push(Step::Produce {
                     records: n,
                     batches: None,
+                    partition: 0,
                 });
                 p.part.produce(n as usize);
             }

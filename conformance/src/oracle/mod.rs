@@ -27,24 +27,23 @@ mod partition;
 #[cfg(test)]
 mod tests;
 
-pub use partition::{offsets_text, OracleConfig};
+pub use partition::{offsets_text, OracleConfig, SessionVerdict};
 
 use crate::history::{Event, FetchedPartition, HistoryError, PartitionAcks, Setup};
 use partition::{AckObservation, FetchObservation, PartitionOracle};
 use serde::{Deserialize, Serialize};
 use sharecheck_model::model::Transitions;
+use sharecheck_model::session::{SessionRequest, ShareSessions};
 use sharecheck_model::spec::{AckBatch, ErrorCode, MemberIdx, Offset, RecordState, Rules};
 use sharecheck_model::{Anomaly, Profile};
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Milliseconds since the case started.
 pub type Millis = u64;
 
-/// The partition every single-partition case uses.
-const PARTITION: i32 = 0;
-
-/// Most offsets of one acquired range the oracle expands (a hostile range may span 2^63).
-const MAX_RANGE: i64 = 1_000_000;
+/// Most partitions a case's topic may have (traces allow 64).
+const MAX_PARTITIONS: u32 = 1024;
 
 /// A named anomaly at a step: what was observed, and what the spec allowed instead.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,20 +126,32 @@ pub struct Judgement {
     pub delivery_limit: u8,
 }
 
-/// The fetch step under way: what every account of the spec said was acquirable, and what came.
+/// The fetch step under way: what every account of the spec said was acquirable in each
+/// partition, and what came.
 #[derive(Clone, Debug)]
 struct FetchStep {
     step: usize,
     member: String,
-    want: Vec<Offset>,
-    got: std::collections::BTreeSet<Offset>,
+    max_records: u32,
+    want: BTreeMap<i32, Vec<Offset>>,
+    got: BTreeMap<i32, BTreeSet<Offset>>,
     patience_ms: Millis,
 }
 
 /// The oracle of one case.
 #[derive(Clone, Debug)]
 pub struct Oracle {
-    part: PartitionOracle,
+    config: OracleConfig,
+    latest_reset: bool,
+    /// One judge per partition of the case's topic.
+    parts: BTreeMap<i32, PartitionOracle>,
+    /// Share sessions, by (member, broker): every partition a request names shares them.
+    sessions: ShareSessions<(MemberIdx, i32)>,
+    /// The partitions each open share session holds: a subsequent ShareFetch fetches every one of
+    /// them, named in it or not (`ShareSessionContext.getErroneousAndValidTopicIdPartitions`).
+    session_parts: BTreeMap<(MemberIdx, i32), BTreeSet<i32>>,
+    /// The broker each partition was last fetched from (its leader, as the runner found it).
+    leaders: BTreeMap<i32, i32>,
     delivery_limit: u8,
     names: Names,
     current: BTreeMap<String, MemberIdx>,
@@ -151,10 +162,15 @@ pub struct Oracle {
     steps: Vec<StepRecord>,
     step_text: BTreeMap<usize, String>,
     fetch_step: Option<FetchStep>,
-    /// What was produced where: runs of offsets whose record `k` has value `prefix` + `k`.
-    produced: Vec<ProducedRun>,
+    /// What was produced where, per partition: runs of offsets whose record `k` has value
+    /// `prefix` + `k`.
+    produced: BTreeMap<i32, Vec<ProducedRun>>,
     /// Records each member name received, over all its incarnations.
     received: BTreeMap<String, u64>,
+    /// The topic was deleted: nothing after that is judged by the share-partition rules.
+    deleted: bool,
+    /// Each member name's last reported assignment, with the step it was reported in.
+    assignments: BTreeMap<String, (usize, BTreeSet<i32>)>,
 }
 
 impl Oracle {
@@ -172,15 +188,19 @@ impl Oracle {
             max_in_flight: setup.max_in_flight,
             ..Rules::kafka_defaults(profile)
         };
-        let part = PartitionOracle::new(OracleConfig {
+        let config = OracleConfig {
             rules,
             lock_ms: setup.lock_ms,
             tolerance_ms: setup.tolerance_ms,
             max_candidates: setup.max_candidates,
-        })
-        .with_reset(setup.latest_reset);
-        Ok(Oracle {
-            part,
+        };
+        let mut o = Oracle {
+            config,
+            latest_reset: setup.latest_reset,
+            parts: BTreeMap::new(),
+            sessions: ShareSessions::new(),
+            session_parts: BTreeMap::new(),
+            leaders: BTreeMap::new(),
             delivery_limit: setup.delivery_limit,
             names: Names::default(),
             current: BTreeMap::new(),
@@ -191,9 +211,23 @@ impl Oracle {
             steps: Vec::new(),
             step_text: BTreeMap::new(),
             fetch_step: None,
-            produced: Vec::new(),
+            produced: BTreeMap::new(),
             received: BTreeMap::new(),
-        })
+            deleted: false,
+            assignments: BTreeMap::new(),
+        };
+        o.grow_to(setup.partitions.clamp(1, MAX_PARTITIONS));
+        Ok(o)
+    }
+
+    /// A judge for every partition below `total`.
+    fn grow_to(&mut self, total: u32) {
+        for p in 0..total.min(MAX_PARTITIONS) as i32 {
+            let (config, latest) = (self.config, self.latest_reset);
+            self.parts
+                .entry(p)
+                .or_insert_with(|| PartitionOracle::new(config).with_reset(latest));
+        }
     }
 
     /// The oracle of a history that never reached a setup (a skipped case, a failed setup): it
@@ -218,15 +252,24 @@ impl Oracle {
     // ------------------------------------------------------------------------------------------
     // What the runner may ask while a case runs (read-only)
 
-    /// The offsets every account of the spec says are acquirable at `now` (after the locks and
-    /// releases surely due by then), up to `max`.
-    pub fn surely_acquirable(&self, now: Millis, max: usize) -> Vec<Offset> {
-        self.part.surely_acquirable(now, max)
+    /// The offsets of `partition` every account of the spec says are acquirable at `now` (after
+    /// the locks and releases surely due by then), up to `max`.
+    pub fn surely_acquirable(&self, partition: i32, now: Millis, max: usize) -> Vec<Offset> {
+        if self.deleted {
+            return Vec::new();
+        }
+        self.parts
+            .get(&partition)
+            .map_or_else(Vec::new, |p| p.surely_acquirable(now, max))
     }
 
     /// When every lock and pending release known now has surely happened.
     pub fn all_timers_done_at(&self) -> Millis {
-        self.part.all_timers_done_at()
+        self.parts
+            .values()
+            .map(|p| p.all_timers_done_at())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Records `member` (every incarnation of the name) has received so far.
@@ -234,25 +277,45 @@ impl Oracle {
         self.received.get(member).copied().unwrap_or(0)
     }
 
-    /// Where the next produced record lands, by the spec's account of the log.
-    pub fn log_end(&self) -> Offset {
-        self.part.reference().log_end()
+    /// Where the next record produced to `partition` lands, by the spec's account of the log.
+    pub fn log_end(&self, partition: i32) -> Offset {
+        self.parts
+            .get(&partition)
+            .map_or(0, |p| p.reference().log_end())
+    }
+
+    /// The partitions the oracle knows of.
+    pub fn partitions(&self) -> u32 {
+        self.parts.len() as u32
     }
 
     /// The judgement so far.
     pub fn judgement(&self) -> Judgement {
-        let mut anomalies = self.part.anomalies().to_vec();
+        let mut anomalies: Vec<Violation> = self
+            .parts
+            .values()
+            .flat_map(|p| p.anomalies().iter().cloned())
+            .collect();
         anomalies.extend(self.anomalies.iter().cloned());
         anomalies.sort_by_key(|a| a.step);
-        let mut notes = self.part.notes().to_vec();
+        let mut notes: Vec<String> = self
+            .parts
+            .values()
+            .flat_map(|p| p.notes().iter().cloned())
+            .collect();
         notes.extend(self.notes.iter().cloned());
+        let mut exercised = Transitions::default();
+        for p in self.parts.values() {
+            exercised.extend(p.exercised());
+        }
         let (verdict, reason) = if let Some(why) = &self.skipped {
             (CaseVerdict::Skipped, Some(why.clone()))
         } else {
-            let reason = self
-                .inconclusive
-                .clone()
-                .or_else(|| self.part.inconclusive().map(str::to_string));
+            let reason = self.inconclusive.clone().or_else(|| {
+                self.parts
+                    .values()
+                    .find_map(|p| p.inconclusive().map(str::to_string))
+            });
             let verdict = if !anomalies.is_empty() {
                 CaseVerdict::Fail
             } else if reason.is_some() {
@@ -267,7 +330,7 @@ impl Oracle {
             anomalies,
             reason,
             notes,
-            exercised: self.part.exercised(),
+            exercised,
             steps: self.steps.clone(),
             delivery_limit: self.delivery_limit,
         }
@@ -303,6 +366,82 @@ impl Oracle {
         }
     }
 
+    fn report(&mut self, kind: Anomaly, step: usize, detail: String) {
+        self.anomalies.push(Violation { kind, step, detail });
+    }
+
+    /// Whether the group has no share session left on `broker`.
+    fn group_empty_on(&self, broker: i32) -> bool {
+        !self.sessions.keys().any(|(_, b)| *b == broker)
+    }
+
+    /// The session rules' verdict on one request; a wrong top-level code is returned as
+    /// `Mismatch(Some(detail))` for the caller to hand to the first partition it judges.
+    fn session_verdict(
+        &mut self,
+        key: (MemberIdx, i32),
+        epoch: i32,
+        request: SessionRequest,
+        top_error: ErrorCode,
+    ) -> SessionVerdict {
+        let api = match request {
+            SessionRequest::ShareFetch { .. } => "ShareFetch",
+            SessionRequest::ShareAcknowledge => "ShareAcknowledge",
+        };
+        match self.sessions.on_request(&key, epoch, request) {
+            Err(code) if code == top_error => SessionVerdict::Refused(code),
+            Err(code) => SessionVerdict::Mismatch(Some(format!(
+                "{api} with epoch {epoch} answered {top_error}, the session rules say {code}"
+            ))),
+            Ok(_) if top_error != ErrorCode::NONE => SessionVerdict::Mismatch(Some(format!(
+                "{api} with epoch {epoch} answered {top_error}, the session rules accept it"
+            ))),
+            Ok(effect) => SessionVerdict::Accepted {
+                effect,
+                group_empty: self.group_empty_on(key.1),
+            },
+        }
+    }
+
+    /// The partitions a ShareFetch with `epoch`, naming `named`, fetches from the session `key`
+    /// after the session rules gave `verdict` (for a close: the partitions it releases); the
+    /// session's partition set is updated.
+    fn session_partitions_after(
+        &mut self,
+        key: (MemberIdx, i32),
+        epoch: i32,
+        verdict: &SessionVerdict,
+        named: &BTreeSet<i32>,
+    ) -> BTreeSet<i32> {
+        // A refused request changes nothing: the session (if any) keeps what it held.
+        if !matches!(verdict, SessionVerdict::Accepted { .. }) {
+            self.prune_session_parts();
+            return BTreeSet::new();
+        }
+        let parts = match epoch {
+            0 => named.clone(),
+            // A close releases the member's records of every partition the session held.
+            -1 => self.session_parts.get(&key).cloned().unwrap_or_default(),
+            _ => {
+                let mut p = self.session_parts.get(&key).cloned().unwrap_or_default();
+                p.extend(named.iter().copied());
+                p
+            }
+        };
+        self.prune_session_parts();
+        if self.sessions.expected(&key).is_some() {
+            self.session_parts.insert(key, parts.clone());
+        }
+        parts
+    }
+
+    /// Forgets the partition sets of sessions that no longer exist.
+    fn prune_session_parts(&mut self) {
+        let sessions = &self.sessions;
+        self.session_parts
+            .retain(|k, _| sessions.expected(k).is_some());
+    }
+
     /// Judges one event.
     pub fn observe(&mut self, event: &Event) {
         match event {
@@ -313,7 +452,7 @@ impl Oracle {
                 self.step_text.insert(*step, text.clone());
             }
             Event::StepEnd { step, outcome } => {
-                let records = self.part.table(&self.names);
+                let records = self.table();
                 self.steps.push(StepRecord {
                     step: *step,
                     text: self.step_text.get(step).cloned().unwrap_or_default(),
@@ -342,53 +481,80 @@ impl Oracle {
                 value_prefix,
                 ..
             } => {
-                if *partition != PARTITION {
+                if self.deleted || !self.parts.contains_key(partition) {
                     return;
                 }
-                let expected = self.log_end();
+                let expected = self.log_end(*partition);
                 let n: u64 = batches.iter().map(|b| u64::from(*b)).sum();
-                self.produced.push(ProducedRun {
-                    base: expected,
-                    len: n as Offset,
-                    prefix: value_prefix.clone(),
-                });
+                self.produced
+                    .entry(*partition)
+                    .or_default()
+                    .push(ProducedRun {
+                        base: expected,
+                        len: n as Offset,
+                        prefix: value_prefix.clone(),
+                    });
                 if base_offsets.first().is_some_and(|b| *b != expected) {
                     self.set_inconclusive(format!(
-                        "step {step}: produce landed at offset {:?}, expected {expected}",
+                        "step {step}: produce to partition {partition} landed at offset {:?}, expected {expected}",
                         base_offsets.first()
                     ));
                 }
-                self.part.produced(n as usize);
+                if let Some(p) = self.parts.get_mut(partition) {
+                    p.produced(n as usize);
+                }
             }
             Event::FetchBegin {
                 step,
                 member,
+                partitions,
                 max_records,
                 horizon_ms,
                 patience_ms,
             } => {
-                let want = self
-                    .part
-                    .surely_acquirable(*horizon_ms, *max_records as usize);
+                let want = partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            *p,
+                            self.surely_acquirable(*p, *horizon_ms, *max_records as usize),
+                        )
+                    })
+                    .collect();
                 self.fetch_step = Some(FetchStep {
                     step: *step,
                     member: member.clone(),
+                    max_records: *max_records,
                     want,
-                    got: Default::default(),
+                    got: BTreeMap::new(),
                     patience_ms: *patience_ms,
                 });
             }
             Event::FetchEnd { step, member } => {
-                if let Some(f) = self.fetch_step.take() {
-                    if f.step == *step && f.member == *member && f.got.len() < f.want.len() {
-                        self.part
-                            .check_missing(f.step, &f.want, &f.got, f.patience_ms);
+                let Some(f) = self.fetch_step.take() else {
+                    return;
+                };
+                if f.step != *step || f.member != *member {
+                    return;
+                }
+                // Records were surely missed only while the request had budget for them.
+                let want_total: usize = f.want.values().map(Vec::len).sum();
+                let got_total: usize = f.got.values().map(BTreeSet::len).sum();
+                if got_total >= want_total.min(f.max_records as usize) {
+                    return;
+                }
+                for (p, want) in &f.want {
+                    let got = f.got.get(p).cloned().unwrap_or_default();
+                    if let Some(part) = self.parts.get_mut(p) {
+                        part.check_missing(f.step, want, &got, f.patience_ms);
                     }
                 }
             }
             Event::ShareFetch {
                 step,
                 member,
+                broker,
+                requested,
                 epoch,
                 max_records,
                 acks,
@@ -399,52 +565,89 @@ impl Oracle {
                 partitions,
             } => {
                 let idx = self.member(member);
-                let part = partitions.iter().find(|p| p.partition == PARTITION);
-                if let Some(p) = part {
+                if self.deleted {
+                    return;
+                }
+                let verdict = self.session_verdict(
+                    (idx, *broker),
+                    *epoch,
+                    SessionRequest::ShareFetch {
+                        has_acks: !acks.is_empty(),
+                    },
+                    *error,
+                );
+                // Every partition the request names joins the session (acknowledgements too: they
+                // ride in the same topic list); a subsequent fetch fetches all the session holds.
+                let mut named: BTreeSet<i32> = requested.iter().copied().collect();
+                named.extend(acks.iter().map(|a| a.partition));
+                let fetched_parts =
+                    self.session_partitions_after((idx, *broker), *epoch, &verdict, &named);
+                let mut allowed = fetched_parts.clone();
+                let fetched_parts = if *epoch == -1 {
+                    BTreeSet::new()
+                } else {
+                    fetched_parts
+                };
+                allowed.extend(named.iter().copied());
+                self.check_response_shape(*step, &allowed, partitions);
+                for p in partitions {
                     self.check_values(*step, p);
                 }
-                let batches = acks_for(acks);
-                let obs = FetchObservation {
-                    member: idx,
-                    sent: *sent_ms,
-                    received: *received_ms,
-                    epoch: *epoch,
-                    fetches: *max_records > 0 && *epoch != -1,
-                    acks: &batches,
-                    top_error: *error,
-                    partition_error: part.map(|p| p.error),
-                    ack_error: if batches.is_empty() {
-                        None
-                    } else {
-                        Some(part.map_or(ErrorCode::NONE, |p| p.ack_error))
-                    },
-                    acquired: part.map_or(&[], |p| p.acquired.as_slice()),
-                    lock_timeout_ms: Some(*lock_timeout_ms),
-                };
-                self.part.fetched(*step, &obs, &self.names);
-                let got: Vec<Offset> = part
-                    .map(|p| {
-                        p.acquired
-                            .iter()
-                            .flat_map(|(f, l, _)| *f..=(*l).min(f.saturating_add(100_000)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                match self.received.get_mut(member.as_str()) {
-                    Some(n) => *n += got.len() as u64,
-                    None => {
-                        self.received.insert(member.clone(), got.len() as u64);
+                let mut verdict = verdict;
+                // Every partition the request names is judged; the first gets a session anomaly.
+                let mut involved = allowed;
+                involved.extend(partitions.iter().map(|p| p.partition));
+                for p in involved {
+                    let Some(part_oracle) = self.parts.get_mut(&p) else {
+                        continue;
+                    };
+                    self.leaders.insert(p, *broker);
+                    let part = partitions.iter().find(|x| x.partition == p);
+                    let batches = acks_for(acks, p);
+                    let obs = FetchObservation {
+                        member: idx,
+                        sent: *sent_ms,
+                        received: *received_ms,
+                        epoch: *epoch,
+                        fetches: *max_records > 0 && *epoch != -1 && fetched_parts.contains(&p),
+                        acks: &batches,
+                        top_error: *error,
+                        partition_error: part.map(|p| p.error),
+                        ack_error: if batches.is_empty() {
+                            None
+                        } else {
+                            Some(part.map_or(ErrorCode::NONE, |p| p.ack_error))
+                        },
+                        acquired: part.map_or(&[], |p| p.acquired.as_slice()),
+                        lock_timeout_ms: Some(*lock_timeout_ms),
+                    };
+                    part_oracle.fetched(*step, &obs, &self.names, &verdict);
+                    if let SessionVerdict::Mismatch(detail) = &mut verdict {
+                        *detail = None;
                     }
                 }
-                if let Some(f) = self.fetch_step.as_mut() {
-                    if f.step == *step && f.member == *member {
-                        f.got.extend(got);
+                if let SessionVerdict::Mismatch(Some(detail)) = verdict {
+                    self.report(Anomaly::WrongErrorCode, *step, detail);
+                }
+                for p in partitions {
+                    let got = capped_offsets(&p.acquired);
+                    match self.received.get_mut(member.as_str()) {
+                        Some(n) => *n += got.len() as u64,
+                        None => {
+                            self.received.insert(member.clone(), got.len() as u64);
+                        }
+                    }
+                    if let Some(f) = self.fetch_step.as_mut() {
+                        if f.step == *step && f.member == *member {
+                            f.got.entry(p.partition).or_default().extend(got);
+                        }
                     }
                 }
             }
             Event::ShareAcknowledge {
                 step,
                 member,
+                broker,
                 epoch,
                 acks,
                 sent_ms,
@@ -453,26 +656,111 @@ impl Oracle {
                 partitions,
             } => {
                 let idx = self.member(member);
-                let batches = acks_for(acks);
-                let obs = AckObservation {
-                    member: idx,
-                    sent: *sent_ms,
-                    received: *received_ms,
-                    epoch: *epoch,
-                    acks: &batches,
-                    top_error: *error,
-                    partition_error: partitions
-                        .iter()
-                        .find(|p| p.partition == PARTITION)
-                        .map(|p| p.error),
-                };
-                self.part.acknowledged(*step, &obs);
+                if self.deleted {
+                    return;
+                }
+                let mut verdict = self.session_verdict(
+                    (idx, *broker),
+                    *epoch,
+                    SessionRequest::ShareAcknowledge,
+                    *error,
+                );
+                let mut involved: BTreeSet<i32> = acks.iter().map(|a| a.partition).collect();
+                involved.extend(partitions.iter().map(|p| p.partition));
+                for p in involved {
+                    let Some(part_oracle) = self.parts.get_mut(&p) else {
+                        continue;
+                    };
+                    let batches = acks_for(acks, p);
+                    let obs = AckObservation {
+                        member: idx,
+                        sent: *sent_ms,
+                        received: *received_ms,
+                        acks: &batches,
+                        partition_error: partitions
+                            .iter()
+                            .find(|x| x.partition == p)
+                            .map(|x| x.error),
+                    };
+                    part_oracle.acknowledged(*step, &obs, &verdict);
+                    if let SessionVerdict::Mismatch(detail) = &mut verdict {
+                        *detail = None;
+                    }
+                }
+                if let SessionVerdict::Mismatch(Some(detail)) = verdict {
+                    self.report(Anomaly::WrongErrorCode, *step, detail);
+                }
             }
-            Event::Disconnect { member, at_ms, .. } => {
+            Event::Disconnect {
+                member,
+                broker,
+                at_ms,
+                ..
+            } => {
                 let idx = self.member(member);
-                self.part.disconnected(idx, *at_ms);
+                self.sessions.drop_session(&(idx, *broker));
+                let empty = self.group_empty_on(*broker);
+                // The broker releases the member's records of the partitions it leads.
+                let led: Vec<i32> = self
+                    .parts
+                    .keys()
+                    .copied()
+                    .filter(|p| self.leaders.get(p).is_none_or(|l| l == broker))
+                    .collect();
+                for p in led {
+                    if let Some(part) = self.parts.get_mut(&p) {
+                        part.disconnected(idx, *at_ms, empty);
+                    }
+                }
             }
-            Event::Restart { .. } => self.part.restarted(),
+            Event::Restart { node, hard, .. } => {
+                // A whole-target restart loses every session and every acquisition; a node's
+                // restart those of the partitions it led, whose new leaders load what was written.
+                let affected: Vec<i32> = match node {
+                    None => {
+                        self.sessions.clear();
+                        self.parts.keys().copied().collect()
+                    }
+                    Some(n) => {
+                        let gone: Vec<(MemberIdx, i32)> = self
+                            .sessions
+                            .keys()
+                            .filter(|(_, b)| b == n)
+                            .cloned()
+                            .collect();
+                        for k in gone {
+                            self.sessions.drop_session(&k);
+                        }
+                        self.parts
+                            .keys()
+                            .copied()
+                            .filter(|p| self.leaders.get(p).is_none_or(|l| l == n))
+                            .collect()
+                    }
+                };
+                // One node stopped (not killed) may write lock expiries as it goes, as a former
+                // leader does; the whole target or a killed node writes nothing more.
+                let fenced = node.is_some() && !*hard;
+                for p in affected {
+                    if let Some(part) = self.parts.get_mut(&p) {
+                        if fenced {
+                            part.leader_moved();
+                        } else {
+                            part.restarted();
+                        }
+                    }
+                }
+            }
+            Event::LeaderMove { partition, to, .. } => {
+                // The new leader loads the partition from what was written (T14 for one partition);
+                // the old one's lock expiries may be written until it does (§10.3).
+                if let Some(part) = self.parts.get_mut(partition) {
+                    part.leader_moved();
+                }
+                self.leaders.insert(*partition, *to);
+            }
+            Event::PartitionsAdded { total, .. } => self.grow_to(*total),
+            Event::TopicDeleted { .. } => self.deleted = true,
             Event::Claim {
                 step,
                 member,
@@ -480,16 +768,105 @@ impl Oracle {
             } => {
                 let got = self.received.get(member).copied().unwrap_or(0);
                 if got < u64::from(*at_least) {
-                    self.anomalies.push(Violation {
-                        kind: Anomaly::ClaimNotMet,
-                        step: *step,
-                        detail: format!(
+                    self.report(
+                        Anomaly::ClaimNotMet,
+                        *step,
+                        format!(
                             "{member} received {got} record(s), the claim is at least {at_least}"
                         ),
-                    });
+                    );
+                }
+            }
+            Event::Assignment {
+                step,
+                member,
+                partitions,
+                ..
+            } => {
+                self.assignments.insert(
+                    member.clone(),
+                    (*step, partitions.iter().copied().collect()),
+                );
+            }
+            Event::ClaimAssigned { step, waited_ms } => {
+                let covered: BTreeSet<i32> = self
+                    .assignments
+                    .values()
+                    .filter(|(s, _)| s == step)
+                    .flat_map(|(_, p)| p.iter().copied())
+                    .collect();
+                let total = self.parts.len() as i32;
+                let missing: Vec<Offset> = (0..total)
+                    .filter(|p| !covered.contains(p))
+                    .map(Offset::from)
+                    .collect();
+                if !self.deleted && !missing.is_empty() {
+                    self.report(
+                        Anomaly::PartitionUnassigned,
+                        *step,
+                        format!(
+                            "partition(s) {} of the topic assigned to no member after {waited_ms} ms",
+                            offsets_text(missing)
+                        ),
+                    );
                 }
             }
             Event::Crash { .. } | Event::Leave { .. } | Event::Wait { .. } => {}
+        }
+    }
+
+    /// The record table after a step: one partition's lines as they were, or every partition's
+    /// under a header line.
+    fn table(&self) -> Vec<String> {
+        if self.parts.len() == 1 {
+            return self
+                .parts
+                .values()
+                .next()
+                .map(|p| p.table(&self.names))
+                .unwrap_or_default();
+        }
+        let mut out = Vec::new();
+        for (i, p) in &self.parts {
+            out.push(format!("partition {i}:"));
+            out.extend(p.table(&self.names).into_iter().map(|l| format!("  {l}")));
+        }
+        out
+    }
+
+    /// What a careful client would trip on in a ShareFetch response, whatever the spec says: the
+    /// same partition twice, a partition neither the request nor its session holds (overlapping
+    /// ranges are the partition judge's: it expands them first). Records outside the acquired
+    /// ranges are not one: Kafka returns whole record batches and the client keeps the acquired
+    /// offsets (`client/src/member.rs`, `decode_acquired`), so the history holds only those.
+    fn check_response_shape(
+        &mut self,
+        step: usize,
+        allowed: &BTreeSet<i32>,
+        partitions: &[FetchedPartition],
+    ) {
+        let mut seen = BTreeSet::new();
+        for p in partitions {
+            if !seen.insert(p.partition) {
+                self.report(
+                    Anomaly::DuplicatePartition,
+                    step,
+                    format!(
+                        "partition {} appears twice in one ShareFetch response",
+                        p.partition
+                    ),
+                );
+            }
+            if !allowed.contains(&p.partition) {
+                self.report(
+                    Anomaly::UnrequestedPartition,
+                    step,
+                    format!(
+                        "partition {} is in the ShareFetch response, but neither the request nor its share session holds it",
+                        p.partition
+                    ),
+                );
+            }
         }
     }
 
@@ -500,25 +877,28 @@ impl Oracle {
         let wrong: Vec<Offset> = p
             .records
             .iter()
-            .filter(|(o, v)| self.produced_value_differs(*o, v.as_deref()))
+            .filter(|(o, v)| self.produced_value_differs(p.partition, *o, v.as_deref()))
             .map(|(o, _)| *o)
             .collect();
         if !wrong.is_empty() {
-            self.anomalies.push(Violation {
-                kind: Anomaly::CorruptedRecord,
+            let at = if self.parts.len() > 1 {
+                format!("partition {}: offsets", p.partition)
+            } else {
+                "offsets".to_string()
+            };
+            self.report(
+                Anomaly::CorruptedRecord,
                 step,
-                detail: format!(
-                    "offsets {} carried values other than those produced there",
+                format!(
+                    "{at} {} carried values other than those produced there",
                     offsets_text(wrong)
                 ),
-            });
+            );
         }
         let mut with_data: Vec<Offset> = p.records.iter().map(|(o, _)| *o).collect();
         with_data.sort_unstable();
-        let without: Vec<Offset> = p
-            .acquired
-            .iter()
-            .flat_map(|(f, l, _)| *f..=(*l).min(f.saturating_add(MAX_RANGE)))
+        let without: Vec<Offset> = capped_offsets(&p.acquired)
+            .into_iter()
             .filter(|o| with_data.binary_search(o).is_err())
             .take(10_000)
             .collect();
@@ -531,6 +911,14 @@ impl Oracle {
     }
 }
 
+/// The offsets of acquired ranges, at most [`MAX_RANGE`] of each (a hostile range may span 2^63).
+fn capped_offsets(acquired: &[(Offset, Offset, i16)]) -> Vec<Offset> {
+    acquired
+        .iter()
+        .flat_map(|(f, l, _)| *f..=(*l).min(f.saturating_add(100_000)))
+        .collect()
+}
+
 /// Offsets `base..base + len` were produced with values `prefix` + 0, + 1, ….
 #[derive(Clone, Debug)]
 struct ProducedRun {
@@ -540,11 +928,14 @@ struct ProducedRun {
 }
 
 impl Oracle {
-    /// Whether a record received at `offset` carries a value other than the one produced there
-    /// (an offset the case did not produce is not judged).
-    fn produced_value_differs(&self, offset: Offset, value: Option<&str>) -> bool {
-        let i = self.produced.partition_point(|r| r.base + r.len <= offset);
-        let Some(run) = self.produced.get(i).filter(|r| r.base <= offset) else {
+    /// Whether a record received at `offset` of `partition` carries a value other than the one
+    /// produced there (an offset the case did not produce is not judged).
+    fn produced_value_differs(&self, partition: i32, offset: Offset, value: Option<&str>) -> bool {
+        let Some(runs) = self.produced.get(&partition) else {
+            return false;
+        };
+        let i = runs.partition_point(|r| r.base + r.len <= offset);
+        let Some(run) = runs.get(i).filter(|r| r.base <= offset) else {
             return false;
         };
         let k = offset - run.base;
@@ -557,10 +948,10 @@ impl Oracle {
     }
 }
 
-/// The acknowledgement batches of the case's partition.
-fn acks_for(acks: &[PartitionAcks]) -> Vec<AckBatch> {
+/// The acknowledgement batches for `partition`.
+fn acks_for(acks: &[PartitionAcks], partition: i32) -> Vec<AckBatch> {
     acks.iter()
-        .filter(|a| a.partition == PARTITION)
+        .filter(|a| a.partition == partition)
         .flat_map(|a| a.batches.iter().cloned())
         .collect()
 }

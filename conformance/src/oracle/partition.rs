@@ -3,7 +3,7 @@
 
 use super::{Millis, Names, Violation};
 use sharecheck_model::model::{Cause, Transition, Transitions};
-use sharecheck_model::session::{SessionEffect, SessionRequest, ShareSessions};
+use sharecheck_model::session::SessionEffect;
 use sharecheck_model::spec::{
     AckBatch, AckError, AckType, AutoOffsetReset, Change, ErrorCode, InFlight, MemberIdx, Offset,
     RecordState, Rules, SharePartition,
@@ -43,6 +43,9 @@ enum TimedKind {
     /// (`SPM.ShareGroupListenerImpl.onGroupEmpty@4.2:873`, docs/semantics.md §6.3) — before the
     /// release of the ending session's records was written, it forgets the delivery (as T14).
     GroupReload,
+    /// A lock of the partition's former leader, which may still write its expiry until the new
+    /// leader loads the partition (`SharePartition::fenced_expiry_written`).
+    FencedExpiry { offsets: Vec<(Offset, u8)> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,15 +58,45 @@ struct Timed {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Candidate {
     part: SharePartition,
-    sessions: ShareSessions<MemberIdx>,
     pending: Vec<Timed>,
 }
 
-/// Why a candidate rejects an observation (the first candidate's reason is reported).
+/// Why a candidate rejects an observation (the first candidate's reason is reported, unless it is
+/// silent: the caller has reported it already).
 #[derive(Clone, Debug)]
 struct Reject {
     kind: Anomaly,
     detail: String,
+    silent: bool,
+}
+
+impl Reject {
+    fn new(kind: Anomaly, detail: String) -> Reject {
+        Reject {
+            kind,
+            detail,
+            silent: false,
+        }
+    }
+}
+
+/// What the share-session rules made of a request, decided once for every partition it names
+/// (sessions are per member and broker, not per partition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionVerdict {
+    /// Refused with the top-level code the rules give: nothing else may happen.
+    Refused(ErrorCode),
+    /// The top-level code is not the rules': `Some(detail)` reports it here, `None` means it was
+    /// reported with another partition.
+    Mismatch(Option<String>),
+    /// Accepted: what it did to the session, and whether the group has no session left on the
+    /// broker afterwards.
+    Accepted {
+        /// The effect.
+        effect: SessionEffect,
+        /// No session of the group is left on the broker.
+        group_empty: bool,
+    },
 }
 
 /// A candidate that accepted an observation (with the transitions it went through), or the reason it
@@ -106,12 +139,8 @@ pub struct AckObservation<'a> {
     pub sent: Millis,
     /// When the answer arrived.
     pub received: Millis,
-    /// The ShareSessionEpoch sent.
-    pub epoch: i32,
     /// The batches.
     pub acks: &'a [AckBatch],
-    /// Top-level ErrorCode.
-    pub top_error: ErrorCode,
     /// The partition's ErrorCode, if present.
     pub partition_error: Option<ErrorCode>,
 }
@@ -135,6 +164,9 @@ pub struct PartitionOracle {
     latest_reset: bool,
     /// Whether a fetch has reached the partition (it is initialised then, §4.3).
     initialized: bool,
+    /// Leadership moved and no request has reached the new leader yet: the former leader's lock
+    /// expiries may still be written (`TimedKind::FencedExpiry`) until one does.
+    awaiting_load: bool,
 }
 
 impl PartitionOracle {
@@ -144,7 +176,6 @@ impl PartitionOracle {
             config,
             candidates: vec![Candidate {
                 part: SharePartition::new(0),
-                sessions: ShareSessions::new(),
                 pending: Vec::new(),
             }],
             anomalies: Vec::new(),
@@ -155,6 +186,7 @@ impl PartitionOracle {
             refused_acks: BTreeMap::new(),
             latest_reset: false,
             initialized: false,
+            awaiting_load: false,
         }
     }
 
@@ -237,8 +269,11 @@ impl PartitionOracle {
             let mut maybe: Vec<Timed> = Vec::new();
             if base.pending.iter().any(|t| t.earliest <= received) {
                 base.pending.sort_by_key(|t| (t.earliest, t.latest));
-                let (due, rest): (Vec<Timed>, Vec<Timed>) =
-                    base.pending.drain(..).partition(|t| t.latest < sent);
+                // A fenced former leader's write is best effort (a failed one is only logged): it
+                // may not have happened even after its deadline.
+                let (due, rest): (Vec<Timed>, Vec<Timed>) = base.pending.drain(..).partition(|t| {
+                    t.latest < sent && !matches!(t.kind, TimedKind::FencedExpiry { .. })
+                });
                 for t in &due {
                     kinds.extend(fire(&rules, &mut base.part, &t.kind));
                 }
@@ -307,11 +342,13 @@ impl PartitionOracle {
                 self.set_inconclusive(format!("step {step}: no candidate state left"));
                 return;
             };
-            self.anomalies.push(Violation {
-                kind: reject.kind,
-                step,
-                detail: reject.detail,
-            });
+            if !reject.silent {
+                self.anomalies.push(Violation {
+                    kind: reject.kind,
+                    step,
+                    detail: reject.detail,
+                });
+            }
             // Carry on from what the broker evidently did, so later steps are still judged.
             force(&mut c);
             self.candidates = vec![c];
@@ -334,7 +371,9 @@ impl PartitionOracle {
                 TimedKind::LockExpiry { member, offsets } => offsets
                     .iter()
                     .any(|(o, count)| part.still_acquired(*member, *o, *count)),
-                TimedKind::SessionRelease { .. } | TimedKind::GroupReload => true,
+                TimedKind::SessionRelease { .. }
+                | TimedKind::GroupReload
+                | TimedKind::FencedExpiry { .. } => true,
             });
         }
         self.candidates = alive;
@@ -403,7 +442,13 @@ impl PartitionOracle {
     }
 
     /// A ShareFetch and its answer.
-    pub fn fetched(&mut self, step: usize, obs: &FetchObservation<'_>, names: &Names) {
+    pub fn fetched(
+        &mut self,
+        step: usize,
+        obs: &FetchObservation<'_>,
+        names: &Names,
+        verdict: &SessionVerdict,
+    ) {
         if self.stopped {
             return;
         }
@@ -431,7 +476,7 @@ impl PartitionOracle {
         offsets.sort_unstable();
         if let Some(w) = offsets.windows(2).find(|w| w[0].0 == w[1].0) {
             self.report(
-                Anomaly::DoubleAcquire,
+                Anomaly::OverlappingRanges,
                 step,
                 format!(
                     "offset {} appears in two AcquiredRecords ranges of one response",
@@ -474,7 +519,7 @@ impl PartitionOracle {
             }
         }
         let has_acks = !obs.acks.is_empty();
-        let expanded = self.expand(obs.sent, obs.received);
+        let mut expanded = self.expand(obs.sent, obs.received);
         if self.stopped {
             self.stop(format!(
                 "step {step}: more than {} timing alternatives to track",
@@ -482,11 +527,15 @@ impl PartitionOracle {
             ));
             return;
         }
+        let answered = obs.top_error == ErrorCode::NONE
+            && obs.partition_error.is_none_or(|c| c == ErrorCode::NONE);
+        self.loaded(&mut expanded, answered);
         let mut results = Vec::new();
         for (cand, kinds) in expanded {
             results.extend(judge_fetch(
                 &rules,
                 names,
+                verdict,
                 cand,
                 kinds,
                 obs,
@@ -509,12 +558,17 @@ impl PartitionOracle {
     }
 
     /// A ShareAcknowledge and its answer.
-    pub fn acknowledged(&mut self, step: usize, obs: &AckObservation<'_>) {
+    pub fn acknowledged(
+        &mut self,
+        step: usize,
+        obs: &AckObservation<'_>,
+        verdict: &SessionVerdict,
+    ) {
         if self.stopped {
             return;
         }
         let rules = self.config.rules;
-        let expanded = self.expand(obs.sent, obs.received);
+        let mut expanded = self.expand(obs.sent, obs.received);
         if self.stopped {
             self.stop(format!(
                 "step {step}: more than {} timing alternatives to track",
@@ -522,39 +576,42 @@ impl PartitionOracle {
             ));
             return;
         }
+        let answered = matches!(verdict, SessionVerdict::Accepted { .. })
+            && obs.partition_error.is_none_or(|c| c == ErrorCode::NONE);
+        self.loaded(&mut expanded, answered);
         let mut results: Vec<Judged> = Vec::new();
         for (mut cand, mut kinds) in expanded {
-            let r = match cand.sessions.on_request(&obs.member, obs.epoch, SessionRequest::ShareAcknowledge) {
-                Err(code) if code == obs.top_error => Ok((cand, kinds)),
-                Err(code) => Err((
+            let r = match verdict {
+                SessionVerdict::Refused(_) => Ok((cand, kinds)),
+                SessionVerdict::Mismatch(detail) => Err((
                     Reject {
                         kind: Anomaly::WrongErrorCode,
-                        detail: format!(
-                            "ShareAcknowledge with epoch {} answered {}, the session rules say {code}",
-                            obs.epoch, obs.top_error
-                        ),
+                        detail: detail.clone().unwrap_or_default(),
+                        silent: detail.is_none(),
                     },
                     cand,
                 )),
-                Ok(_) if obs.top_error != ErrorCode::NONE => Err((
-                    Reject {
-                        kind: Anomaly::WrongErrorCode,
-                        detail: format!(
-                            "ShareAcknowledge with epoch {} answered {}, the session rules accept it",
-                            obs.epoch, obs.top_error
-                        ),
-                    },
-                    cand,
-                )),
-                Ok(effect) => {
+                SessionVerdict::Accepted {
+                    effect,
+                    group_empty,
+                } => {
                     let observed = obs.partition_error.unwrap_or(ErrorCode::NONE);
-                    match apply_ack(&rules, &mut cand.part, obs.member, obs.acks, observed, &self.refused_acks) {
+                    match apply_ack(
+                        &rules,
+                        &mut cand.part,
+                        obs.member,
+                        obs.acks,
+                        observed,
+                        &self.refused_acks,
+                    ) {
                         Err(rej) => Err((rej, cand)),
                         Ok(k) => {
                             kinds.extend(k);
-                            if effect == SessionEffect::Closed {
+                            if *effect == SessionEffect::Closed {
                                 let until = obs.received + self.config.tolerance_ms;
-                                for c in session_ended(cand, obs.member, obs.sent, until) {
+                                for c in
+                                    session_ended(cand, obs.member, obs.sent, until, *group_empty)
+                                {
                                     results.push(Ok((c, kinds)));
                                 }
                                 continue;
@@ -591,27 +648,54 @@ impl PartitionOracle {
     }
 
     /// The member's connection dropped at `at`; the broker releases its records soon after.
-    pub fn disconnected(&mut self, member: MemberIdx, at: Millis) {
+    /// `group_empty`: the group has no session left on the broker.
+    pub fn disconnected(&mut self, member: MemberIdx, at: Millis, group_empty: bool) {
         if self.stopped {
             return;
         }
         let latest = at + self.config.tolerance_ms;
         let mut next = Vec::new();
-        for mut c in std::mem::take(&mut self.candidates) {
-            c.sessions.drop_session(&member);
-            next.extend(session_ended(c, member, at, latest));
+        for c in std::mem::take(&mut self.candidates) {
+            next.extend(session_ended(c, member, at, latest, group_empty));
         }
         next.dedup();
         self.candidates = next;
     }
 
     /// The broker restarted at `at`: acquisitions, locks and sessions are gone (T14).
-    pub fn restarted(&mut self) {
+    /// Leadership moved to another broker (or the leader was stopped, not killed): as a restart
+    /// (T14), except that the former leader's pending lock expiries may still be written before the
+    /// new leader loads the partition at its first request.
+    pub fn leader_moved(&mut self) {
+        self.reload_every_candidate(|pending| {
+            pending
+                .iter()
+                .filter_map(|t| match &t.kind {
+                    TimedKind::LockExpiry { offsets, .. } => Some(Timed {
+                        earliest: t.earliest,
+                        latest: t.latest,
+                        kind: TimedKind::FencedExpiry {
+                            offsets: offsets.clone(),
+                        },
+                    }),
+                    _ => None,
+                })
+                .collect()
+        });
+        if !self.stopped {
+            self.awaiting_load = true;
+        }
+    }
+
+    /// Every candidate reloads from what was written ([`SharePartition::restart`]); its pending
+    /// timed events become what `keep` makes of them.
+    fn reload_every_candidate(&mut self, keep: impl Fn(&[Timed]) -> Vec<Timed>) {
         if self.stopped {
             return;
         }
         for c in &mut self.candidates {
-            let changes = c.part.restart();
+            let kept = keep(&c.pending);
+            let changes = c.part.restart(&self.config.rules);
             for ch in &changes {
                 self.exercised
                     .extend(Transitions::of_change(Cause::Restart, ch));
@@ -619,10 +703,26 @@ impl PartitionOracle {
             if changes.is_empty() {
                 self.exercised.add(Transition::Restart);
             }
-            c.sessions.clear();
-            c.pending.clear();
+            c.pending = kept;
         }
         self.candidates.dedup();
+    }
+
+    /// A request reached the partition's leader and was answered without a partition error: if
+    /// leadership had moved, the new leader has loaded the partition now, and the former leader's
+    /// writes are fenced.
+    fn loaded(&mut self, expanded: &mut [(Candidate, Transitions)], answered: bool) {
+        if self.awaiting_load && answered {
+            for (c, _) in expanded.iter_mut() {
+                c.pending
+                    .retain(|t| !matches!(t.kind, TimedKind::FencedExpiry { .. }));
+            }
+            self.awaiting_load = false;
+        }
+    }
+
+    pub fn restarted(&mut self) {
+        self.reload_every_candidate(|_| Vec::new());
     }
 
     /// The runner fetched for `patience_ms` and the member received `got` of the `wanted` records
@@ -728,8 +828,8 @@ fn session_ended(
     member: MemberIdx,
     from: Millis,
     until: Millis,
+    group_empty: bool,
 ) -> Vec<Candidate> {
-    let group_empty = c.sessions.is_empty();
     let mut reload = group_empty.then(|| c.clone());
     c.pending.push(Timed {
         earliest: from,
@@ -762,7 +862,12 @@ fn fire(rules: &Rules, part: &mut SharePartition, kind: &TimedKind) -> Transitio
         }
         TimedKind::GroupReload => {
             // A reload is not a transition a client asked for: no coverage kind.
-            part.restart();
+            part.restart(rules);
+        }
+        TimedKind::FencedExpiry { offsets } => {
+            for ch in part.fenced_expiry_written(rules, offsets) {
+                kinds.extend(Transitions::of_change(Cause::LockExpiry, &ch));
+            }
         }
     }
     kinds
@@ -827,7 +932,7 @@ fn apply_ack(
                     "; offset {o} was in an acknowledgement refused at step {s}, which must have changed nothing"
                 ));
             }
-            Err(Reject { kind, detail })
+            Err(Reject::new(kind, detail))
         }
         Err(e) if e.code == observed => {
             let mut kinds = Transitions::default();
@@ -846,13 +951,13 @@ fn apply_ack(
                 .offset
                 .map(|o| format!(" (offset {o}: {})", e.reason))
                 .unwrap_or_else(|| format!(" ({})", e.reason));
-            Err(Reject {
+            Err(Reject::new(
                 kind,
-                detail: format!(
+                format!(
                     "acknowledgement answered {observed}; the spec says {}{at}",
                     e.code
                 ),
-            })
+            ))
         }
     }
 }
@@ -861,6 +966,7 @@ fn apply_ack(
 fn judge_fetch(
     rules: &Rules,
     names: &Names,
+    verdict: &SessionVerdict,
     mut cand: Candidate,
     mut kinds: Transitions,
     obs: &FetchObservation<'_>,
@@ -870,14 +976,11 @@ fn judge_fetch(
     tol: Millis,
     refused: &BTreeMap<Offset, usize>,
 ) -> Vec<Judged> {
-    let reject =
-        |kind: Anomaly, detail: String, cand: Candidate| vec![Err((Reject { kind, detail }, cand))];
-    let effect = match cand.sessions.on_request(
-        &obs.member,
-        obs.epoch,
-        SessionRequest::ShareFetch { has_acks },
-    ) {
-        Err(code) if code == obs.top_error => {
+    let reject = |kind: Anomaly, detail: String, cand: Candidate| {
+        vec![Err((Reject::new(kind, detail), cand))]
+    };
+    let (effect, group_empty) = match verdict {
+        SessionVerdict::Refused(code) => {
             if offsets.is_empty() {
                 return vec![Ok((cand, kinds))];
             }
@@ -887,21 +990,18 @@ fn judge_fetch(
                 cand,
             );
         }
-        Err(code) => {
-            let detail = format!(
-                "ShareFetch with epoch {} answered {}, the session rules say {code}",
-                obs.epoch, obs.top_error
-            );
-            return reject(Anomaly::WrongErrorCode, detail, cand);
+        SessionVerdict::Mismatch(detail) => {
+            let r = Reject {
+                kind: Anomaly::WrongErrorCode,
+                detail: detail.clone().unwrap_or_default(),
+                silent: detail.is_none(),
+            };
+            return vec![Err((r, cand))];
         }
-        Ok(_) if obs.top_error != ErrorCode::NONE => {
-            let detail = format!(
-                "ShareFetch with epoch {} answered {}, the session rules accept it",
-                obs.epoch, obs.top_error
-            );
-            return reject(Anomaly::WrongErrorCode, detail, cand);
-        }
-        Ok(effect) => effect,
+        SessionVerdict::Accepted {
+            effect,
+            group_empty,
+        } => (*effect, *group_empty),
     };
     let observed_ack = obs.ack_error.unwrap_or(ErrorCode::NONE);
     if effect == SessionEffect::Closed {
@@ -923,7 +1023,8 @@ fn judge_fetch(
             Ok(k) => {
                 kinds.extend(k);
                 let mut out = Vec::new();
-                for c in session_ended(cand, obs.member, obs.sent, obs.received + tol) {
+                for c in session_ended(cand, obs.member, obs.sent, obs.received + tol, group_empty)
+                {
                     out.push(Ok((c, kinds)));
                 }
                 out
@@ -997,6 +1098,7 @@ fn acquire(
         return Err(Reject {
             kind: Anomaly::UnexpectedAcquisition,
             detail: "records were acquired by a ShareFetch with MaxRecords 0".into(),
+            silent: false,
         });
     }
     let list: Vec<Offset> = offsets.iter().map(|(o, _)| *o).collect();
@@ -1030,13 +1132,13 @@ fn acquire(
                 )
             });
             let allowed = offsets_text(c.part.next_acquisition(rules, u32::MAX));
-            return Err(Reject {
+            return Err(Reject::new(
                 kind,
-                detail: format!(
+                format!(
                     "offset {} was acquired, but the spec has it {state} ({}); acquirable were {allowed}",
                     e.offset, e.reason
                 ),
-            });
+            ));
         }
     };
     let mut wrong = Vec::new();
@@ -1062,10 +1164,7 @@ fn acquire(
         } else {
             Anomaly::DeliveryCountMismatch
         };
-        return Err(Reject {
-            kind,
-            detail: wrong.join("; "),
-        });
+        return Err(Reject::new(kind, wrong.join("; ")));
     }
     let mut kinds = Transitions::default();
     for (&o, from) in list.iter().zip(before) {

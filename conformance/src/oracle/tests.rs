@@ -52,6 +52,8 @@ fn fetch(m: &str, sent: Millis, epoch: i32, acquired: &[(Offset, Offset, i16)]) 
     Event::ShareFetch {
         step: 0,
         member: m.to_string(),
+        broker: 0,
+        requested: vec![0],
         epoch,
         max_records: 10,
         acks: Vec::new(),
@@ -83,6 +85,7 @@ fn ack(m: &str, sent: Millis, epoch: i32, acks: &[AckBatch], code: ErrorCode) ->
     Event::ShareAcknowledge {
         step: 0,
         member: m.to_string(),
+        broker: 0,
         epoch,
         acks: vec![PartitionAcks {
             partition: 0,
@@ -127,6 +130,7 @@ fn fetch_begin(m: &str, at: Millis, patience_ms: Millis) -> Event {
     Event::FetchBegin {
         step: 0,
         member: m.to_string(),
+        partitions: vec![0],
         max_records: 10,
         horizon_ms: at,
         patience_ms,
@@ -193,6 +197,7 @@ impl H {
             Event::Disconnect {
                 step: n,
                 member: m.to_string(),
+                broker: 0,
                 at_ms: at,
             },
         )
@@ -223,7 +228,7 @@ impl H {
     }
 
     fn surely_acquirable(&self, now: Millis, max: usize) -> Vec<Offset> {
-        self.oracle().surely_acquirable(now, max)
+        self.oracle().surely_acquirable(0, now, max)
     }
 
     fn exercised(&self) -> Transitions {
@@ -411,6 +416,8 @@ fn restart_forgets_acquisitions() {
         3,
         Event::Restart {
             step: 3,
+            node: None,
+            hard: false,
             sent_ms: 15,
             received_ms: 16,
         },
@@ -422,6 +429,63 @@ fn restart_forgets_acquisitions() {
     o.fetched(4, fetch(A, 30, 0, &[(0, 0, 1)]));
     assert!(o.anomalies().is_empty(), "{:?}", o.anomalies());
     assert!(o.exercised().contains(Transition::Restart));
+}
+
+fn leader_move(n: usize, at: Millis) -> Event {
+    Event::LeaderMove {
+        step: n,
+        partition: 0,
+        from: 1,
+        to: 2,
+        sent_ms: at,
+        received_ms: at + 1,
+    }
+}
+
+/// A fetch from the new leader (broker 2) with a new session.
+fn fetch_new_leader(m: &str, sent: Millis, acquired: &[(Offset, Offset, i16)]) -> Event {
+    let mut e = fetch(m, sent, 0, acquired);
+    if let Event::ShareFetch { broker, .. } = &mut e {
+        *broker = 2;
+    }
+    e
+}
+
+#[test]
+fn after_a_leader_move_the_old_lock_may_be_counted_only_if_its_deadline_passed_first() {
+    // A's lock (1000 ms, 300 ms tolerance) runs out about 1000-1305 ms. B's first fetch from the new
+    // leader at 100 ms: the old leader's expiry cannot have been written, the count reverts.
+    for (at, count, ok) in [
+        (100, 1, true),
+        (100, 2, false),
+        (2000, 1, true),
+        (2000, 2, true),
+    ] {
+        let mut o = oracle();
+        o.produced(1);
+        o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
+        o.at(2, leader_move(2, 10));
+        o.fetched(3, fetch_new_leader(B, at, &[(0, 0, count)]));
+        assert_eq!(
+            o.anomalies().is_empty(),
+            ok,
+            "fetch at {at} ms with count {count}: {:?}",
+            o.kinds()
+        );
+    }
+}
+
+#[test]
+fn once_the_new_leader_answered_the_old_lock_is_fenced() {
+    let mut o = oracle();
+    o.produced(2);
+    o.fetched(1, fetch(A, 0, 0, &[(0, 1, 1)]));
+    o.at(2, leader_move(2, 10));
+    // The new leader loaded the partition at 100 ms: B takes offset 0, count 1.
+    o.fetched(3, fetch_new_leader(B, 100, &[(0, 0, 1)]));
+    // Offset 1 was Available at count 0 since the load; the old deadline passing changes nothing.
+    o.fetched(4, fetch_new_leader(C, 2000, &[(1, 1, 2)]));
+    assert_eq!(o.kinds(), ["delivery-count-mismatch"]);
 }
 
 #[test]

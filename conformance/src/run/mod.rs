@@ -16,7 +16,7 @@ use crate::history::{
     HISTORY_FORMAT_VERSION,
 };
 use crate::oracle::{offsets_text, CaseVerdict, Millis, Oracle, StepRecord, Violation};
-use crate::target::Target;
+use crate::target::{Fault, Target};
 use crate::trace::{AckVia, Case, Level, MemberIds, OffsetReset, Step};
 use bytes::Bytes;
 use held::Held;
@@ -27,10 +27,11 @@ use sharecheck_client::member::{
 };
 use sharecheck_model::model::{Transition, Transitions};
 use sharecheck_model::spec::{AckBatch, ErrorCode, Offset};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
-/// The partition every single-partition case uses.
+/// The partition of a one-partition case, and where a member without sessions disconnects.
 const PARTITION: i32 = 0;
 
 /// Knobs of a run.
@@ -170,8 +171,29 @@ impl Abort {
 struct Slot {
     name: String,
     member: Option<ShareMember>,
-    held: Held,
+    /// What it holds, per partition.
+    held: BTreeMap<i32, Held>,
 }
+
+impl Slot {
+    fn held_offsets(&self, partition: i32) -> &[Offset] {
+        self.held.get(&partition).map_or(&[], |h| h.offsets())
+    }
+
+    fn forget_held(&mut self) {
+        self.held.clear();
+    }
+}
+
+/// Partition errors after which the runner refreshes metadata and asks again within the step's
+/// patience: leadership moved, or the partition is loading after a fault.
+const RETRIABLE: [ErrorCode; 5] = [
+    ErrorCode::NOT_LEADER_OR_FOLLOWER,
+    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+    ErrorCode::LEADER_NOT_AVAILABLE,
+    ErrorCode::FENCED_LEADER_EPOCH,
+    ErrorCode::UNKNOWN_TOPIC_ID,
+];
 
 struct CaseRun<'a> {
     target: &'a Target,
@@ -181,6 +203,10 @@ struct CaseRun<'a> {
     topic: String,
     group: String,
     topic_id: Uuid,
+    /// The topic's partition count now.
+    partitions: u32,
+    /// The case deleted its topic: routing stays as it was (metadata no longer has the topic).
+    deleted: bool,
     oracle: Oracle,
     history: Vec<Event>,
     slots: Vec<Slot>,
@@ -214,7 +240,7 @@ impl CaseRun<'_> {
         self.slots.push(Slot {
             name: name.to_string(),
             member: None,
-            held: Held::default(),
+            held: BTreeMap::new(),
         });
         self.slots.len() - 1
     }
@@ -242,12 +268,12 @@ impl CaseRun<'_> {
         Ok(i)
     }
 
-    fn leader(&self, i: usize) -> Result<i32, Abort> {
+    fn leader(&self, i: usize, partition: i32) -> Result<i32, Abort> {
         let m = self.slots[i]
             .member
             .as_ref()
             .ok_or_else(|| Abort::new("member not joined"))?;
-        Ok(m.leader_of(self.topic_id, PARTITION)?)
+        Ok(m.leader_of(self.topic_id, partition)?)
     }
 
     fn member(&mut self, i: usize) -> Result<&mut ShareMember, Abort> {
@@ -255,6 +281,52 @@ impl CaseRun<'_> {
             .member
             .as_mut()
             .ok_or_else(|| Abort::new("member not joined"))
+    }
+
+    /// The partitions a member fetches: every partition of a one-partition topic; otherwise those
+    /// its last heartbeat assigned it, or every partition while it has none.
+    fn fetch_partitions(&self, i: usize) -> Vec<i32> {
+        let all: Vec<i32> = (0..self.partitions as i32).collect();
+        if self.partitions <= 1 {
+            return all;
+        }
+        let assigned: BTreeSet<i32> = self.slots[i]
+            .member
+            .as_ref()
+            .map(|m| {
+                m.assignment()
+                    .into_iter()
+                    .filter(|(t, p)| *t == self.topic_id && (*p as u32) < self.partitions)
+                    .map(|(_, p)| p)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if assigned.is_empty() {
+            all
+        } else {
+            assigned.into_iter().collect()
+        }
+    }
+
+    /// `partitions` grouped by the leader the member routes them to.
+    fn by_leader(&self, i: usize, partitions: &[i32]) -> Result<BTreeMap<i32, Vec<i32>>, Abort> {
+        let mut out: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        for p in partitions {
+            out.entry(self.leader(i, *p)?).or_default().push(*p);
+        }
+        Ok(out)
+    }
+
+    /// Fresh metadata for the case's topic, and every member routes by it.
+    async fn refresh_routing(&mut self) -> Result<(), Abort> {
+        let topic = self.topic.clone();
+        self.client.refresh_metadata(&[topic.as_str()]).await?;
+        for s in &mut self.slots {
+            if let Some(m) = s.member.as_mut() {
+                m.update_routing(&self.client);
+            }
+        }
+        Ok(())
     }
 
     /// After dropping a connection, give the broker the tolerance to notice it before the next
@@ -267,16 +339,18 @@ impl CaseRun<'_> {
         .await;
     }
 
-    /// Records a ShareFetch and its answer, and updates what the member holds. Returns the offsets
-    /// acquired on the case's partition and its acknowledgement error code.
+    /// Records a ShareFetch to `broker` naming `requested` and its answer, and updates what the
+    /// member holds. Returns the offsets acquired per partition, and the partitions answered with
+    /// an error worth a retry.
     fn absorb_fetch(
         &mut self,
         step: usize,
         i: usize,
         out: &FetchOutcome,
+        requested: &[i32],
         max_records: u32,
-        acks: &[AckBatch],
-    ) -> (Vec<Offset>, ErrorCode) {
+        acks: &[(i32, Vec<AckBatch>)],
+    ) -> (BTreeMap<i32, Vec<Offset>>, Vec<i32>) {
         let (sent, received) = self.times(out.sent_at, out.elapsed);
         let partitions: Vec<FetchedPartition> = out
             .partitions
@@ -305,27 +379,57 @@ impl CaseRun<'_> {
                     .collect(),
             })
             .collect();
-        let ours = partitions.iter().find(|p| p.partition == PARTITION);
-        let acquired = ours.map(|p| p.acquired.clone()).unwrap_or_default();
-        let ack_code = ours.map_or(ErrorCode::NONE, |p| p.ack_error);
-        let held = &mut self.slots[i].held;
-        held.acquired(&acquired);
-        if !acks.is_empty() && out.error_code.is_none() && ack_code == ErrorCode::NONE {
-            held.acknowledged(acks);
+        let mut got: BTreeMap<i32, Vec<Offset>> = BTreeMap::new();
+        let mut retry = Vec::new();
+        let refused = !out.error_code.is_none();
+        let slot = &mut self.slots[i];
+        for p in &partitions {
+            slot.held
+                .entry(p.partition)
+                .or_default()
+                .acquired(&p.acquired);
+            got.entry(p.partition).or_default().extend(
+                p.acquired
+                    .iter()
+                    .flat_map(|(f, l, _)| *f..=(*l).min(f.saturating_add(100_000))),
+            );
+            if RETRIABLE.contains(&p.error) {
+                retry.push(p.partition);
+            }
         }
-        if out.epoch_sent == -1 && out.error_code.is_none() {
-            held.clear();
+        for (partition, batches) in acks {
+            let ack_code = partitions
+                .iter()
+                .find(|p| p.partition == *partition)
+                .map_or(ErrorCode::NONE, |p| p.ack_error);
+            if !refused && ack_code == ErrorCode::NONE {
+                slot.held
+                    .entry(*partition)
+                    .or_default()
+                    .acknowledged(batches);
+            }
         }
-        let got: Vec<Offset> = acquired
-            .iter()
-            .flat_map(|(f, l, _)| *f..=(*l).min(f.saturating_add(100_000)))
-            .collect();
+        if out.epoch_sent == -1 && !refused {
+            // The session on this broker ended: its partitions' records went back.
+            for p in requested.iter().chain(acks.iter().map(|(p, _)| p)) {
+                slot.held.remove(p);
+            }
+        }
         let event = Event::ShareFetch {
             step,
-            member: self.slots[i].name.clone(),
+            member: slot.name.clone(),
+            broker: out.broker,
+            requested: requested.to_vec(),
             epoch: out.epoch_sent,
             max_records,
-            acks: partition_acks(acks),
+            acks: acks
+                .iter()
+                .filter(|(_, b)| !b.is_empty())
+                .map(|(p, b)| PartitionAcks {
+                    partition: *p,
+                    batches: b.clone(),
+                })
+                .collect(),
             sent_ms: sent,
             received_ms: received,
             error: out.error_code,
@@ -333,12 +437,13 @@ impl CaseRun<'_> {
             partitions,
         };
         self.record(event);
-        (got, ack_code)
+        (got, retry)
     }
 
     async fn produce(
         &mut self,
         step: usize,
+        partition: i32,
         records: u32,
         batches: Option<u32>,
     ) -> Result<String, Abort> {
@@ -352,17 +457,17 @@ impl CaseRun<'_> {
         let prefix = format!("{}-{step}-", self.case.id);
         let bases = self
             .client
-            .produce(&self.topic, PARTITION, &sizes, |k| {
+            .produce(&self.topic, partition, &sizes, |k| {
                 (
                     Some(Bytes::from(format!("k{k}"))),
                     Some(Bytes::from(format!("{prefix}{k}"))),
                 )
             })
             .await?;
-        let expected_base = self.oracle.log_end();
+        let expected_base = self.oracle.log_end(partition);
         let event = Event::Produce {
             step,
-            partition: PARTITION,
+            partition,
             batches: sizes.iter().map(|s| *s as u32).collect(),
             base_offsets: bases,
             value_prefix: prefix,
@@ -370,37 +475,53 @@ impl CaseRun<'_> {
             received_ms: self.now(),
         };
         self.record(event);
+        let at = if self.partitions > 1 {
+            format!(" of partition {partition}")
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "{n} record(s) at offsets {expected_base}..{}",
+            "{n} record(s) at offsets {expected_base}..{}{at}",
             expected_base + n as i64 - 1
         ))
     }
 
     async fn fetch(&mut self, step: usize, name: &str, max_records: u32) -> Result<String, Abort> {
         let i = self.joined(step, name).await?;
+        let parts = self.fetch_partitions(i);
         // What every account of the spec says is acquirable once the releases and lock expiries
         // already due (within the tolerance) have happened: the fetch keeps trying for those.
         let horizon = self.now() + self.opts.tolerance_ms + self.opts.margin_ms;
-        let want = self.oracle.surely_acquirable(horizon, max_records as usize);
+        let want: usize = parts
+            .iter()
+            .map(|p| {
+                self.oracle
+                    .surely_acquirable(*p, horizon, max_records as usize)
+                    .len()
+            })
+            .sum::<usize>()
+            .min(max_records as usize);
         self.record(Event::FetchBegin {
             step,
             member: name.to_string(),
+            partitions: parts.clone(),
             max_records,
             horizon_ms: horizon,
             patience_ms: self.opts.fetch_patience.as_millis() as Millis,
         });
         let deadline = Instant::now() + self.opts.fetch_patience;
-        let mut got: std::collections::BTreeSet<Offset> = Default::default();
+        let mut got: BTreeMap<i32, BTreeSet<Offset>> = BTreeMap::new();
         let mut requests = 0;
-        let result = loop {
-            let remaining = max_records as usize - got.len().min(max_records as usize);
+        loop {
+            let total = got.values().map(BTreeSet::len).sum::<usize>();
+            let remaining = max_records as usize - total.min(max_records as usize);
             if remaining == 0 {
-                break Ok(());
+                break;
             }
             let limits = FetchLimits {
                 // Expecting records, the request long-polls for them, but never longer than the
                 // step's patience (so a record that does not come is noticed within it).
-                max_wait_ms: if want.is_empty() {
+                max_wait_ms: if want == 0 {
                     self.opts.idle_fetch_wait_ms
                 } else {
                     self.opts.fetch_patience.as_millis().min(500) as i32
@@ -410,122 +531,207 @@ impl CaseRun<'_> {
                 max_records: remaining as i32,
                 batch_size: remaining as i32,
             };
-            let spec = FetchSpec::partitions(vec![(self.topic_id, PARTITION)]).with_limits(limits);
-            let out = match self.member(i)?.fetch(&spec).await {
-                Ok(out) => out,
-                Err(e) => break Err(Abort::from(e)),
-            };
-            requests += 1;
-            let (new, _) = self.absorb_fetch(step, i, &out, remaining as u32, &[]);
-            got.extend(new);
-            // A refused request (top-level error) is judged once: asking again would only repeat
-            // the refusal, as fast as the broker answers.
-            let refused = !out.error_code.is_none();
-            if refused || want.is_empty() || got.len() >= want.len() || Instant::now() >= deadline {
-                break Ok(());
+            let mut refused = true;
+            let mut retry = false;
+            for (broker, group) in self.by_leader(i, &parts)? {
+                let spec =
+                    FetchSpec::partitions(group.iter().map(|p| (self.topic_id, *p)).collect())
+                        .with_limits(limits);
+                let out = self.member(i)?.fetch_to(broker, &spec).await?;
+                requests += 1;
+                let (new, again) = self.absorb_fetch(step, i, &out, &group, remaining as u32, &[]);
+                for (p, offsets) in new {
+                    got.entry(p).or_default().extend(offsets);
+                }
+                // A refused request (top-level error) is judged once: asking again would only
+                // repeat the refusal, as fast as the broker answers.
+                refused &= !out.error_code.is_none();
+                retry |= !again.is_empty();
             }
-        };
-        result?;
+            let total = got.values().map(BTreeSet::len).sum::<usize>();
+            if Instant::now() >= deadline {
+                break;
+            }
+            if retry && !self.deleted {
+                // Leadership moved, or the partition is loading: new routing, then again.
+                self.refresh_routing().await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if refused || want == 0 || total >= want {
+                break;
+            }
+        }
         self.record(Event::FetchEnd {
             step,
             member: name.to_string(),
         });
+        let received: Vec<String> = got
+            .iter()
+            .filter(|(_, o)| !o.is_empty() || self.partitions == 1)
+            .map(|(p, o)| {
+                if self.partitions > 1 {
+                    format!("partition {p}: {}", offsets_text(o.iter().copied()))
+                } else {
+                    offsets_text(o.iter().copied())
+                }
+            })
+            .collect();
+        let received = if received.is_empty() {
+            "nothing".to_string()
+        } else {
+            received.join("; ")
+        };
         Ok(format!(
-            "received {} in {requests} request(s); the spec said {} were surely acquirable",
-            offsets_text(got.iter().copied()),
-            offsets_text(want.iter().copied())
+            "received {received} in {requests} request(s); the spec said {want} were surely acquirable"
         ))
+    }
+
+    /// The member's acknowledgements of `partitions`, each with its batches (empty ones dropped).
+    fn acks_of(&self, batches: Vec<(i32, Vec<AckBatch>)>) -> Vec<(i32, Vec<AckBatch>)> {
+        batches.into_iter().filter(|(_, b)| !b.is_empty()).collect()
     }
 
     async fn ack(
         &mut self,
         step: usize,
         name: &str,
-        offsets: Vec<Offset>,
-        batches: Vec<AckBatch>,
+        acks: Vec<(i32, Vec<AckBatch>)>,
         via: AckVia,
         epoch: Option<i32>,
     ) -> Result<String, Abort> {
         let i = self.joined(step, name).await?;
-        if batches.is_empty() {
+        let acks = self.acks_of(acks);
+        if acks.is_empty() {
             return Ok("skipped: the member holds none of the selected records".into());
         }
-        let acks = vec![sharecheck_client::member::PartitionAcks {
-            topic_id: self.topic_id,
-            partition: PARTITION,
-            batches: batches.clone(),
-        }];
         let ep = epoch.map_or(Epoch::Auto, Epoch::Raw);
-        match via {
-            AckVia::ShareAcknowledge => {
-                let out = match self.member(i)?.acknowledge(&acks, ep).await {
-                    Err(MemberError::NoSession(_)) => {
-                        return Ok("skipped: the member has no share session".into())
-                    }
-                    other => other?,
-                };
-                let (sent, received) = self.times(out.sent_at, out.elapsed);
-                let partition_error = out.partition_error(self.topic_id, PARTITION);
-                let ok = out.error_code.is_none()
-                    && partition_error.unwrap_or(ErrorCode::NONE) == ErrorCode::NONE;
-                if ok {
-                    self.slots[i].held.acknowledged(&batches);
-                }
-                let event = Event::ShareAcknowledge {
-                    step,
-                    member: name.to_string(),
-                    epoch: out.epoch_sent,
-                    acks: partition_acks(&batches),
-                    sent_ms: sent,
-                    received_ms: received,
-                    error: out.error_code,
-                    partitions: out
-                        .partitions
-                        .iter()
-                        .filter(|p| p.topic_id == self.topic_id)
-                        .map(|p| AckedPartition {
-                            partition: p.partition,
-                            error: p.error_code,
-                        })
-                        .collect(),
-                };
-                self.record(event);
-                Ok(format!(
-                    "{}: top-level {}, partition {}",
-                    offsets_text(offsets.iter().copied()),
-                    out.error_code,
-                    partition_error.unwrap_or(ErrorCode::NONE)
-                ))
-            }
-            AckVia::ShareFetch | AckVia::Close => {
-                let close = via == AckVia::Close;
-                let out = if close && epoch.is_none() {
-                    let broker = self.leader(i)?;
-                    self.member(i)?.close_session(broker, acks).await?
-                } else {
-                    let none = FetchLimits {
-                        max_wait_ms: 0,
-                        min_bytes: 0,
-                        max_bytes: 0,
-                        max_records: 0,
-                        batch_size: 0,
-                    };
-                    let mut spec = FetchSpec::default().with_acks(acks).with_limits(none);
-                    spec.epoch = if close { Epoch::Raw(-1) } else { ep };
-                    match self.member(i)?.fetch(&spec).await {
-                        Err(MemberError::AcksNeedSession) => {
-                            return Ok("skipped: the member has no share session".into())
+        let parts: Vec<i32> = acks.iter().map(|(p, _)| *p).collect();
+        let mut outcomes = Vec::new();
+        for (broker, group) in self.by_leader(i, &parts)? {
+            let these: Vec<(i32, Vec<AckBatch>)> = acks
+                .iter()
+                .filter(|(p, _)| group.contains(p))
+                .cloned()
+                .collect();
+            let wire: Vec<sharecheck_client::member::PartitionAcks> = these
+                .iter()
+                .map(|(p, b)| sharecheck_client::member::PartitionAcks {
+                    topic_id: self.topic_id,
+                    partition: *p,
+                    batches: b.clone(),
+                })
+                .collect();
+            let text = match via {
+                AckVia::ShareAcknowledge => {
+                    let out = match self.member(i)?.acknowledge_to(broker, &wire, ep).await {
+                        Err(MemberError::NoSession(_)) => {
+                            outcomes.push(format!("broker {broker}: skipped, no share session"));
+                            continue;
                         }
                         other => other?,
+                    };
+                    let (sent, received) = self.times(out.sent_at, out.elapsed);
+                    for (p, b) in &these {
+                        let partition_error = out.partition_error(self.topic_id, *p);
+                        if out.error_code.is_none()
+                            && partition_error.unwrap_or(ErrorCode::NONE) == ErrorCode::NONE
+                        {
+                            self.slots[i].held.entry(*p).or_default().acknowledged(b);
+                        }
                     }
-                };
-                let (_, ack_code) = self.absorb_fetch(step, i, &out, 0, &batches);
-                Ok(format!(
-                    "{}: top-level {}, acknowledgement {ack_code}",
-                    offsets_text(offsets),
-                    out.error_code
-                ))
-            }
+                    let event = Event::ShareAcknowledge {
+                        step,
+                        member: name.to_string(),
+                        broker,
+                        epoch: out.epoch_sent,
+                        acks: these
+                            .iter()
+                            .map(|(p, b)| PartitionAcks {
+                                partition: *p,
+                                batches: b.clone(),
+                            })
+                            .collect(),
+                        sent_ms: sent,
+                        received_ms: received,
+                        error: out.error_code,
+                        partitions: out
+                            .partitions
+                            .iter()
+                            .filter(|p| p.topic_id == self.topic_id)
+                            .map(|p| AckedPartition {
+                                partition: p.partition,
+                                error: p.error_code,
+                            })
+                            .collect(),
+                    };
+                    self.record(event);
+                    let per: Vec<String> = these
+                        .iter()
+                        .map(|(p, b)| {
+                            let code = out
+                                .partition_error(self.topic_id, *p)
+                                .unwrap_or(ErrorCode::NONE);
+                            self.ack_text(*p, b, &format!("partition {code}"))
+                        })
+                        .collect();
+                    format!("top-level {}, {}", out.error_code, per.join("; "))
+                }
+                AckVia::ShareFetch | AckVia::Close => {
+                    let close = via == AckVia::Close;
+                    let out = if close && epoch.is_none() {
+                        self.member(i)?.close_session(broker, wire).await?
+                    } else {
+                        let none = FetchLimits {
+                            max_wait_ms: 0,
+                            min_bytes: 0,
+                            max_bytes: 0,
+                            max_records: 0,
+                            batch_size: 0,
+                        };
+                        let mut spec = FetchSpec::default().with_acks(wire).with_limits(none);
+                        spec.epoch = if close { Epoch::Raw(-1) } else { ep };
+                        match self.member(i)?.fetch_to(broker, &spec).await {
+                            Err(MemberError::AcksNeedSession) => {
+                                outcomes
+                                    .push(format!("broker {broker}: skipped, no share session"));
+                                continue;
+                            }
+                            other => other?,
+                        }
+                    };
+                    self.absorb_fetch(step, i, &out, &[], 0, &these);
+                    let per: Vec<String> = these
+                        .iter()
+                        .map(|(p, b)| {
+                            let code = out
+                                .partition(self.topic_id, *p)
+                                .map_or(ErrorCode::NONE, |x| x.ack_error_code);
+                            self.ack_text(*p, b, &format!("acknowledgement {code}"))
+                        })
+                        .collect();
+                    format!("top-level {}, {}", out.error_code, per.join("; "))
+                }
+            };
+            outcomes.push(text);
+        }
+        if outcomes
+            .iter()
+            .all(|o| o.contains("skipped, no share session"))
+        {
+            return Ok("skipped: the member has no share session".into());
+        }
+        Ok(outcomes.join(" | "))
+    }
+
+    fn ack_text(&self, partition: i32, batches: &[AckBatch], code: &str) -> String {
+        let offsets = batches.iter().flat_map(|b| {
+            b.first_offset..=b.last_offset.min(b.first_offset.saturating_add(10_000))
+        });
+        if self.partitions > 1 {
+            format!("partition {partition} {}: {code}", offsets_text(offsets))
+        } else {
+            format!("{}: {code}", offsets_text(offsets))
         }
     }
 
@@ -533,6 +739,7 @@ impl CaseRun<'_> {
         &mut self,
         step: usize,
         name: &str,
+        partition: i32,
         epoch: i32,
         max_records: u32,
     ) -> Result<String, Abort> {
@@ -544,34 +751,248 @@ impl CaseRun<'_> {
             max_records: max_records as i32,
             batch_size: max_records.max(1) as i32,
         };
-        let mut spec = FetchSpec::partitions(vec![(self.topic_id, PARTITION)]).with_limits(limits);
+        let mut spec = FetchSpec::partitions(vec![(self.topic_id, partition)]).with_limits(limits);
         spec.epoch = Epoch::Raw(epoch);
         let out = self.member(i)?.fetch(&spec).await?;
-        let (got, _) = self.absorb_fetch(step, i, &out, max_records, &[]);
+        let (got, _) = self.absorb_fetch(step, i, &out, &[partition], max_records, &[]);
         Ok(format!(
             "epoch {epoch}: top-level {}, received {}",
             out.error_code,
-            offsets_text(got)
+            offsets_text(got.into_values().flatten())
         ))
     }
 
+    /// Drops the member's connections to every broker it has a session with (or to the leader of
+    /// partition 0 when it has none), without closing the sessions.
     async fn disconnect(&mut self, step: usize, i: usize) -> Result<(), Abort> {
-        let broker = self.leader(i)?;
-        self.member(i)?.drop_connection(broker);
-        let at = self.now();
-        self.slots[i].held.clear();
-        self.record(Event::Disconnect {
-            step,
-            member: self.slots[i].name.clone(),
-            at_ms: at,
-        });
+        let mut brokers = self.slots[i]
+            .member
+            .as_ref()
+            .map(|m| m.session_brokers())
+            .unwrap_or_default();
+        if brokers.is_empty() {
+            brokers.push(self.leader(i, PARTITION)?);
+        }
+        for broker in brokers {
+            self.member(i)?.drop_connection(broker);
+            let at = self.now();
+            self.record(Event::Disconnect {
+                step,
+                member: self.slots[i].name.clone(),
+                broker,
+                at_ms: at,
+            });
+        }
+        self.slots[i].forget_held();
         self.settle_after_connection_end().await;
         Ok(())
     }
 
+    /// After the target restarted (`node`: one node, else all): connections to it are gone, the
+    /// admin client reconnects, everyone routes by fresh metadata once every partition has a
+    /// leader again.
+    async fn after_restart(&mut self, node: Option<i32>) -> Result<(), Abort> {
+        for s in &mut self.slots {
+            if let Some(m) = s.member.as_mut() {
+                for b in m.session_brokers() {
+                    if node.is_none_or(|n| n == b) {
+                        m.drop_connection(b);
+                    }
+                }
+            }
+        }
+        self.client = Client::connect(
+            ClientConfig::new(self.target.bootstrap.clone()).with_timeout(self.opts.timeout),
+        )
+        .await?;
+        let topic = self.topic.clone();
+        self.client
+            .wait_for_leaders(&topic, self.partitions as i32)
+            .await?;
+        self.refresh_routing().await
+    }
+
+    async fn inject(&mut self, fault: Fault) -> Result<(), Abort> {
+        let Some(hook) = self.target.faults.clone() else {
+            return Err(Abort::new("the target cannot inject faults (no --nemesis)"));
+        };
+        hook(fault).await.map_err(|e| Abort {
+            unreachable: false,
+            why: e.to_string(),
+        })
+    }
+
+    async fn restart(
+        &mut self,
+        step: usize,
+        node: Option<i32>,
+        hard: bool,
+    ) -> Result<String, Abort> {
+        let sent = self.now();
+        self.inject(Fault::Restart { node, hard }).await?;
+        self.after_restart(node).await?;
+        let received = self.now();
+        self.record(Event::Restart {
+            step,
+            node,
+            hard,
+            sent_ms: sent,
+            received_ms: received,
+        });
+        let what = match node {
+            Some(n) => format!("node {n}"),
+            None => "the broker".to_string(),
+        };
+        Ok(format!(
+            "{what} {} and serving again after {} ms",
+            if hard { "killed" } else { "restarted" },
+            received - sent
+        ))
+    }
+
+    async fn move_leader(&mut self, step: usize, partition: i32) -> Result<String, Abort> {
+        let topic = self.topic.clone();
+        self.client.refresh_metadata(&[topic.as_str()]).await?;
+        let meta = self
+            .client
+            .topic(&topic)
+            .and_then(|t| t.partitions.iter().find(|p| p.index == partition))
+            .cloned()
+            .ok_or_else(|| Abort::new(format!("no partition {partition} in the metadata")))?;
+        let from = meta.leader;
+        let sent = self.now();
+        let to = if self.target.moves_in_process {
+            self.inject(Fault::MoveLeader {
+                topic: topic.clone(),
+                partition,
+            })
+            .await?;
+            from
+        } else {
+            let to = meta
+                .replicas
+                .iter()
+                .copied()
+                .find(|r| *r != from)
+                .ok_or_else(|| {
+                    Abort::new(format!(
+                        "partition {partition} has no other replica to lead (replicas {:?})",
+                        meta.replicas
+                    ))
+                })?;
+            self.client.move_leader(&topic, partition, to).await?;
+            to
+        };
+        self.refresh_routing().await?;
+        let received = self.now();
+        self.record(Event::LeaderMove {
+            step,
+            partition,
+            from,
+            to,
+            sent_ms: sent,
+            received_ms: received,
+        });
+        Ok(if from == to {
+            format!("partition {partition} reloaded by its leader {to}, as a new leader loads it")
+        } else {
+            format!("partition {partition} now led by node {to} (was {from})")
+        })
+    }
+
+    async fn add_partitions(&mut self, step: usize, count: u32) -> Result<String, Abort> {
+        let total = self.partitions + count;
+        let sent = self.now();
+        let topic = self.topic.clone();
+        self.client.create_partitions(&topic, total as i32).await?;
+        self.partitions = total;
+        self.refresh_routing().await?;
+        self.record(Event::PartitionsAdded {
+            step,
+            total,
+            sent_ms: sent,
+            received_ms: self.now(),
+        });
+        Ok(format!("the topic has {total} partitions"))
+    }
+
+    async fn delete_topic(&mut self, step: usize) -> Result<String, Abort> {
+        let sent = self.now();
+        let topic = self.topic.clone();
+        let error = match self.client.delete_topic(&topic).await {
+            Ok(()) => ErrorCode::NONE,
+            Err(e) => match e.kafka_code() {
+                Some(code) => code,
+                None => return Err(e.into()),
+            },
+        };
+        self.deleted = true;
+        self.record(Event::TopicDeleted {
+            step,
+            error,
+            sent_ms: sent,
+            received_ms: self.now(),
+        });
+        Ok(format!("DeleteTopics: {error}"))
+    }
+
+    /// Waits (within the join patience) until the members' assignments cover every partition,
+    /// then records each member's assignment and the claim.
+    async fn expect_assigned(&mut self, step: usize) -> Result<String, Abort> {
+        let started = Instant::now();
+        let patience = Duration::from_secs(30);
+        let all: BTreeSet<i32> = (0..self.partitions as i32).collect();
+        loop {
+            let covered: BTreeSet<i32> = self
+                .slots
+                .iter()
+                .filter_map(|s| s.member.as_ref())
+                .flat_map(|m| m.assignment())
+                .filter(|(t, _)| *t == self.topic_id)
+                .map(|(_, p)| p)
+                .collect();
+            if covered.is_superset(&all) || started.elapsed() >= patience {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let at = self.now();
+        let mut text = Vec::new();
+        for k in 0..self.slots.len() {
+            let Some(m) = self.slots[k].member.as_ref() else {
+                continue;
+            };
+            let mut partitions: Vec<i32> = m
+                .assignment()
+                .into_iter()
+                .filter(|(t, _)| *t == self.topic_id)
+                .map(|(_, p)| p)
+                .collect();
+            partitions.sort_unstable();
+            let name = self.slots[k].name.clone();
+            text.push(format!("{name}: {partitions:?}"));
+            self.record(Event::Assignment {
+                step,
+                member: name,
+                partitions,
+                at_ms: at,
+            });
+        }
+        let waited = started.elapsed().as_millis() as Millis;
+        self.record(Event::ClaimAssigned {
+            step,
+            waited_ms: waited,
+        });
+        Ok(format!("after {waited} ms: {}", text.join(", ")))
+    }
+
     async fn run_step(&mut self, n: usize, step: &Step) -> Result<String, Abort> {
         match step {
-            Step::Produce { records, batches } => self.produce(n, *records, *batches).await,
+            Step::Produce {
+                records,
+                batches,
+                partition,
+            } => self.produce(n, *partition as i32, *records, *batches).await,
             Step::Join { member } => {
                 self.joined(n, member).await?;
                 Ok("joined".into())
@@ -585,27 +1006,47 @@ impl CaseRun<'_> {
                 select,
                 ty,
                 via,
+                partition,
             } => {
                 let i = self.joined(n, member).await?;
-                let offsets = select.pick(self.slots[i].held.offsets());
-                let batches = AckBatch::runs(&offsets, ty.code());
-                self.ack(n, member, offsets, batches, *via, None).await
+                let parts: Vec<i32> = match partition {
+                    Some(p) => vec![*p as i32],
+                    None => self.slots[i].held.keys().copied().collect(),
+                };
+                let acks: Vec<(i32, Vec<AckBatch>)> = parts
+                    .into_iter()
+                    .map(|p| {
+                        let offsets = select.pick(self.slots[i].held_offsets(p));
+                        (p, AckBatch::runs(&offsets, ty.code()))
+                    })
+                    .collect();
+                self.ack(n, member, acks, *via, None).await
             }
             Step::RawAck {
                 member,
                 batches,
                 via,
                 epoch,
+                partition,
             } => {
-                let offsets: Vec<Offset> = batches.iter().map(|b| b.first_offset).collect();
-                self.ack(n, member, offsets, batches.clone(), *via, *epoch)
-                    .await
+                self.ack(
+                    n,
+                    member,
+                    vec![(*partition as i32, batches.clone())],
+                    *via,
+                    *epoch,
+                )
+                .await
             }
             Step::RawFetch {
                 member,
                 epoch,
                 max_records,
-            } => self.raw_fetch(n, member, *epoch, *max_records).await,
+                partition,
+            } => {
+                self.raw_fetch(n, member, *partition as i32, *epoch, *max_records)
+                    .await
+            }
             Step::WaitLockExpiry => {
                 let until = self.oracle.all_timers_done_at() + self.opts.margin_ms;
                 let now = self.now();
@@ -631,18 +1072,35 @@ impl CaseRun<'_> {
             }
             Step::CloseSession { member } => {
                 let i = self.joined(n, member).await?;
-                if self.slots[i]
+                let open: Vec<i32> = self.slots[i]
                     .member
                     .as_ref()
-                    .and_then(|m| m.session_epochs().values().find_map(|e| *e))
-                    .is_none()
-                {
+                    .map(|m| {
+                        m.session_epochs()
+                            .into_iter()
+                            .filter_map(|(b, e)| e.map(|_| b))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if open.is_empty() {
                     return Ok("skipped: no share session to close".into());
                 }
-                let broker = self.leader(i)?;
-                let out = self.member(i)?.close_session(broker, Vec::new()).await?;
-                self.absorb_fetch(n, i, &out, 0, &[]);
-                Ok(format!("closed: top-level {}", out.error_code))
+                let mut text = Vec::new();
+                for broker in open {
+                    let out = self.member(i)?.close_session(broker, Vec::new()).await?;
+                    // The session held whatever partitions the member fetched from this broker.
+                    let led: Vec<i32> = (0..self.partitions as i32)
+                        .filter(|p| self.leader(i, *p).is_ok_and(|l| l == broker))
+                        .collect();
+                    self.absorb_fetch(n, i, &out, &[], 0, &[]);
+                    if out.error_code.is_none() {
+                        for p in led {
+                            self.slots[i].held.remove(&p);
+                        }
+                    }
+                    text.push(format!("top-level {}", out.error_code));
+                }
+                Ok(format!("closed: {}", text.join(", ")))
             }
             Step::Disconnect { member } => {
                 let i = self.joined(n, member).await?;
@@ -651,7 +1109,7 @@ impl CaseRun<'_> {
             }
             Step::Crash { member } => {
                 let i = self.slot(member);
-                self.slots[i].held.clear();
+                self.slots[i].forget_held();
                 let at = self.now();
                 self.record(Event::Crash {
                     step: n,
@@ -678,45 +1136,38 @@ impl CaseRun<'_> {
                 let i = self.slot(member);
                 if let Some(old) = self.slots[i].member.take() {
                     // The old incarnation goes, and its connections with it.
+                    let brokers = old.session_brokers();
                     drop(old);
                     let at = self.now();
-                    self.record(Event::Disconnect {
-                        step: n,
-                        member: member.clone(),
-                        at_ms: at,
-                    });
+                    for broker in brokers.into_iter().chain(
+                        // A member that never fetched has no connection to end.
+                        std::iter::empty(),
+                    ) {
+                        self.record(Event::Disconnect {
+                            step: n,
+                            member: member.clone(),
+                            broker,
+                            at_ms: at,
+                        });
+                    }
                     self.settle_after_connection_end().await;
                 }
-                self.slots[i].held.clear();
+                self.slots[i].forget_held();
                 self.joined(n, member).await?;
                 Ok("rejoined with a new member id".into())
             }
-            Step::Restart => {
-                let Some(restart) = self.target.restarter.clone() else {
-                    return Err(Abort::new("the target cannot restart"));
-                };
-                let sent = self.now();
-                restart().await.map_err(|e| Abort::new(e.to_string()))?;
-                for s in &mut self.slots {
-                    if let Some(m) = s.member.as_mut() {
-                        for b in m.session_epochs().keys().copied().collect::<Vec<_>>() {
-                            m.drop_connection(b);
-                        }
-                    }
-                }
-                self.client = Client::connect(
-                    ClientConfig::new(self.target.bootstrap.clone())
-                        .with_timeout(self.opts.timeout),
-                )
-                .await?;
-                let received = self.now();
-                self.record(Event::Restart {
-                    step: n,
-                    sent_ms: sent,
-                    received_ms: received,
-                });
-                Ok("broker restarted".into())
+            Step::Restart { hard } => self.restart(n, None, *hard).await,
+            Step::RestartLeader { partition, hard } => {
+                let p = *partition as i32;
+                let topic = self.topic.clone();
+                self.client.refresh_metadata(&[topic.as_str()]).await?;
+                let node = self.client.leader(&topic, p).await?;
+                self.restart(n, Some(node), *hard).await
             }
+            Step::MoveLeader { partition } => self.move_leader(n, *partition as i32).await,
+            Step::AddPartitions { count } => self.add_partitions(n, *count).await,
+            Step::DeleteTopic => self.delete_topic(n).await,
+            Step::ExpectAssigned => self.expect_assigned(n).await,
             Step::ExpectReceived { member, at_least } => {
                 self.record(Event::Claim {
                     step: n,
@@ -730,16 +1181,6 @@ impl CaseRun<'_> {
             }
         }
     }
-}
-
-fn partition_acks(batches: &[AckBatch]) -> Vec<PartitionAcks> {
-    if batches.is_empty() {
-        return Vec::new();
-    }
-    vec![PartitionAcks {
-        partition: PARTITION,
-        batches: batches.to_vec(),
-    }]
 }
 
 /// Runs one case against `target` (`serial` numbers topics and groups within the run).
@@ -923,6 +1364,8 @@ async fn run_steps(
         topic,
         group,
         topic_id,
+        partitions: case.settings.partitions.max(1),
+        deleted: false,
         oracle,
         history: Vec::new(),
         slots: Vec::new(),
@@ -957,7 +1400,10 @@ async fn run_steps(
     for s in run.slots.iter_mut() {
         s.member.take();
     }
-    let _ = tokio::time::timeout(Duration::from_secs(2), run.client.delete_topic(&run.topic)).await;
+    if !run.deleted {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), run.client.delete_topic(&run.topic)).await;
+    }
     (run.history, run.oracle, unreachable)
 }
 
@@ -996,7 +1442,7 @@ pub fn transitions_total(target: &Target) -> Vec<Transition> {
         .filter(|t| {
             *t != Transition::Renew
                 && t.applies_to(&target.profile)
-                && (*t != Transition::Restart || target.restarter.is_some())
+                && (*t != Transition::Restart || target.faults.is_some())
         })
         .collect()
 }

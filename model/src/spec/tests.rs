@@ -284,7 +284,7 @@ fn t14_restart_forgets_acquisitions_keeps_outcomes() {
     ack(&mut p, &r, A, 1, 1, AckType::Accept).unwrap();
     ack(&mut p, &r, A, 2, 2, AckType::Release).unwrap();
     p.acquire(&r, B, &[2]).unwrap();
-    p.restart();
+    p.restart(&rules());
     assert_eq!(
         p.record(0),
         Some(InFlight::NEW),

@@ -764,7 +764,7 @@ pub fn big_run(rules: &Rules, members: u16, ops: &[BOp]) -> Result<usize, String
                 continue;
             }
             BOp::Restart => {
-                part.restart();
+                part.restart(rules);
                 count_may_drop = true;
                 for (o, r) in part.records() {
                     deliveries[o as usize] = r.delivery_count;
