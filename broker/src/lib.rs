@@ -26,6 +26,17 @@ mod api;
 mod config;
 mod coordinator;
 pub use sharecheck_client::guard;
+/// The highest ShareFetch/ShareAcknowledge version this broker serves (both APIs).
+pub fn share_rpc_version() -> i16 {
+    use kafka_protocol::messages::ApiKey;
+    [ApiKey::ShareFetch, ApiKey::ShareAcknowledge]
+        .into_iter()
+        .filter_map(api::served)
+        .map(|(_, max)| max)
+        .min()
+        .unwrap_or(0)
+}
+
 pub mod log;
 mod mutant;
 mod server;

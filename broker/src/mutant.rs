@@ -51,13 +51,19 @@ pub enum BrokerMutant {
     /// A partition added to a topic after its creation starts its SPSO at the log end, ignoring
     /// `share.auto.offset.reset=earliest` (§7.3): records produced before its first fetch are lost.
     AddedPartitionAtLogEnd,
+    /// RENEW (v2) counts a delivery: the renewed record's delivery count goes up by one (T7 keeps it).
+    RenewIncrementsCount,
+    /// RENEW (v2) is answered NONE but the lock keeps its old deadline (T7 restarts it).
+    RenewKeepsOldDeadline,
+    /// A ShareFetch in record-limit acquire mode (v2) acquires one record more than MaxRecords.
+    RecordLimitOvershoot,
 }
 
 /// Spec mutants in the order they are listed.
 const SPEC: [Mutant; 16] = Mutant::ALL;
 
 /// Broker-only mutants in the order they are listed.
-const WIRE: [BrokerMutant; 12] = [
+const WIRE: [BrokerMutant; 15] = [
     BrokerMutant::WrongAckErrorCode,
     BrokerMutant::EarlyLockExpiry,
     BrokerMutant::SessionEpochUnchecked,
@@ -70,6 +76,9 @@ const WIRE: [BrokerMutant; 12] = [
     BrokerMutant::UnrequestedPartitionEntry,
     BrokerMutant::RestartLowersCounts,
     BrokerMutant::AddedPartitionAtLogEnd,
+    BrokerMutant::RenewIncrementsCount,
+    BrokerMutant::RenewKeepsOldDeadline,
+    BrokerMutant::RecordLimitOvershoot,
 ];
 
 impl BrokerMutant {
@@ -97,6 +106,9 @@ impl BrokerMutant {
             BrokerMutant::UnrequestedPartitionEntry => "unrequested-partition-entry",
             BrokerMutant::RestartLowersCounts => "restart-lowers-counts",
             BrokerMutant::AddedPartitionAtLogEnd => "added-partition-at-log-end",
+            BrokerMutant::RenewIncrementsCount => "renew-increments-count",
+            BrokerMutant::RenewKeepsOldDeadline => "renew-keeps-old-deadline",
+            BrokerMutant::RecordLimitOvershoot => "record-limit-overshoot",
         }
     }
 
@@ -138,6 +150,15 @@ impl BrokerMutant {
             BrokerMutant::AddedPartitionAtLogEnd => {
                 "a partition added after the topic's creation starts at the log end, ignoring earliest"
             }
+            BrokerMutant::RenewIncrementsCount => {
+                "RENEW raises the renewed record's delivery count by one"
+            }
+            BrokerMutant::RenewKeepsOldDeadline => {
+                "RENEW is answered NONE but the lock keeps its old deadline"
+            }
+            BrokerMutant::RecordLimitOvershoot => {
+                "record-limit acquire mode acquires one record more than MaxRecords"
+            }
         }
     }
 
@@ -176,7 +197,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_round_trip() {
         let all = BrokerMutant::all();
-        assert_eq!(all.len(), 28);
+        assert_eq!(all.len(), 31);
         let mut names: Vec<_> = all.iter().map(|m| m.name()).collect();
         names.sort_unstable();
         names.dedup();

@@ -470,27 +470,8 @@ impl State {
             )
         })?;
         *max_bytes = max_bytes.saturating_sub(bytes);
-        let mut lock_ms = u64::try_from(settings.record_lock_duration_ms.max(1)).unwrap_or(1);
-        if cfg.mutant == Some(BrokerMutant::EarlyLockExpiry) {
-            lock_ms /= 2;
-        }
-        let deadline = now + Duration::from_millis(lock_ms);
-        let mut run: Option<(Offset, Offset)> = None;
-        let timer = timers.entry(deadline).or_default();
-        for &o in &offsets {
-            entry.deadlines.insert(o, deadline);
-            run = match run {
-                Some((a, b)) if b + 1 == o => Some((a, o)),
-                Some((a, b)) => {
-                    timer.push((id, a, b));
-                    Some((o, o))
-                }
-                None => Some((o, o)),
-            };
-        }
-        if let Some((a, b)) = run {
-            timer.push((id, a, b));
-        }
+        let deadline = now + lock_duration(cfg, &settings);
+        schedule_locks(timers, entry, id, &offsets, deadline);
         batches.sort_unstable();
         batches.dedup();
         let mut out = BytesMut::with_capacity(bytes);
@@ -509,14 +490,19 @@ impl State {
     /// Applies one partition's acknowledgement batches of `member` through
     /// [`SharePartition::acknowledge`]. Returns the per-partition error code and message, and
     /// whether records became acquirable.
+    ///
+    /// With `is_renew_ack` (v2), RENEW (4) is allowed: a renewed record keeps its owner and count
+    /// and its lock restarts now, for the group's lock duration (T7, `SP.acknowledge@4.2:2295-2305`).
+    #[allow(clippy::too_many_arguments)]
     pub fn acknowledge(
         &mut self,
         cfg: &BrokerConfig,
         group: &str,
         member: &str,
-        topic_id: Uuid,
-        partition: i32,
+        (topic_id, partition): (Uuid, i32),
         batches: &[AckBatch],
+        is_renew_ack: bool,
+        now: Instant,
     ) -> (i16, Option<String>, bool) {
         if let Err((c, m)) = self.check_partition(topic_id, partition) {
             return (c, Some(m), false);
@@ -537,15 +523,39 @@ impl State {
             );
         };
         let rules = self.rules(cfg, group);
-        let Some(entry) = self.sps.get_mut(id).and_then(Option::as_mut) else {
+        let deadline = now + lock_duration(cfg, &self.settings(cfg, group));
+        let State { sps, timers, .. } = self;
+        let Some(entry) = sps.get_mut(id).and_then(Option::as_mut) else {
             return (
                 ErrorCode::UNKNOWN_SERVER_ERROR.0,
                 Some("share partition vanished".to_string()),
                 false,
             );
         };
-        match entry.sp.acknowledge(&rules, idx, batches, false) {
+        match entry.sp.acknowledge(&rules, idx, batches, is_renew_ack) {
             Ok(changes) => {
+                let renewed: Vec<Offset> = changes
+                    .iter()
+                    .filter(|c| {
+                        c.to.state == RecordState::Acquired(idx)
+                            && batches.iter().any(|b| {
+                                b.type_at(c.offset) == Some(sharecheck_model::AckType::Renew.code())
+                            })
+                    })
+                    .map(|c| c.offset)
+                    .collect();
+                if cfg.mutant == Some(BrokerMutant::RenewIncrementsCount) {
+                    for &o in &renewed {
+                        if let Some(r) = entry.sp.record(o) {
+                            entry
+                                .sp
+                                .force_record(o, r.state, r.delivery_count.saturating_add(1));
+                        }
+                    }
+                }
+                if cfg.mutant != Some(BrokerMutant::RenewKeepsOldDeadline) {
+                    schedule_locks(timers, entry, id, &renewed, deadline);
+                }
                 // Released records are acquirable again, and terminal ones may move the SPSO
                 // and make room in the in-flight window: either way waiting fetches look again.
                 (ErrorCode::NONE.0, None, !changes.is_empty())
@@ -724,5 +734,44 @@ impl State {
             self.sps.iter().flatten().count(),
             self.topics.len(),
         )
+    }
+}
+
+/// How long an acquisition lock lasts in this group (the `early-lock-expiry` mutant halves it).
+fn lock_duration(cfg: &BrokerConfig, settings: &GroupSettings) -> Duration {
+    let mut lock_ms = u64::try_from(settings.record_lock_duration_ms.max(1)).unwrap_or(1);
+    if cfg.mutant == Some(BrokerMutant::EarlyLockExpiry) {
+        lock_ms /= 2;
+    }
+    Duration::from_millis(lock_ms)
+}
+
+/// Starts (or restarts) the locks of `offsets` (ascending) of share partition `id`: each ends at
+/// `deadline`, and an earlier deadline of the same offset no longer fires.
+fn schedule_locks(
+    timers: &mut BTreeMap<Instant, Vec<(SpId, Offset, Offset)>>,
+    entry: &mut SpEntry,
+    id: SpId,
+    offsets: &[Offset],
+    deadline: Instant,
+) {
+    if offsets.is_empty() {
+        return;
+    }
+    let timer = timers.entry(deadline).or_default();
+    let mut run: Option<(Offset, Offset)> = None;
+    for &o in offsets {
+        entry.deadlines.insert(o, deadline);
+        run = match run {
+            Some((a, b)) if b + 1 == o => Some((a, o)),
+            Some((a, b)) => {
+                timer.push((id, a, b));
+                Some((o, o))
+            }
+            None => Some((o, o)),
+        };
+    }
+    if let Some((a, b)) = run {
+        timer.push((id, a, b));
     }
 }

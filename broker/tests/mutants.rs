@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use sharecheck_broker::{BrokerConfig, BrokerMutant, Mutant};
-use sharecheck_client::member::{AckBatch, AckType, Epoch, FetchSpec, ShareMember};
+use sharecheck_client::member::{AckBatch, AckType, Epoch, FetchSpec, FetchV2, ShareMember};
+use sharecheck_client::v2::AcquireMode;
 use sharecheck_client::ErrorCode;
 
 async fn setup(mutant: Option<BrokerMutant>, configs: &[(&str, &str)], records: usize) -> Fixture {
@@ -34,6 +35,21 @@ async fn ack_code(m: &mut ShareMember, f: &Fixture, batches: Vec<AckBatch>) -> E
         .acknowledge(&[f.acks(batches)], Epoch::Auto)
         .await
         .expect("ack");
+    out.partition_error(f.tid, 0).unwrap_or(out.error_code)
+}
+
+/// RENEW offset `o` of partition 0 with a ShareAcknowledge v2 (`IsRenewAck`).
+async fn renew(m: &mut ShareMember, f: &Fixture, o: i64) -> ErrorCode {
+    let broker = m.leader_of(f.tid, 0).expect("leader");
+    let out = m
+        .acknowledge_v2_to(
+            broker,
+            &[f.acks(vec![AckBatch::new(o, o, AckType::Renew)])],
+            Epoch::Auto,
+            true,
+        )
+        .await
+        .expect("renew");
     out.partition_error(f.tid, 0).unwrap_or(out.error_code)
 }
 
@@ -257,6 +273,37 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let mut b = f.member();
             counts(&fetch(&mut b, &f).await) == [2]
         }
+        BrokerMutant::RenewIncrementsCount => {
+            let f = setup(planted, &[], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            assert_eq!(renew(&mut a, &f, 0).await, ErrorCode::NONE);
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Release)]).await;
+            counts(&fetch(&mut a, &f).await) == [2]
+        }
+        BrokerMutant::RenewKeepsOldDeadline => {
+            let f = setup(planted, &short_lock, 1).await;
+            let mut a = f.member();
+            let started = std::time::Instant::now();
+            fetch(&mut a, &f).await;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(renew(&mut a, &f, 0).await, ErrorCode::NONE);
+            tokio::time::sleep(Duration::from_millis(1300).saturating_sub(started.elapsed())).await;
+            let mut b = f.member();
+            fetch(&mut b, &f).await.is_empty()
+        }
+        BrokerMutant::RecordLimitOvershoot => {
+            let f = setup(planted, &[], 5).await;
+            let mut a = f.member();
+            let spec = FetchSpec::partitions(vec![(f.tid, 0)])
+                .with_limits(limits(200, 2))
+                .with_v2(FetchV2 {
+                    acquire_mode: AcquireMode::RecordLimit,
+                    is_renew_ack: false,
+                });
+            let out = a.fetch(&spec).await.expect("fetch");
+            out.acquired_count() == 2
+        }
         BrokerMutant::AddedPartitionAtLogEnd => {
             let config = BrokerConfig {
                 mutant: planted,
@@ -338,4 +385,7 @@ observable! {
     unrequested_partition_entry => "unrequested-partition-entry",
     restart_lowers_counts => "restart-lowers-counts",
     added_partition_at_log_end => "added-partition-at-log-end",
+    renew_increments_count => "renew-increments-count",
+    renew_keeps_old_deadline => "renew-keeps-old-deadline",
+    record_limit_overshoot => "record-limit-overshoot",
 }

@@ -493,7 +493,13 @@ impl Client {
                     api: format!("{k:?}"),
                     key: *k as i16,
                     broker: v.broker_range(*k),
-                    negotiated: v.negotiate(*k),
+                    // ShareFetch/ShareAcknowledge go to v2 through crate::v2.
+                    negotiated: match (k, v.broker_range(*k)) {
+                        (ApiKey::ShareFetch | ApiKey::ShareAcknowledge, Some((lo, hi))) => {
+                            (lo <= crate::v2::V2 && hi >= 1).then(|| hi.min(crate::v2::V2))
+                        }
+                        _ => v.negotiate(*k),
+                    },
                 })
                 .collect(),
             share_version: v.share_version(),

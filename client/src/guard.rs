@@ -15,7 +15,9 @@
 //!
 //! The schemas are the request and response JSON files of Apache Kafka 4.1.2
 //! (`clients/src/main/resources/common/message/` at `c82fd9b934`, Apache License 2.0), the release
-//! whose schemas kafka-protocol 0.18 was generated from. They are embedded and parsed once.
+//! whose schemas kafka-protocol 0.18 was generated from, except ShareFetch and ShareAcknowledge
+//! (request and response), which are 4.2.0's (`a18251bae0`, identical on the 4.4 branch): they add
+//! v2 (`crate::v2`). They are embedded and parsed once.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -884,7 +886,8 @@ mod tests {
             "a request and a response schema per API"
         );
         assert_eq!(schemas().expect("schemas").len(), FILES.len());
-        assert!(covered.contains(&(ApiKey::ShareFetch as i16, 1, 1)));
+        assert!(covered.contains(&(ApiKey::ShareFetch as i16, 1, 2)));
+        assert!(covered.contains(&(ApiKey::ShareAcknowledge as i16, 1, 2)));
         let mut tagged = tagged_field_names().expect("schemas");
         tagged.sort();
         assert_eq!(

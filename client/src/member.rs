@@ -39,7 +39,8 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::admin::{find_coordinator_on, uuid_to_kafka, Client, ClientError, Cluster};
-use crate::wire::{Connection, WireError};
+use crate::v2::{AcquireMode, ShareAcknowledgeV2Request, ShareFetchV2Request, V2};
+use crate::wire::{Connection, Exchange, WireError};
 use sharecheck_model::ErrorCode;
 
 /// A fresh member id the way the Java client makes one (`Uuid.randomUuid().toString()`).
@@ -114,6 +115,17 @@ pub struct FetchSpec {
     pub forget: Vec<(Uuid, i32)>,
     pub limits: FetchLimits,
     pub epoch: Epoch,
+    /// Send at v2 with these fields (`None`: v1). See [`crate::v2`].
+    pub v2: Option<FetchV2>,
+}
+
+/// The fields a v2 ShareFetch adds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FetchV2 {
+    /// `ShareAcquireMode`.
+    pub acquire_mode: AcquireMode,
+    /// `IsRenewAck`: the request only renews and acknowledges (the fetch limits must be 0).
+    pub is_renew_ack: bool,
 }
 
 impl FetchSpec {
@@ -132,6 +144,12 @@ impl FetchSpec {
 
     pub fn with_epoch(mut self, epoch: Epoch) -> Self {
         self.epoch = epoch;
+        self
+    }
+
+    /// Send it at v2 with these fields.
+    pub fn with_v2(mut self, v2: FetchV2) -> Self {
+        self.v2 = Some(v2);
         self
     }
 
@@ -221,6 +239,10 @@ pub struct FetchOutcome {
     pub partitions: Vec<FetchedPartition>,
     /// The epoch this member will send next on this broker (None: no session).
     pub next_epoch: Option<i32>,
+    /// Sent at v2 with `IsRenewAck` true.
+    pub is_renew_ack: bool,
+    /// Sent at v2 in record-limit acquire mode.
+    pub record_limit: bool,
 }
 
 impl FetchOutcome {
@@ -272,8 +294,12 @@ pub struct AckOutcome {
     pub elapsed: Duration,
     pub error_code: ErrorCode,
     pub error_message: Option<String>,
+    /// `AcquisitionLockTimeoutMs` (v2 responses only).
+    pub acquisition_lock_timeout_ms: Option<i32>,
     pub partitions: Vec<AckedPartition>,
     pub next_epoch: Option<i32>,
+    /// Sent at v2 with `IsRenewAck` true.
+    pub is_renew_ack: bool,
 }
 
 impl AckOutcome {
@@ -792,7 +818,25 @@ impl ShareMember {
         let extra = Duration::from_millis(spec.limits.max_wait_ms.max(0) as u64);
         let conn = self.session_conn(broker).await?;
         let timeout = conn.timeout() + extra;
-        let ex = conn.exchange_with(&req, None, Some(timeout)).await?;
+        let ex = match spec.v2 {
+            None => conn.exchange_with(&req, None, Some(timeout)).await?,
+            Some(v2) => {
+                let req = ShareFetchV2Request {
+                    v1: req,
+                    acquire_mode: v2.acquire_mode,
+                    is_renew_ack: v2.is_renew_ack,
+                };
+                let ex = conn.exchange_with(&req, Some(V2), Some(timeout)).await?;
+                Exchange {
+                    api_key: ex.api_key,
+                    version: ex.version,
+                    correlation_id: ex.correlation_id,
+                    sent_at: ex.sent_at,
+                    elapsed: ex.elapsed,
+                    response: ex.response.0,
+                }
+            }
+        };
         let resp = ex.response;
         let error_code = ErrorCode(resp.error_code);
         let s = self.session(broker);
@@ -839,6 +883,10 @@ impl ShareMember {
             acquisition_lock_timeout_ms: resp.acquisition_lock_timeout_ms,
             partitions,
             next_epoch: self.session_epoch(broker),
+            is_renew_ack: spec.v2.is_some_and(|v| v.is_renew_ack),
+            record_limit: spec
+                .v2
+                .is_some_and(|v| v.acquire_mode == AcquireMode::RecordLimit),
         })
     }
 
@@ -860,25 +908,85 @@ impl ShareMember {
         acks: &[PartitionAcks],
         epoch: Epoch,
     ) -> Result<AckOutcome, MemberError> {
-        let epoch = match epoch {
-            Epoch::Raw(e) => e,
-            Epoch::Auto => self
-                .session_epoch(broker)
-                .ok_or(MemberError::NoSession(broker))?,
-        };
+        let epoch = self.resolve_epoch(broker, epoch)?;
         self.acknowledge_at(broker, acks, epoch).await
     }
 
-    /// Send one ShareAcknowledge to `broker` with exactly `epoch`.
+    /// Send one ShareAcknowledge to `broker` with exactly `epoch` (v1).
     pub async fn acknowledge_at(
         &mut self,
         broker: i32,
         acks: &[PartitionAcks],
         epoch: i32,
     ) -> Result<AckOutcome, MemberError> {
+        self.acknowledge_version(broker, acks, epoch, None).await
+    }
+
+    /// The epoch a ShareAcknowledge sends: as given, or the session's.
+    fn resolve_epoch(&self, broker: i32, epoch: Epoch) -> Result<i32, MemberError> {
+        match epoch {
+            Epoch::Raw(e) => Ok(e),
+            Epoch::Auto => self
+                .session_epoch(broker)
+                .ok_or(MemberError::NoSession(broker)),
+        }
+    }
+
+    /// Send one ShareAcknowledge v2 to `broker` (as the caller routed it) with `IsRenewAck`.
+    pub async fn acknowledge_v2_to(
+        &mut self,
+        broker: i32,
+        acks: &[PartitionAcks],
+        epoch: Epoch,
+        is_renew_ack: bool,
+    ) -> Result<AckOutcome, MemberError> {
+        let epoch = self.resolve_epoch(broker, epoch)?;
+        self.acknowledge_v2_at(broker, acks, epoch, is_renew_ack)
+            .await
+    }
+
+    /// Send one ShareAcknowledge v2 to `broker` with exactly `epoch` and `IsRenewAck`.
+    pub async fn acknowledge_v2_at(
+        &mut self,
+        broker: i32,
+        acks: &[PartitionAcks],
+        epoch: i32,
+        is_renew_ack: bool,
+    ) -> Result<AckOutcome, MemberError> {
+        self.acknowledge_version(broker, acks, epoch, Some(is_renew_ack))
+            .await
+    }
+
+    /// `renew`: `None` sends v1; `Some(is_renew_ack)` sends v2.
+    async fn acknowledge_version(
+        &mut self,
+        broker: i32,
+        acks: &[PartitionAcks],
+        epoch: i32,
+        renew: Option<bool>,
+    ) -> Result<AckOutcome, MemberError> {
         let req = build_share_acknowledge(&self.config, acks, epoch);
         let conn = self.session_conn(broker).await?;
-        let ex = conn.exchange(&req).await?;
+        let (ex, lock_timeout) = match renew {
+            None => (conn.exchange(&req).await?, None),
+            Some(is_renew_ack) => {
+                let req = ShareAcknowledgeV2Request {
+                    v1: req,
+                    is_renew_ack,
+                };
+                let ex = conn.exchange_with(&req, Some(V2), None).await?;
+                let lock = ex.response.acquisition_lock_timeout_ms;
+                let ex = Exchange {
+                    api_key: ex.api_key,
+                    version: ex.version,
+                    correlation_id: ex.correlation_id,
+                    sent_at: ex.sent_at,
+                    elapsed: ex.elapsed,
+                    response: ex.response.v1,
+                };
+                (ex, Some(lock))
+            }
+        };
         let resp = ex.response;
         let error_code = ErrorCode(resp.error_code);
         let s = self.session(broker);
@@ -903,9 +1011,18 @@ impl ShareMember {
             elapsed: ex.elapsed,
             error_code,
             error_message: resp.error_message.as_ref().map(|m| m.to_string()),
+            acquisition_lock_timeout_ms: lock_timeout,
             partitions,
             next_epoch: self.session_epoch(broker),
+            is_renew_ack: renew == Some(true),
         })
+    }
+
+    /// The highest ShareFetch/ShareAcknowledge version `broker` advertises (connecting if needed):
+    /// 2 means RENEW and acquire modes ([`crate::v2`]).
+    pub async fn share_version_on(&mut self, broker: i32) -> Result<i16, MemberError> {
+        let conn = self.session_conn(broker).await?;
+        Ok(conn.versions().share_rpc_version())
     }
 
     /// Close the share session on `broker` with a final ShareFetch (epoch −1), applying `acks`

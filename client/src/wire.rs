@@ -216,6 +216,18 @@ impl BrokerVersions {
             .unwrap_or(0)
     }
 
+    /// The highest version of both ShareFetch and ShareAcknowledge advertised (0: neither); 2 means
+    /// RENEW and acquire modes ([`crate::v2`]).
+    pub fn share_rpc_version(&self) -> i16 {
+        match (
+            self.broker_range(ApiKey::ShareFetch),
+            self.broker_range(ApiKey::ShareAcknowledge),
+        ) {
+            (Some((_, f)), Some((_, a))) => f.min(a),
+            _ => 0,
+        }
+    }
+
     /// `share.version` finalized level: ≥ 1 means share groups are enabled (docs/semantics.md §9).
     pub fn share_version(&self) -> i16 {
         self.finalized_level("share.version")

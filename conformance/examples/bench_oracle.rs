@@ -60,6 +60,8 @@ fn main() {
             let e = &mut epochs[m];
             chunk.push(Event::ShareFetch {
                 step: round,
+                is_renew_ack: false,
+                record_limit: false,
                 member: members[m].into(),
                 broker: 0,
                 requested: vec![0],
@@ -84,6 +86,8 @@ fn main() {
             now += 1;
             chunk.push(Event::ShareAcknowledge {
                 step: round,
+                is_renew_ack: false,
+                lock_timeout_ms: None,
                 member: members[m].into(),
                 broker: 0,
                 epoch: *e,

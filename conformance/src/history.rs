@@ -211,6 +211,12 @@ pub enum Event {
         /// The case topic's partitions in the response.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         partitions: Vec<FetchedPartition>,
+        /// Sent at v2 with `IsRenewAck` true (a renewing ShareFetch fetches nothing).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_renew_ack: bool,
+        /// Sent at v2 in record-limit acquire mode (never more than MaxRecords).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        record_limit: bool,
     },
     /// A ShareAcknowledge and its answer.
     ShareAcknowledge {
@@ -234,6 +240,12 @@ pub enum Event {
         /// The case topic's partitions in the response.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         partitions: Vec<AckedPartition>,
+        /// Sent at v2 with `IsRenewAck` true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_renew_ack: bool,
+        /// AcquisitionLockTimeoutMs of a v2 answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lock_timeout_ms: Option<i32>,
     },
     /// The member's connection to a broker was dropped without closing its session there.
     Disconnect {

@@ -69,6 +69,7 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
             } => Step::Fetch {
                 member: member_name(member),
                 max_records: u32::from(max_records),
+                acquire_mode: None,
             },
             Action::Ack {
                 ty: AckType::Renew, ..

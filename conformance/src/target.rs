@@ -54,6 +54,8 @@ pub struct Target {
     pub max_in_flight: u32,
     /// Its brokers (from metadata).
     pub nodes: usize,
+    /// The highest ShareFetch/ShareAcknowledge version it serves (2: RENEW, acquire modes).
+    pub share_version: i16,
     /// How to inject faults, when it can be done: the embedded broker in-process, a remote one
     /// with `--nemesis`.
     pub faults: Option<FaultHook>,
@@ -82,6 +84,8 @@ impl Target {
             Capability::Restart => self.faults.is_some(),
             Capability::LeaderMove => self.moves_in_process || self.nodes > 1,
             Capability::GroupDeliveryLimit => true,
+            Capability::Renew => self.profile.renew && self.share_version >= 2,
+            Capability::AcquireMode => self.share_version >= 2,
         }
     }
 
@@ -270,6 +274,7 @@ async fn prepare(
         delivery_limit,
         max_in_flight,
         nodes,
+        share_version: client.versions().share_rpc_version(),
         faults: None,
         moves_in_process: false,
     })
@@ -352,6 +357,7 @@ pub async fn start_embedded(opts: EmbeddedOptions) -> Result<Embedded, TargetErr
         delivery_limit: c.delivery_limit,
         max_in_flight: c.max_record_locks,
         nodes: 1,
+        share_version: sharecheck_broker::share_rpc_version(),
         moves_in_process: faults.is_some(),
         faults,
     };

@@ -9,6 +9,7 @@
 
 use crate::history::History;
 use serde::{Deserialize, Serialize};
+use sharecheck_client::v2::AcquireMode;
 use sharecheck_model::vocab::{valid_member_name, AckBatch, AckType};
 use std::fmt;
 use std::path::Path;
@@ -70,6 +71,11 @@ pub enum Capability {
     /// The delivery limit can be set per group (`share.delivery.count.limit`, Kafka 4.3+ and the
     /// reference broker).
     GroupDeliveryLimit,
+    /// ShareFetch/ShareAcknowledge v2 with RENEW (KIP-1222; Kafka 4.2+): the broker advertises v2
+    /// and the profile has RENEW.
+    Renew,
+    /// ShareFetch v2 with `ShareAcquireMode` (KIP-1206; Kafka 4.2+).
+    AcquireMode,
 }
 
 /// `share.auto.offset.reset`.
@@ -228,6 +234,9 @@ pub enum Step {
         /// MaxRecords.
         #[serde(default = "default_max_records")]
         max_records: u32,
+        /// Send at v2 with this `ShareAcquireMode` (needs `acquire-mode`); absent: v1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        acquire_mode: Option<AcquireMode>,
     },
     /// Acknowledge a selection of the records the member holds, with one type.
     Ack {
@@ -261,6 +270,9 @@ pub enum Step {
         /// The partition the batches are for.
         #[serde(default, skip_serializing_if = "is_zero")]
         partition: u32,
+        /// Send at v2 with this `IsRenewAck` (needs `renew`); absent: v1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        is_renew_ack: Option<bool>,
     },
     /// One ShareFetch with an explicit share-session epoch (session-rule tests).
     RawFetch {
@@ -395,7 +407,15 @@ impl fmt::Display for Step {
             Step::Fetch {
                 member,
                 max_records,
-            } => write!(f, "{member} fetches (max {max_records})"),
+                acquire_mode,
+            } => {
+                write!(f, "{member} fetches (max {max_records})")?;
+                match acquire_mode {
+                    Some(AcquireMode::RecordLimit) => write!(f, " in record-limit mode"),
+                    Some(AcquireMode::BatchOptimized) => write!(f, " in batch-optimized mode (v2)"),
+                    None => Ok(()),
+                }
+            }
             Step::Ack {
                 member,
                 select,
@@ -421,9 +441,13 @@ impl fmt::Display for Step {
                 epoch,
                 via,
                 partition,
+                is_renew_ack,
             } => {
                 let b: Vec<String> = batches.iter().map(|b| b.to_string()).collect();
                 write!(f, "{member} sends raw acks [{}] via {via:?}", b.join(", "))?;
+                if let Some(r) = is_renew_ack {
+                    write!(f, " v2 (IsRenewAck {r})")?;
+                }
                 if let Some(e) = epoch {
                     write!(f, " with epoch {e}")?;
                 }
@@ -669,6 +693,17 @@ impl Case {
             let needs = match step {
                 Step::Restart { .. } | Step::RestartLeader { .. } => Some(Capability::Restart),
                 Step::MoveLeader { .. } => Some(Capability::LeaderMove),
+                Step::Ack {
+                    ty: AckType::Renew, ..
+                }
+                | Step::RawAck {
+                    is_renew_ack: Some(_),
+                    ..
+                } => Some(Capability::Renew),
+                Step::Fetch {
+                    acquire_mode: Some(_),
+                    ..
+                } => Some(Capability::AcquireMode),
                 _ => None,
             };
             if let Some(cap) = needs.filter(|c| !self.requires.contains(c)) {

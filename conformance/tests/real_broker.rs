@@ -44,6 +44,15 @@ fn unique(prefix: &str) -> String {
 /// A fresh topic with `records` produced as `batches`, and a fresh group reading it from the
 /// start with 1 s locks (set before the first heartbeat).
 async fn setup(c: &mut Client, batches: &[usize]) -> (String, Uuid, String) {
+    setup_with_lock(c, batches, "1000").await
+}
+
+/// [`setup`] with another lock duration (ms).
+async fn setup_with_lock(
+    c: &mut Client,
+    batches: &[usize],
+    lock_ms: &str,
+) -> (String, Uuid, String) {
     let topic = unique("sc-test");
     let group = unique("sc-group");
     let id = c.create_topic(&topic, 1).await.expect("create topic");
@@ -51,7 +60,7 @@ async fn setup(c: &mut Client, batches: &[usize]) -> (String, Uuid, String) {
         &group,
         &[
             ("share.auto.offset.reset", "earliest"),
-            ("share.record.lock.duration.ms", "1000"),
+            ("share.record.lock.duration.ms", lock_ms),
         ],
     )
     .await
@@ -311,4 +320,105 @@ async fn probe_smoke_round_passes() {
         Some(sharecheck_client::release::profile_for(info.release_guess).name)
     );
     println!("probe took {} ms", report.elapsed_ms);
+}
+
+/// ShareAcknowledge v2 with RENEW (KIP-1222, 4.2+): the renewed record stays the member's past its
+/// first lock deadline and comes back, counted once more, only after the renewed one; the response
+/// echoes the group's lock duration (`AcquisitionLockTimeoutMs`, new in v2); RENEW without
+/// `IsRenewAck` is INVALID_REQUEST for the partition (`KafkaApis.validateAcknowledgementBatches`
+/// at 4.2.0, lines 4092-4095). A broker without v2 (4.1) must be one the release guess calls 4.1.
+#[tokio::test]
+#[ignore = "needs a real broker: scripts/kafka start"]
+async fn renew_keeps_a_record_past_its_first_lock() {
+    use sharecheck_client::member::{AckOutcome, FetchLimits};
+    let mut c = client().await;
+    let profile = sharecheck_client::release::profile_for(c.broker_info().release_guess);
+    let (topic, tid, group) = setup_with_lock(&mut c, &[2], "3000").await;
+    let mut a = ShareMember::join(&mut c, MemberConfig::new(&group, vec![topic.clone()]))
+        .await
+        .unwrap();
+    let spec = FetchSpec::partitions(vec![(tid, 0)]);
+    let outs = fetch_until(&mut a, &spec, 2, 20).await;
+    let fetched_at = std::time::Instant::now();
+    let broker = outs[0].broker;
+    let got: Vec<(i64, i16)> = outs.iter().flat_map(|o| o.acquired(tid, 0)).collect();
+    assert_eq!(got, [(0, 1), (1, 1)]);
+    let version = a.share_version_on(broker).await.expect("versions");
+    assert_eq!(
+        version >= 2,
+        profile.renew,
+        "ShareFetch/ShareAcknowledge v{version} and the release guess ({}) disagree on RENEW",
+        profile.name
+    );
+    if version < 2 {
+        println!("skipped: the broker serves ShareAcknowledge v{version} only (no RENEW)");
+        a.close().await.unwrap();
+        c.delete_topic(&topic).await.unwrap();
+        return;
+    }
+    let acks = |offset: i64, ty: AckType| {
+        vec![PartitionAcks {
+            topic_id: tid,
+            partition: 0,
+            batches: vec![AckBatch::new(offset, offset, ty)],
+        }]
+    };
+    let code = |out: &AckOutcome| out.partition_error(tid, 0).unwrap_or(out.error_code);
+    // RENEW in a v2 request without IsRenewAck: refused for the partition, nothing applied.
+    let epoch = a.session_epoch(broker).expect("session");
+    let refused = a
+        .acknowledge_v2_at(broker, &acks(1, AckType::Renew), epoch, false)
+        .await
+        .expect("ack");
+    assert_eq!(code(&refused), ErrorCode::INVALID_REQUEST, "{refused:?}");
+    // One second in, renew offset 0: its lock now ends at about 4 s instead of 3 s.
+    tokio::time::sleep(Duration::from_millis(1000).saturating_sub(fetched_at.elapsed())).await;
+    let epoch = a.session_epoch(broker).expect("session");
+    let renewed = a
+        .acknowledge_v2_at(broker, &acks(0, AckType::Renew), epoch, true)
+        .await
+        .expect("renew");
+    assert_eq!(code(&renewed), ErrorCode::NONE, "{renewed:?}");
+    assert_eq!(renewed.version, 2);
+    assert_eq!(
+        renewed.acquisition_lock_timeout_ms,
+        Some(3000),
+        "{renewed:?}"
+    );
+    // At 3.5 s offset 1's lock is gone and offset 0's is not: another member gets 1 only.
+    let mut b = ShareMember::join(&mut c, MemberConfig::new(&group, vec![topic.clone()]))
+        .await
+        .unwrap();
+    let quick = spec.clone().with_limits(FetchLimits {
+        max_wait_ms: 100,
+        ..FetchLimits::default()
+    });
+    tokio::time::sleep(Duration::from_millis(3500).saturating_sub(fetched_at.elapsed())).await;
+    let mid = b.fetch(&quick).await.expect("fetch");
+    let mut got_b = mid.acquired(tid, 0);
+    assert!(
+        fetched_at.elapsed() < Duration::from_millis(3900),
+        "the check ran too late to mean anything"
+    );
+    assert!(
+        !got_b.iter().any(|(o, _)| *o == 0),
+        "renewed record redelivered early: {mid:?}"
+    );
+    // After 4.5 s the renewed lock is gone too: offset 0 comes back with count 2.
+    tokio::time::sleep(Duration::from_millis(4500).saturating_sub(fetched_at.elapsed())).await;
+    for _ in 0..10 {
+        got_b.extend(b.fetch(&quick).await.expect("fetch").acquired(tid, 0));
+        if got_b.iter().any(|(o, _)| *o == 0) {
+            break;
+        }
+    }
+    got_b.sort_unstable();
+    assert_eq!(
+        got_b,
+        [(0, 2), (1, 2)],
+        "renewed and expired records come back counted"
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    c.delete_topic(&topic).await.unwrap();
 }

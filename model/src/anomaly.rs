@@ -55,6 +55,8 @@ anomalies! {
     UnexpectedAcquisition = "unexpected-acquisition", "acquire";
     /// More records were in flight than the in-flight window limit allows.
     WindowLimitExceeded = "window-limit-exceeded", "acquire";
+    /// A ShareFetch in record-limit acquire mode (v2) acquired more records than its MaxRecords.
+    RecordLimitExceeded = "record-limit-exceeded", "acquire";
     /// An ACCEPTed (acknowledged) record was delivered again.
     RedeliveredAfterAccept = "redelivered-after-accept", "ack";
     /// An archived record (REJECT, GAP, delivery limit) was delivered again.

@@ -216,6 +216,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             delivery_limit: 5,
             max_in_flight: 2000,
             nodes: 1,
+            share_version: 1,
             faults: None,
             moves_in_process: false,
         };

@@ -1,4 +1,4 @@
-//! ShareFetch (78), v1: share-session epochs (§6.1), piggy-backed acknowledgements (§6.2), and
+//! ShareFetch (78), v1 and v2: share-session epochs (§6.1), piggy-backed acknowledgements (§6.2), and
 //! acquisition with a long poll (§4.5).
 //!
 //! Order of work, as Kafka's leader does it: the session epoch is checked and advanced; the
@@ -32,18 +32,35 @@ fn top_error(c: i16, message: String) -> ShareFetchResponse {
         .with_error_message(Some(s(message)))
 }
 
-/// Serves one ShareFetch; `None` when the connection is being dropped (restart, shutdown).
+/// Serves one ShareFetch (v1, or v2 with `is_renew_ack`); `None` when the connection is being
+/// dropped (restart, shutdown). The acquire mode of v2 changes nothing here: this broker always
+/// acquires exactly up to MaxRecords (docs/reference-broker.md, deviations).
 pub async fn handle(
     shared: &Arc<Shared>,
     ctx: &ConnCtx,
     _version: i16,
     req: ShareFetchRequest,
+    is_renew_ack: bool,
+    record_limit: bool,
 ) -> Option<ShareFetchResponse> {
     let cfg = &shared.config;
     let (group, member) = match session::ids(req.group_id.as_ref(), req.member_id.as_ref()) {
         Ok(ids) => ids,
         Err((c, m)) => return Some(top_error(c, m)),
     };
+    // KIP-1222: a renewing ShareFetch fetches nothing; any limit but 0 fails the whole request
+    // (`KA@4.2:3204-3229`).
+    if is_renew_ack
+        && (req.max_bytes != 0
+            || req.min_bytes != 0
+            || req.max_records != 0
+            || req.max_wait_ms != 0)
+    {
+        return Some(top_error(
+            ErrorCode::INVALID_REQUEST.0,
+            "maxBytes, minBytes, maxRecords and maxWaitMs must be 0 if isRenewAck is true".into(),
+        ));
+    }
     let requested: Vec<(Uuid, i32)> = req
         .topics
         .iter()
@@ -96,7 +113,15 @@ pub async fn handle(
             Ok(step) => {
                 let mut woke = false;
                 for (tp, batches) in &acks {
-                    let (c, m, w) = st.acknowledge(cfg, &group, &member, tp.0, tp.1, batches);
+                    let (c, m, w) = st.acknowledge(
+                        cfg,
+                        &group,
+                        &member,
+                        (tp.0, tp.1),
+                        batches,
+                        is_renew_ack,
+                        Instant::now(),
+                    );
                     woke |= w;
                     ack_results.insert(*tp, (c, m));
                 }
@@ -164,6 +189,9 @@ pub async fn handle(
                     parts.rotate_left(turn);
                 }
                 let mut records_left = req.max_records as usize;
+                if record_limit && cfg.mutant == Some(BrokerMutant::RecordLimitOvershoot) {
+                    records_left += 1;
+                }
                 let mut bytes_left = req.max_bytes as usize;
                 let now = Instant::now();
                 for tp in parts {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use kafka_protocol::messages::share_acknowledge_response::{
     PartitionData, ShareAcknowledgeTopicResponse,
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use super::session::{self, Step};
 use super::util::s;
+use crate::mutant::BrokerMutant;
 use crate::server::{ConnCtx, Shared};
 
 fn top_error(c: i16, message: String) -> ShareAcknowledgeResponse {
@@ -22,20 +24,24 @@ fn top_error(c: i16, message: String) -> ShareAcknowledgeResponse {
         .with_error_message(Some(s(message)))
 }
 
+/// Serves one ShareAcknowledge (v1, or v2 with `is_renew_ack`). The answer's
+/// `AcquisitionLockTimeoutMs` (v2) is the second value: the group's lock duration.
 pub fn handle(
     shared: &Arc<Shared>,
     ctx: &ConnCtx,
     _version: i16,
     req: ShareAcknowledgeRequest,
-) -> ShareAcknowledgeResponse {
+    is_renew_ack: bool,
+) -> (ShareAcknowledgeResponse, i32) {
     let cfg = &shared.config;
     let (group, member) = match session::ids(req.group_id.as_ref(), req.member_id.as_ref()) {
         Ok(ids) => ids,
-        Err((c, m)) => return top_error(c, m),
+        Err((c, m)) => return (top_error(c, m), 0),
     };
     let key = (group.clone(), member.clone());
     let mut results: BTreeMap<(Uuid, i32), (i16, Option<String>)> = BTreeMap::new();
     let mut woke = false;
+    let lock_ms;
     {
         let mut st = shared.state();
         let step = match session::advance(
@@ -50,7 +56,7 @@ pub fn handle(
             &[],
         ) {
             Ok(step) => step,
-            Err((c, m)) => return top_error(c, m),
+            Err((c, m)) => return (top_error(c, m), 0),
         };
         for t in &req.topics {
             for p in &t.partitions {
@@ -60,7 +66,15 @@ pub fn handle(
                         .iter()
                         .map(|b| (b.first_offset, b.last_offset, &b.acknowledge_types)),
                 );
-                let (c, m, w) = st.acknowledge(cfg, &group, &member, tp.0, tp.1, &batches);
+                let (c, m, w) = st.acknowledge(
+                    cfg,
+                    &group,
+                    &member,
+                    tp,
+                    &batches,
+                    is_renew_ack,
+                    Instant::now(),
+                );
                 woke |= w;
                 // A partition named twice keeps its first error.
                 let slot = results.entry(tp).or_insert((c, m.clone()));
@@ -74,6 +88,11 @@ pub fn handle(
                 woke |= st.release_member(cfg, &group, &member, &old.partitions);
             }
         }
+        lock_ms = if cfg.mutant == Some(BrokerMutant::LockTimeoutNotEchoed) {
+            cfg.record_lock_duration_ms
+        } else {
+            st.settings(cfg, &group).record_lock_duration_ms
+        };
     }
     if woke {
         shared.wake.notify_waiters();
@@ -87,7 +106,7 @@ pub fn handle(
                 .with_error_message(m.map(s)),
         );
     }
-    ShareAcknowledgeResponse::default().with_responses(
+    let resp = ShareAcknowledgeResponse::default().with_responses(
         topics
             .into_iter()
             .map(|(t, ps)| {
@@ -96,5 +115,6 @@ pub fn handle(
                     .with_partitions(ps)
             })
             .collect(),
-    )
+    );
+    (resp, lock_ms)
 }

@@ -7,6 +7,10 @@ use bytes::Bytes;
 use kafka_protocol::messages::*;
 
 use crate::server::{decode_body, encode_response, ConnCtx, ProtocolError, Reply, Shared};
+use sharecheck_client::v2::{
+    AcquireMode, ShareAcknowledgeV2Request, ShareAcknowledgeV2Response, ShareFetchV2Request,
+    ShareFetchV2Response,
+};
 
 pub mod session;
 
@@ -46,8 +50,8 @@ pub mod share_group_describe;
 pub mod share_group_heartbeat;
 
 /// The APIs served, with the versions advertised: every version kafka-protocol 0.18 implements
-/// (Kafka 4.1 schemas). ShareFetch/ShareAcknowledge are v1 only (v2, Kafka 4.2's RENEW, is not in
-/// kafka-protocol 0.18).
+/// (Kafka 4.1 schemas), and ShareFetch/ShareAcknowledge v2 (Kafka 4.2's RENEW), which the client
+/// crate writes on top of kafka-protocol's v1.
 pub const SERVED: [ApiKey; 17] = [
     ApiKey::Produce,
     ApiKey::Fetch,
@@ -68,11 +72,15 @@ pub const SERVED: [ApiKey; 17] = [
     ApiKey::ShareAcknowledge,
 ];
 
-/// The (min, max) version of `key` this broker serves, or `None`.
+/// The (min, max) version of `key` this broker serves, or `None`. ShareFetch and ShareAcknowledge
+/// go to v2 (`sharecheck_client::v2`, beyond kafka-protocol 0.18).
 pub fn served(key: ApiKey) -> Option<(i16, i16)> {
-    SERVED.contains(&key).then(|| {
-        let v = key.valid_versions();
-        (v.min, v.max)
+    SERVED.contains(&key).then(|| match key {
+        ApiKey::ShareFetch | ApiKey::ShareAcknowledge => (1, sharecheck_client::v2::V2),
+        _ => {
+            let v = key.valid_versions();
+            (v.min, v.max)
+        }
     })
 }
 
@@ -249,10 +257,13 @@ pub async fn serve(
             body
         ),
         ApiKey::ShareFetch => {
-            let req: ShareFetchRequest = decode_body(&mut body, version)?;
-            match share_fetch::handle(shared, ctx, version, req).await {
+            let req: ShareFetchV2Request = decode_body(&mut body, version)?;
+            let record_limit = req.acquire_mode == AcquireMode::RecordLimit;
+            match share_fetch::handle(shared, ctx, version, req.v1, req.is_renew_ack, record_limit)
+                .await
+            {
                 Some(resp) => Ok(Reply::Send(encode_response(
-                    &resp,
+                    &ShareFetchV2Response(resp),
                     version,
                     header.correlation_id,
                 )?)),
@@ -262,8 +273,13 @@ pub async fn serve(
             }
         }
         ApiKey::ShareAcknowledge => {
-            let req: ShareAcknowledgeRequest = decode_body(&mut body, version)?;
-            let resp = share_acknowledge::handle(shared, ctx, version, req);
+            let req: ShareAcknowledgeV2Request = decode_body(&mut body, version)?;
+            let (resp, lock_ms) =
+                share_acknowledge::handle(shared, ctx, version, req.v1, req.is_renew_ack);
+            let resp = ShareAcknowledgeV2Response {
+                v1: resp,
+                acquisition_lock_timeout_ms: lock_ms,
+            };
             Ok(Reply::Send(encode_response(
                 &resp,
                 version,

@@ -71,6 +71,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                 steps.push(Step::Fetch {
                     member: member_name(usize::from(*member)),
                     max_records: max,
+                    acquire_mode: None,
                 });
                 p.fetch(*member, max);
             }
@@ -132,6 +133,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                     via: via.wire(),
                     epoch: None,
                     partition: 0,
+                    is_renew_ack: None,
                 });
                 p.ack(*member, &raw, *via);
             }
@@ -151,6 +153,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                         via: AckVia::ShareAcknowledge,
                         epoch: Some(FUTURE_EPOCH),
                         partition: 0,
+                        is_renew_ack: None,
                     },
                     EpochKind::FetchZeroWithAcks => Step::RawAck {
                         member: name,
@@ -158,6 +161,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                         via: AckVia::ShareFetch,
                         epoch: Some(0),
                         partition: 0,
+                        is_renew_ack: None,
                     },
                     EpochKind::AckZero => Step::RawAck {
                         member: name,
@@ -165,6 +169,7 @@ pub fn lower(fc: &FuzzCase, gen: &GenConfig, rules: &Rules, lock_ms: u32) -> Vec
                         via: AckVia::ShareAcknowledge,
                         epoch: Some(0),
                         partition: 0,
+                        is_renew_ack: None,
                     },
                     EpochKind::FetchReopen => Step::RawFetch {
                         member: name,

@@ -563,10 +563,26 @@ impl Oracle {
                 error,
                 lock_timeout_ms,
                 partitions,
+                is_renew_ack,
+                record_limit,
             } => {
                 let idx = self.member(member);
                 if self.deleted {
                     return;
+                }
+                // KIP-1206: in record-limit mode MaxRecords bounds the whole response.
+                let acquired: usize = partitions
+                    .iter()
+                    .map(|p| capped_offsets(&p.acquired).len())
+                    .sum();
+                if *record_limit && acquired > *max_records as usize {
+                    self.report(
+                        Anomaly::RecordLimitExceeded,
+                        *step,
+                        format!(
+                            "{acquired} records acquired in record-limit mode with MaxRecords {max_records}"
+                        ),
+                    );
                 }
                 let verdict = self.session_verdict(
                     (idx, *broker),
@@ -620,6 +636,7 @@ impl Oracle {
                         },
                         acquired: part.map_or(&[], |p| p.acquired.as_slice()),
                         lock_timeout_ms: Some(*lock_timeout_ms),
+                        is_renew_ack: *is_renew_ack,
                     };
                     part_oracle.fetched(*step, &obs, &self.names, &verdict);
                     if let SessionVerdict::Mismatch(detail) = &mut verdict {
@@ -654,6 +671,8 @@ impl Oracle {
                 received_ms,
                 error,
                 partitions,
+                is_renew_ack,
+                lock_timeout_ms,
             } => {
                 let idx = self.member(member);
                 if self.deleted {
@@ -681,6 +700,8 @@ impl Oracle {
                             .iter()
                             .find(|x| x.partition == p)
                             .map(|x| x.error),
+                        is_renew_ack: *is_renew_ack,
+                        lock_timeout_ms: *lock_timeout_ms,
                     };
                     part_oracle.acknowledged(*step, &obs, &verdict);
                     if let SessionVerdict::Mismatch(detail) = &mut verdict {

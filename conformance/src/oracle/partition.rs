@@ -128,6 +128,8 @@ pub struct FetchObservation<'a> {
     pub acquired: &'a [(Offset, Offset, i16)],
     /// AcquisitionLockTimeoutMs, when the response carries one.
     pub lock_timeout_ms: Option<i32>,
+    /// Sent at v2 with `IsRenewAck` true.
+    pub is_renew_ack: bool,
 }
 
 /// One observed ShareAcknowledge for the case's partition.
@@ -143,6 +145,10 @@ pub struct AckObservation<'a> {
     pub acks: &'a [AckBatch],
     /// The partition's ErrorCode, if present.
     pub partition_error: Option<ErrorCode>,
+    /// Sent at v2 with `IsRenewAck` true.
+    pub is_renew_ack: bool,
+    /// AcquisitionLockTimeoutMs of a v2 answer.
+    pub lock_timeout_ms: Option<i32>,
 }
 
 /// The oracle for one case (one share partition).
@@ -259,6 +265,25 @@ impl PartitionOracle {
 
     /// Candidates for an observation spanning `[sent, received]`: events surely due are applied, and
     /// each event that may or may not have happened splits the candidates.
+    /// [`Self::expand`] for the request of `step`; `None` (and judging stops, inconclusive) when
+    /// there are more timing alternatives than the oracle tracks.
+    fn expand_at(
+        &mut self,
+        step: usize,
+        sent: Millis,
+        received: Millis,
+    ) -> Option<Vec<(Candidate, Transitions)>> {
+        let expanded = self.expand(sent, received);
+        if self.stopped {
+            self.stop(format!(
+                "step {step}: more than {} timing alternatives to track",
+                self.config.max_candidates
+            ));
+            return None;
+        }
+        Some(expanded)
+    }
+
     fn expand(&mut self, sent: Millis, received: Millis) -> Vec<(Candidate, Transitions)> {
         let rules = self.config.rules;
         let mut out: Vec<(Candidate, Transitions)> = Vec::new();
@@ -505,28 +530,12 @@ impl PartitionOracle {
         }
         if obs.top_error == ErrorCode::NONE && obs.epoch != -1 {
             self.initialize();
-            // The broker reports the group's configured lock duration, not the time left
-            // (docs/semantics.md §3, `KA@4.2 createResponse` uses recordLockDurationMsOrDefault).
-            if let Some(reported) = obs
-                .lock_timeout_ms
-                .filter(|t| i64::from(*t) != self.config.lock_ms as i64)
-            {
-                self.report(
-                    Anomaly::WrongLockTimeout,
-                    step,
-                    format!("AcquisitionLockTimeoutMs {reported}, the group's share.record.lock.duration.ms is {}", self.config.lock_ms),
-                );
-            }
+            self.check_lock_timeout(step, obs.lock_timeout_ms);
         }
         let has_acks = !obs.acks.is_empty();
-        let mut expanded = self.expand(obs.sent, obs.received);
-        if self.stopped {
-            self.stop(format!(
-                "step {step}: more than {} timing alternatives to track",
-                self.config.max_candidates
-            ));
+        let Some(mut expanded) = self.expand_at(step, obs.sent, obs.received) else {
             return;
-        }
+        };
         let answered = obs.top_error == ErrorCode::NONE
             && obs.partition_error.is_none_or(|c| c == ErrorCode::NONE);
         self.loaded(&mut expanded, answered);
@@ -557,6 +566,22 @@ impl PartitionOracle {
         }
     }
 
+    /// The broker reports the group's configured lock duration, not the time left
+    /// (docs/semantics.md §3, `KA@4.2 createResponse` uses recordLockDurationMsOrDefault; the v2
+    /// ShareAcknowledge response the same, `KA@4.2:4054`).
+    fn check_lock_timeout(&mut self, step: usize, reported: Option<i32>) {
+        if let Some(reported) = reported.filter(|t| i64::from(*t) != self.config.lock_ms as i64) {
+            self.report(
+                Anomaly::WrongLockTimeout,
+                step,
+                format!(
+                    "AcquisitionLockTimeoutMs {reported}, the group's share.record.lock.duration.ms is {}",
+                    self.config.lock_ms
+                ),
+            );
+        }
+    }
+
     /// A ShareAcknowledge and its answer.
     pub fn acknowledged(
         &mut self,
@@ -568,14 +593,16 @@ impl PartitionOracle {
             return;
         }
         let rules = self.config.rules;
-        let mut expanded = self.expand(obs.sent, obs.received);
-        if self.stopped {
-            self.stop(format!(
-                "step {step}: more than {} timing alternatives to track",
-                self.config.max_candidates
-            ));
-            return;
+        if matches!(verdict, SessionVerdict::Accepted { .. }) {
+            self.check_lock_timeout(step, obs.lock_timeout_ms);
         }
+        let renew_window = (
+            obs.sent + self.config.lock_ms,
+            obs.received + self.config.lock_ms + self.config.tolerance_ms,
+        );
+        let Some(mut expanded) = self.expand_at(step, obs.sent, obs.received) else {
+            return;
+        };
         let answered = matches!(verdict, SessionVerdict::Accepted { .. })
             && obs.partition_error.is_none_or(|c| c == ErrorCode::NONE);
         self.loaded(&mut expanded, answered);
@@ -598,11 +625,12 @@ impl PartitionOracle {
                     let observed = obs.partition_error.unwrap_or(ErrorCode::NONE);
                     match apply_ack(
                         &rules,
-                        &mut cand.part,
+                        &mut cand,
                         obs.member,
-                        obs.acks,
+                        (obs.acks, obs.is_renew_ack),
                         observed,
                         &self.refused_acks,
+                        renew_window,
                     ) {
                         Err(rej) => Err((rej, cand)),
                         Ok(k) => {
@@ -893,19 +921,70 @@ fn ack_kinds(changes: &[Change], acks: &[AckBatch]) -> Transitions {
 }
 
 /// Applies acknowledgements in a candidate and compares the code with the observed one.
-fn apply_ack(
-    rules: &Rules,
-    part: &mut SharePartition,
+/// RENEW (T7): the renewed records stay `member`'s with their count, and their lock restarts when
+/// the broker handles the request (between `window.0` and `window.1`): the old lock's expiry no
+/// longer applies to them, a new one is pending.
+fn renew_locks(
+    cand: &mut Candidate,
     member: MemberIdx,
     acks: &[AckBatch],
+    window: (Millis, Millis),
+) {
+    let renew = AckType::Renew.code();
+    let renewed: Vec<(Offset, u8)> = acks
+        .iter()
+        .flat_map(|b| {
+            b.offsets(10_001)
+                .filter(move |o| b.type_at(*o) == Some(renew))
+        })
+        .filter_map(|o| match cand.part.record(o) {
+            Some(r) if r.state == RecordState::Acquired(member) => Some((o, r.delivery_count)),
+            _ => None,
+        })
+        .collect();
+    if renewed.is_empty() {
+        return;
+    }
+    for t in &mut cand.pending {
+        if let TimedKind::LockExpiry { member: m, offsets } = &mut t.kind {
+            if *m == member {
+                offsets.retain(|(o, _)| !renewed.iter().any(|(r, _)| r == o));
+            }
+        }
+    }
+    cand.pending.retain(
+        |t| !matches!(&t.kind, TimedKind::LockExpiry { offsets, .. } if offsets.is_empty()),
+    );
+    cand.pending.push(Timed {
+        earliest: window.0,
+        latest: window.1,
+        kind: TimedKind::LockExpiry {
+            member,
+            offsets: renewed,
+        },
+    });
+}
+
+/// `acks`: the batches and whether the request said `IsRenewAck`.
+fn apply_ack(
+    rules: &Rules,
+    cand: &mut Candidate,
+    member: MemberIdx,
+    (acks, is_renew_ack): (&[AckBatch], bool),
     observed: ErrorCode,
     refused: &BTreeMap<Offset, usize>,
+    renew_window: (Millis, Millis),
 ) -> Result<Transitions, Reject> {
     // The spec applies a request all or nothing, so it can run on the candidate itself: on an error
     // nothing changed, and a candidate whose answer differs from the observed one is dropped.
-    let expected: Result<Vec<Change>, AckError> = part
-        .acknowledge(rules, member, acks, false)
+    let expected: Result<Vec<Change>, AckError> = cand
+        .part
+        .acknowledge(rules, member, acks, is_renew_ack)
         .map(|c| c.to_vec());
+    if expected.is_ok() && observed == ErrorCode::NONE {
+        renew_locks(cand, member, acks, renew_window);
+    }
+    let part = &cand.part;
     match expected {
         Ok(changes) if observed == ErrorCode::NONE => {
             let mut kinds = ack_kinds(&changes, acks);
@@ -1012,13 +1091,15 @@ fn judge_fetch(
                 cand,
             );
         }
+        let window = (obs.sent + lock_ms, obs.received + lock_ms + tol);
         return match apply_ack(
             rules,
-            &mut cand.part,
+            &mut cand,
             obs.member,
-            obs.acks,
+            (obs.acks, obs.is_renew_ack),
             observed_ack,
             refused,
+            window,
         ) {
             Ok(k) => {
                 kinds.extend(k);
@@ -1056,11 +1137,12 @@ fn judge_fetch(
             let r = if is_ack {
                 apply_ack(
                     rules,
-                    &mut c.part,
+                    &mut c,
                     obs.member,
-                    obs.acks,
+                    (obs.acks, obs.is_renew_ack),
                     observed_ack,
                     refused,
+                    (obs.sent + lock_ms, obs.received + lock_ms + tol),
                 )
             } else {
                 acquire(rules, names, &mut c, obs, offsets, lock_ms, tol)

@@ -51,6 +51,8 @@ fn oracle_with_limit(limit: u8) -> H {
 fn fetch(m: &str, sent: Millis, epoch: i32, acquired: &[(Offset, Offset, i16)]) -> Event {
     Event::ShareFetch {
         step: 0,
+        is_renew_ack: false,
+        record_limit: false,
         member: m.to_string(),
         broker: 0,
         requested: vec![0],
@@ -84,6 +86,8 @@ fn close(m: &str, sent: Millis) -> Event {
 fn ack(m: &str, sent: Millis, epoch: i32, acks: &[AckBatch], code: ErrorCode) -> Event {
     Event::ShareAcknowledge {
         step: 0,
+        is_renew_ack: false,
+        lock_timeout_ms: None,
         member: m.to_string(),
         broker: 0,
         epoch,

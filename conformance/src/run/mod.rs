@@ -23,10 +23,12 @@ use held::Held;
 use serde::Serialize;
 use sharecheck_client::admin::{Client, ClientConfig, ClientError};
 use sharecheck_client::member::{
-    Epoch, FetchLimits, FetchOutcome, FetchSpec, MemberConfig, MemberError, ShareMember,
+    Epoch, FetchLimits, FetchOutcome, FetchSpec, FetchV2, MemberConfig, MemberError, ShareMember,
 };
+use sharecheck_client::v2::AcquireMode;
 use sharecheck_model::model::{Transition, Transitions};
 use sharecheck_model::spec::{AckBatch, ErrorCode, Offset};
+use sharecheck_model::vocab::AckType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
@@ -435,6 +437,8 @@ impl CaseRun<'_> {
             error: out.error_code,
             lock_timeout_ms: out.acquisition_lock_timeout_ms,
             partitions,
+            is_renew_ack: out.is_renew_ack,
+            record_limit: out.record_limit,
         };
         self.record(event);
         (got, retry)
@@ -486,7 +490,13 @@ impl CaseRun<'_> {
         ))
     }
 
-    async fn fetch(&mut self, step: usize, name: &str, max_records: u32) -> Result<String, Abort> {
+    async fn fetch(
+        &mut self,
+        step: usize,
+        name: &str,
+        max_records: u32,
+        acquire_mode: Option<AcquireMode>,
+    ) -> Result<String, Abort> {
         let i = self.joined(step, name).await?;
         let parts = self.fetch_partitions(i);
         // What every account of the spec says is acquirable once the releases and lock expiries
@@ -534,9 +544,13 @@ impl CaseRun<'_> {
             let mut refused = true;
             let mut retry = false;
             for (broker, group) in self.by_leader(i, &parts)? {
-                let spec =
+                let mut spec =
                     FetchSpec::partitions(group.iter().map(|p| (self.topic_id, *p)).collect())
                         .with_limits(limits);
+                spec.v2 = acquire_mode.map(|acquire_mode| FetchV2 {
+                    acquire_mode,
+                    is_renew_ack: false,
+                });
                 let out = self.member(i)?.fetch_to(broker, &spec).await?;
                 requests += 1;
                 let (new, again) = self.absorb_fetch(step, i, &out, &group, remaining as u32, &[]);
@@ -599,6 +613,7 @@ impl CaseRun<'_> {
         acks: Vec<(i32, Vec<AckBatch>)>,
         via: AckVia,
         epoch: Option<i32>,
+        renew: Option<bool>,
     ) -> Result<String, Abort> {
         let i = self.joined(step, name).await?;
         let acks = self.acks_of(acks);
@@ -624,7 +639,12 @@ impl CaseRun<'_> {
                 .collect();
             let text = match via {
                 AckVia::ShareAcknowledge => {
-                    let out = match self.member(i)?.acknowledge_to(broker, &wire, ep).await {
+                    let member = self.member(i)?;
+                    let sent = match renew {
+                        None => member.acknowledge_to(broker, &wire, ep).await,
+                        Some(r) => member.acknowledge_v2_to(broker, &wire, ep, r).await,
+                    };
+                    let out = match sent {
                         Err(MemberError::NoSession(_)) => {
                             outcomes.push(format!("broker {broker}: skipped, no share session"));
                             continue;
@@ -664,6 +684,8 @@ impl CaseRun<'_> {
                                 error: p.error_code,
                             })
                             .collect(),
+                        is_renew_ack: out.is_renew_ack,
+                        lock_timeout_ms: out.acquisition_lock_timeout_ms,
                     };
                     self.record(event);
                     let per: Vec<String> = these
@@ -679,7 +701,7 @@ impl CaseRun<'_> {
                 }
                 AckVia::ShareFetch | AckVia::Close => {
                     let close = via == AckVia::Close;
-                    let out = if close && epoch.is_none() {
+                    let out = if close && epoch.is_none() && renew.is_none() {
                         self.member(i)?.close_session(broker, wire).await?
                     } else {
                         let none = FetchLimits {
@@ -690,7 +712,14 @@ impl CaseRun<'_> {
                             batch_size: 0,
                         };
                         let mut spec = FetchSpec::default().with_acks(wire).with_limits(none);
-                        spec.epoch = if close { Epoch::Raw(-1) } else { ep };
+                        spec.epoch = match (close, epoch) {
+                            (true, None) => Epoch::Raw(-1),
+                            _ => ep,
+                        };
+                        spec.v2 = renew.map(|is_renew_ack| FetchV2 {
+                            is_renew_ack,
+                            ..FetchV2::default()
+                        });
                         match self.member(i)?.fetch_to(broker, &spec).await {
                             Err(MemberError::AcksNeedSession) => {
                                 outcomes
@@ -1000,7 +1029,8 @@ impl CaseRun<'_> {
             Step::Fetch {
                 member,
                 max_records,
-            } => self.fetch(n, member, *max_records).await,
+                acquire_mode,
+            } => self.fetch(n, member, *max_records, *acquire_mode).await,
             Step::Ack {
                 member,
                 select,
@@ -1020,7 +1050,8 @@ impl CaseRun<'_> {
                         (p, AckBatch::runs(&offsets, ty.code()))
                     })
                     .collect();
-                self.ack(n, member, acks, *via, None).await
+                let renew = (*ty == AckType::Renew).then_some(true);
+                self.ack(n, member, acks, *via, None, renew).await
             }
             Step::RawAck {
                 member,
@@ -1028,6 +1059,7 @@ impl CaseRun<'_> {
                 via,
                 epoch,
                 partition,
+                is_renew_ack,
             } => {
                 self.ack(
                     n,
@@ -1035,6 +1067,7 @@ impl CaseRun<'_> {
                     vec![(*partition as i32, batches.clone())],
                     *via,
                     *epoch,
+                    *is_renew_ack,
                 )
                 .await
             }
@@ -1434,13 +1467,14 @@ async fn classify(target: &Target, why: String, lost: bool) -> (String, Option<S
     }
 }
 
-/// The transition kinds a suite can exercise on `target` over the v1 wire protocol: everything the
-/// model has except RENEW (ShareAcknowledge v2), and restart only where the target can restart.
+/// The transition kinds a suite can exercise on `target`: everything the model has under its
+/// profile, RENEW only where it serves v2 (`Capability::Renew`), and restart only where the target
+/// can restart.
 pub fn transitions_total(target: &Target) -> Vec<Transition> {
     Transition::ALL
         .into_iter()
         .filter(|t| {
-            *t != Transition::Renew
+            (*t != Transition::Renew || target.can(crate::trace::Capability::Renew))
                 && t.applies_to(&target.profile)
                 && (*t != Transition::Restart || target.faults.is_some())
         })
