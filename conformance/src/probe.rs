@@ -269,7 +269,7 @@ async fn probe(
         info(
             "features",
             format!(
-                "RENEW and acquire modes (ShareFetch/ShareAcknowledge v2, 4.2+): {};                  share.version 2 (dead-letter queue, 4.4+): {}",
+                "RENEW and acquire modes (ShareFetch/ShareAcknowledge v2, 4.2+): {}; share.version 2 (dead-letter queue, 4.4+): {}",
                 yes(target.can(crate::trace::Capability::Renew)),
                 yes(report.broker.as_ref().is_some_and(|b| b.share_version >= 2)),
             ),
