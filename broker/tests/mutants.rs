@@ -282,15 +282,18 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             counts(&fetch(&mut a, &f).await) == [2]
         }
         BrokerMutant::RenewKeepsOldDeadline => {
-            let f = setup(planted, &short_lock, 1).await;
+            // A 2 s lock renewed at 1 s ends at about 3 s; at 2.5 s the first one is over. B asks
+            // without waiting, so the answer reflects that instant (500 ms either side).
+            let f = setup(planted, &[("share.record.lock.duration.ms", "2000")], 1).await;
             let mut a = f.member();
             let started = std::time::Instant::now();
             fetch(&mut a, &f).await;
-            tokio::time::sleep(Duration::from_millis(600)).await;
+            tokio::time::sleep(Duration::from_millis(1000).saturating_sub(started.elapsed())).await;
             assert_eq!(renew(&mut a, &f, 0).await, ErrorCode::NONE);
-            tokio::time::sleep(Duration::from_millis(1300).saturating_sub(started.elapsed())).await;
             let mut b = f.member();
-            fetch(&mut b, &f).await.is_empty()
+            tokio::time::sleep(Duration::from_millis(2500).saturating_sub(started.elapsed())).await;
+            let now = FetchSpec::partitions(vec![(f.tid, 0)]).with_limits(limits(0, 500));
+            got(&b.fetch(&now).await.expect("fetch"), f.tid).is_empty()
         }
         BrokerMutant::RecordLimitOvershoot => {
             let f = setup(planted, &[], 5).await;

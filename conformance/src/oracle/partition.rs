@@ -657,6 +657,8 @@ impl PartitionOracle {
         self.settle(step, results, |c| {
             if observed == ErrorCode::NONE {
                 force_acks(&rules, &mut c.part, member, &acks);
+                // A forced RENEW holds the record under a fresh lock, as an accepted one would.
+                renew_locks(c, member, &acks, renew_window);
             }
         });
         self.remember_refusal(step, obs.acks, obs.partition_error);
@@ -921,6 +923,42 @@ fn ack_kinds(changes: &[Change], acks: &[AckBatch]) -> Transitions {
 }
 
 /// Applies acknowledgements in a candidate and compares the code with the observed one.
+/// The records `acks` RENEW that `member` holds, with their counts.
+fn renewed_offsets(cand: &Candidate, member: MemberIdx, acks: &[AckBatch]) -> Vec<(Offset, u8)> {
+    let renew = AckType::Renew.code();
+    acks.iter()
+        .flat_map(|b| {
+            b.offsets(10_001)
+                .filter(move |o| b.type_at(*o) == Some(renew))
+        })
+        .filter_map(|o| match cand.part.record(o) {
+            Some(r) if r.state == RecordState::Acquired(member) => Some((o, r.delivery_count)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Takes `offsets` out of `member`'s pending lock expiries; returns the earliest window they had.
+fn take_locks(cand: &mut Candidate, member: MemberIdx, offsets: &[(Offset, u8)]) -> Option<Millis> {
+    let mut earliest: Option<Millis> = None;
+    for t in &mut cand.pending {
+        if let TimedKind::LockExpiry {
+            member: m,
+            offsets: o,
+        } = &mut t.kind
+        {
+            if *m == member && o.iter().any(|(x, _)| offsets.iter().any(|(r, _)| r == x)) {
+                o.retain(|(x, _)| !offsets.iter().any(|(r, _)| r == x));
+                earliest = Some(earliest.map_or(t.earliest, |e| e.min(t.earliest)));
+            }
+        }
+    }
+    cand.pending.retain(
+        |t| !matches!(&t.kind, TimedKind::LockExpiry { offsets, .. } if offsets.is_empty()),
+    );
+    earliest
+}
+
 /// RENEW (T7): the renewed records stay `member`'s with their count, and their lock restarts when
 /// the broker handles the request (between `window.0` and `window.1`): the old lock's expiry no
 /// longer applies to them, a new one is pending.
@@ -930,33 +968,39 @@ fn renew_locks(
     acks: &[AckBatch],
     window: (Millis, Millis),
 ) {
-    let renew = AckType::Renew.code();
-    let renewed: Vec<(Offset, u8)> = acks
-        .iter()
-        .flat_map(|b| {
-            b.offsets(10_001)
-                .filter(move |o| b.type_at(*o) == Some(renew))
-        })
-        .filter_map(|o| match cand.part.record(o) {
-            Some(r) if r.state == RecordState::Acquired(member) => Some((o, r.delivery_count)),
-            _ => None,
-        })
-        .collect();
+    let renewed = renewed_offsets(cand, member, acks);
     if renewed.is_empty() {
         return;
     }
-    for t in &mut cand.pending {
-        if let TimedKind::LockExpiry { member: m, offsets } = &mut t.kind {
-            if *m == member {
-                offsets.retain(|(o, _)| !renewed.iter().any(|(r, _)| r == o));
-            }
-        }
-    }
-    cand.pending.retain(
-        |t| !matches!(&t.kind, TimedKind::LockExpiry { offsets, .. } if offsets.is_empty()),
-    );
+    take_locks(cand, member, &renewed);
     cand.pending.push(Timed {
         earliest: window.0,
+        latest: window.1,
+        kind: TimedKind::LockExpiry {
+            member,
+            offsets: renewed,
+        },
+    });
+}
+
+/// A refused request that also RENEWed: Kafka restarts a lock as it meets the RENEW, before a later
+/// batch fails, and the refusal does not undo it (`SP.acknowledge@4.2:2295-2305`; the rollback,
+/// `SP.rollbackOrProcessStateUpdates@4.2:2451-2467`, only reverts state changes, and RENEW makes
+/// none). So each such record's lock ends at its old deadline or at the renewed one: its expiry
+/// window stretches from the old earliest to the renewed latest.
+fn maybe_renewed(
+    cand: &mut Candidate,
+    member: MemberIdx,
+    acks: &[AckBatch],
+    window: (Millis, Millis),
+) {
+    let renewed = renewed_offsets(cand, member, acks);
+    if renewed.is_empty() {
+        return;
+    }
+    let earliest = take_locks(cand, member, &renewed).unwrap_or(window.0);
+    cand.pending.push(Timed {
+        earliest: earliest.min(window.0),
         latest: window.1,
         kind: TimedKind::LockExpiry {
             member,
@@ -1017,6 +1061,9 @@ fn apply_ack(
             let mut kinds = Transitions::default();
             if e.code == ErrorCode::INVALID_RECORD_STATE {
                 kinds.add(Transition::AckRefused);
+            }
+            if is_renew_ack {
+                maybe_renewed(cand, member, acks, renew_window);
             }
             Ok(kinds)
         }

@@ -671,3 +671,111 @@ fn a_profile_override_judges_the_same_events_by_other_rules() {
     let under_41 = judge(&o.events, Some(sharecheck_model::Profile::KAFKA_4_1)).unwrap();
     assert!(under_41.anomalies.is_empty(), "{:?}", under_41.anomalies);
 }
+
+/// A ShareAcknowledge v2 (`IsRenewAck`) of member `m`, answered with partition error `code`.
+fn renew_ack(m: &str, sent: Millis, epoch: i32, acks: &[AckBatch], code: ErrorCode) -> Event {
+    let mut e = ack(m, sent, epoch, acks, code);
+    if let Event::ShareAcknowledge {
+        is_renew_ack,
+        lock_timeout_ms,
+        ..
+    } = &mut e
+    {
+        *is_renew_ack = true;
+        *lock_timeout_ms = Some(1000);
+    }
+    e
+}
+
+/// RENEW restarts the lock at the request: after the first deadline the renewed record is still
+/// the member's (another member getting it is a double acquisition), after the renewed one it
+/// comes back with the next count.
+#[test]
+fn a_renewed_record_is_held_until_the_renewed_deadline() {
+    let renewed = |b_at: Millis, b_gets: &[(Offset, Offset, i16)]| {
+        let mut h = oracle();
+        h.produced(1)
+            .fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]))
+            .acknowledged(
+                2,
+                renew_ack(
+                    A,
+                    600,
+                    1,
+                    &[AckBatch::new(0, 0, AckType::Renew)],
+                    ErrorCode::NONE,
+                ),
+            )
+            .fetched(3, fetch(B, b_at, 0, b_gets));
+        h.kinds()
+    };
+    assert!(
+        renewed(1300, &[]).is_empty(),
+        "held after the first deadline"
+    );
+    assert_eq!(renewed(1300, &[(0, 0, 2)]), ["double-acquire"]);
+    assert!(
+        renewed(2000, &[(0, 0, 2)]).is_empty(),
+        "back after the renewed one"
+    );
+    assert!(
+        !renewed(2000, &[(0, 0, 3)]).is_empty(),
+        "the count is not raised by RENEW"
+    );
+}
+
+/// Kafka restarts a lock when it meets the RENEW and does not undo it when a later batch of the
+/// same request fails (`SP@4.2:2295-2305`, 2451-2467): after such a refusal the record may come
+/// back at either deadline, and not before the first.
+#[test]
+fn a_refused_request_may_still_have_renewed() {
+    let refused_renew = |b_at: Millis, b_gets: &[(Offset, Offset, i16)]| {
+        let mut h = oracle();
+        h.produced(2)
+            .fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]))
+            .fetched(2, fetch(B, 10, 0, &[(1, 1, 1)]))
+            .acknowledged(
+                3,
+                renew_ack(
+                    A,
+                    600,
+                    1,
+                    &[
+                        AckBatch::new(0, 0, AckType::Renew),
+                        AckBatch::new(1, 1, AckType::Accept),
+                    ],
+                    ErrorCode::INVALID_RECORD_STATE,
+                ),
+            )
+            .fetched(4, fetch(C, b_at, 0, b_gets));
+        h.kinds()
+    };
+    let k = refused_renew(1400, &[(0, 0, 2)]);
+    assert!(k.is_empty(), "expired at the first deadline: {k:?}");
+    assert!(refused_renew(1400, &[]).is_empty(), "or renewed");
+    assert_eq!(
+        refused_renew(500, &[(0, 0, 2)]),
+        ["double-acquire"],
+        "not before the first"
+    );
+    // So no fetch may count on it between the deadlines, and every fetch may after the second.
+    let mut h = oracle();
+    h.produced(2)
+        .fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]))
+        .fetched(2, fetch(B, 10, 0, &[(1, 1, 1)]))
+        .acknowledged(
+            3,
+            renew_ack(
+                A,
+                600,
+                1,
+                &[
+                    AckBatch::new(0, 0, AckType::Renew),
+                    AckBatch::new(1, 1, AckType::Accept),
+                ],
+                ErrorCode::INVALID_RECORD_STATE,
+            ),
+        );
+    assert!(!h.surely_acquirable(1400, 10).contains(&0));
+    assert!(h.surely_acquirable(2000, 10).contains(&0));
+}
