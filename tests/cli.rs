@@ -168,10 +168,8 @@ fn unreachable_targets_exit_3_quickly() {
         .get_output()
         .stderr
         .clone();
-    assert!(
-        String::from_utf8_lossy(&out).lines().count() == 1,
-        "one-line reason"
-    );
+    let stderr = String::from_utf8_lossy(&out);
+    assert!(stderr.lines().count() == 1, "one-line reason: {stderr}");
     sharecheck()
         .args(["probe", "--bootstrap", &closed])
         .assert()

@@ -968,19 +968,7 @@ fn renew_locks(
     acks: &[AckBatch],
     window: (Millis, Millis),
 ) {
-    let renewed = renewed_offsets(cand, member, acks);
-    if renewed.is_empty() {
-        return;
-    }
-    take_locks(cand, member, &renewed);
-    cand.pending.push(Timed {
-        earliest: window.0,
-        latest: window.1,
-        kind: TimedKind::LockExpiry {
-            member,
-            offsets: renewed,
-        },
-    });
+    restart_locks(cand, member, acks, window, false);
 }
 
 /// A refused request that also RENEWed: Kafka restarts a lock as it meets the RENEW, before a later
@@ -994,13 +982,29 @@ fn maybe_renewed(
     acks: &[AckBatch],
     window: (Millis, Millis),
 ) {
+    restart_locks(cand, member, acks, window, true);
+}
+
+/// The lock window of each record `acks` RENEW that `member` holds becomes `window`, or, with
+/// `or_old`, stretches from its old earliest to `window.1`.
+fn restart_locks(
+    cand: &mut Candidate,
+    member: MemberIdx,
+    acks: &[AckBatch],
+    window: (Millis, Millis),
+    or_old: bool,
+) {
     let renewed = renewed_offsets(cand, member, acks);
     if renewed.is_empty() {
         return;
     }
-    let earliest = take_locks(cand, member, &renewed).unwrap_or(window.0);
+    let old = take_locks(cand, member, &renewed);
+    let earliest = match old {
+        Some(e) if or_old => e.min(window.0),
+        _ => window.0,
+    };
     cand.pending.push(Timed {
-        earliest: earliest.min(window.0),
+        earliest,
         latest: window.1,
         kind: TimedKind::LockExpiry {
             member,

@@ -724,41 +724,9 @@ fn a_renewed_record_is_held_until_the_renewed_deadline() {
     );
 }
 
-/// Kafka restarts a lock when it meets the RENEW and does not undo it when a later batch of the
-/// same request fails (`SP@4.2:2295-2305`, 2451-2467): after such a refusal the record may come
-/// back at either deadline, and not before the first.
-#[test]
-fn a_refused_request_may_still_have_renewed() {
-    let refused_renew = |b_at: Millis, b_gets: &[(Offset, Offset, i16)]| {
-        let mut h = oracle();
-        h.produced(2)
-            .fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]))
-            .fetched(2, fetch(B, 10, 0, &[(1, 1, 1)]))
-            .acknowledged(
-                3,
-                renew_ack(
-                    A,
-                    600,
-                    1,
-                    &[
-                        AckBatch::new(0, 0, AckType::Renew),
-                        AckBatch::new(1, 1, AckType::Accept),
-                    ],
-                    ErrorCode::INVALID_RECORD_STATE,
-                ),
-            )
-            .fetched(4, fetch(C, b_at, 0, b_gets));
-        h.kinds()
-    };
-    let k = refused_renew(1400, &[(0, 0, 2)]);
-    assert!(k.is_empty(), "expired at the first deadline: {k:?}");
-    assert!(refused_renew(1400, &[]).is_empty(), "or renewed");
-    assert_eq!(
-        refused_renew(500, &[(0, 0, 2)]),
-        ["double-acquire"],
-        "not before the first"
-    );
-    // So no fetch may count on it between the deadlines, and every fetch may after the second.
+/// A fetches offset 0 and B offset 1 at 0 and 10 ms; at 600 ms A's ShareAcknowledge v2 renews 0 and
+/// accepts 1, which B holds: refused with INVALID_RECORD_STATE.
+fn refused_renew() -> H {
     let mut h = oracle();
     h.produced(2)
         .fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]))
@@ -776,6 +744,29 @@ fn a_refused_request_may_still_have_renewed() {
                 ErrorCode::INVALID_RECORD_STATE,
             ),
         );
+    h
+}
+
+/// Kafka restarts a lock when it meets the RENEW and does not undo it when a later batch of the
+/// same request fails (`SP@4.2:2295-2305`, 2451-2467): after such a refusal the record may come
+/// back at either deadline, and not before the first.
+#[test]
+fn a_refused_request_may_still_have_renewed() {
+    let then = |c_at: Millis, c_gets: &[(Offset, Offset, i16)]| {
+        let mut h = refused_renew();
+        h.fetched(4, fetch(C, c_at, 0, c_gets));
+        h.kinds()
+    };
+    let k = then(1400, &[(0, 0, 2)]);
+    assert!(k.is_empty(), "expired at the first deadline: {k:?}");
+    assert!(then(1400, &[]).is_empty(), "or renewed");
+    assert_eq!(
+        then(500, &[(0, 0, 2)]),
+        ["double-acquire"],
+        "not before the first"
+    );
+    // So no fetch may count on it between the deadlines, and every fetch may after the second.
+    let h = refused_renew();
     assert!(!h.surely_acquirable(1400, 10).contains(&0));
     assert!(h.surely_acquirable(2000, 10).contains(&0));
 }
