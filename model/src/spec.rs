@@ -372,6 +372,18 @@ impl SharePartition {
         self.records[offset as usize]
     }
 
+    /// Sets `offset` from `from` to `to` and notes the change.
+    fn apply(
+        &mut self,
+        offset: Offset,
+        from: InFlight,
+        to: InFlight,
+        changes: &mut SmallVec<[Change; 4]>,
+    ) {
+        self.set(offset, to);
+        changes.push(Change { offset, from, to });
+    }
+
     fn set(&mut self, offset: Offset, rec: InFlight) {
         self.records[offset as usize] = rec;
     }
@@ -842,12 +854,7 @@ impl SharePartition {
             } else {
                 SharePartition::released(rules, from)
             };
-            self.set(o, to);
-            changes.push(Change {
-                offset: o,
-                from,
-                to,
-            });
+            self.apply(o, from, to, &mut changes);
         }
         self.advance_spso(rules);
         changes
@@ -880,13 +887,8 @@ impl SharePartition {
                     delivery_count: count,
                 },
             );
-            self.set(o, to);
+            self.apply(o, from, to, &mut changes);
             self.cache_end = self.cache_end.max(o + 1);
-            changes.push(Change {
-                offset: o,
-                from,
-                to,
-            });
         }
         self.advance_spso(rules);
         changes
@@ -910,24 +912,14 @@ impl SharePartition {
                     state: RecordState::Available,
                     ..from
                 };
-                self.set(o, to);
-                changes.push(Change {
-                    offset: o,
-                    from,
-                    to,
-                });
+                self.apply(o, from, to, &mut changes);
             }
             if let RecordState::Acquired(_) = from.state {
                 let to = InFlight {
                     state: RecordState::Available,
                     delivery_count: from.delivery_count.saturating_sub(1),
                 };
-                self.set(o, to);
-                changes.push(Change {
-                    offset: o,
-                    from,
-                    to,
-                });
+                self.apply(o, from, to, &mut changes);
             }
         }
         let mut end = self.cache_end;
