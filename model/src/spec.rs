@@ -99,6 +99,24 @@ impl std::hash::Hash for InFlight {
     }
 }
 
+/// KIP-1222: a v2 ShareFetch with `IsRenewAck` only renews and acknowledges; any fetch limit but 0
+/// (MaxBytes, MinBytes, MaxRecords, MaxWaitMs) fails the whole request with INVALID_REQUEST
+/// (`KA@4.2:3204-3229`). `None` when the request may go on.
+pub fn renewing_fetch_error(
+    is_renew_ack: bool,
+    (max_bytes, min_bytes, max_records, max_wait_ms): (i32, i32, i32, i32),
+) -> Option<ErrorCode> {
+    (is_renew_ack && (max_bytes != 0 || min_bytes != 0 || max_records != 0 || max_wait_ms != 0))
+        .then_some(ErrorCode::INVALID_REQUEST)
+}
+
+/// KIP-1206: a v2 ShareFetch in record-limit acquire mode acquires at most MaxRecords records over
+/// the whole response (`SP@4.2:1839-1868`); batch-optimized mode (and v1) may exceed it to keep
+/// log batches whole.
+pub fn record_limit_exceeded(record_limit: bool, max_records: u32, acquired: usize) -> bool {
+    record_limit && acquired > max_records as usize
+}
+
 /// Configuration that shapes the rules for one share partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Rules {

@@ -50,14 +50,15 @@ pub async fn handle(
     };
     // KIP-1222: a renewing ShareFetch fetches nothing; any limit but 0 fails the whole request
     // (`KA@4.2:3204-3229`).
-    if is_renew_ack
-        && (req.max_bytes != 0
-            || req.min_bytes != 0
-            || req.max_records != 0
-            || req.max_wait_ms != 0)
-    {
+    let limits = (
+        req.max_bytes,
+        req.min_bytes,
+        req.max_records,
+        req.max_wait_ms,
+    );
+    if let Some(code) = sharecheck_model::spec::renewing_fetch_error(is_renew_ack, limits) {
         return Some(top_error(
-            ErrorCode::INVALID_REQUEST.0,
+            code.0,
             "maxBytes, minBytes, maxRecords and maxWaitMs must be 0 if isRenewAck is true".into(),
         ));
     }

@@ -575,7 +575,11 @@ impl Oracle {
                     .iter()
                     .map(|p| capped_offsets(&p.acquired).len())
                     .sum();
-                if *record_limit && acquired > *max_records as usize {
+                if sharecheck_model::spec::record_limit_exceeded(
+                    *record_limit,
+                    *max_records,
+                    acquired,
+                ) {
                     self.report(
                         Anomaly::RecordLimitExceeded,
                         *step,

@@ -628,3 +628,22 @@ fn mutants_change_their_rule() {
     assert!(ack(&mut p, &r, B, 0, 0, AckType::Accept).is_ok());
     assert_eq!(state(&p, 0), RecordState::Acquired(A));
 }
+
+#[test]
+fn a_renewing_fetch_must_fetch_nothing_and_record_limit_is_a_hard_cap() {
+    assert_eq!(renewing_fetch_error(true, (0, 0, 0, 0)), None);
+    for limits in [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)] {
+        assert_eq!(
+            renewing_fetch_error(true, limits),
+            Some(ErrorCode::INVALID_REQUEST),
+            "{limits:?}"
+        );
+        assert_eq!(renewing_fetch_error(false, limits), None);
+    }
+    assert!(record_limit_exceeded(true, 2, 3));
+    assert!(!record_limit_exceeded(true, 2, 2));
+    assert!(
+        !record_limit_exceeded(false, 2, 5),
+        "batch-optimized may take the whole batch"
+    );
+}
