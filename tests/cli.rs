@@ -228,11 +228,14 @@ fn list_prints_the_catalog() {
         .clone();
     let v = json_of(&out);
     let cases = v.as_array().expect("array");
-    assert_eq!(cases.len(), 199);
+    assert_eq!(cases.len(), 210);
     let areas: std::collections::BTreeSet<&str> =
         cases.iter().filter_map(|c| c["area"].as_str()).collect();
-    // Every area the catalog has cases for today (dlq and offsets come later).
-    for area in &sharecheck_model::vocab::AREAS[..11] {
+    // Every area the catalog has cases for today (dlq comes later).
+    for area in sharecheck_model::vocab::AREAS
+        .iter()
+        .filter(|a| **a != "dlq")
+    {
         assert!(areas.contains(area), "no {area} case");
     }
 }
@@ -255,7 +258,7 @@ fn conform_on_the_embedded_broker_passes_with_full_coverage() {
         .expect("JSON report");
     assert_eq!(v["tool"], "sharecheck");
     assert_eq!(v["verdict"], "pass");
-    assert_eq!(v["summary"]["total"], 199, "the standard suite");
+    assert_eq!(v["summary"]["total"], 210, "the standard suite");
     assert_eq!(v["summary"]["failed"], 0);
     assert_eq!(
         v["coverage"]["transitions_exercised"],
@@ -577,18 +580,72 @@ fn long_runs_print_heartbeats_when_stderr_is_not_a_terminal() {
 /// evidence). Each such history is judged again, offline, and still passes: the oracle keeps
 /// accepting what the named Kafka release really did.
 #[test]
-fn recorded_histories_in_the_catalog_still_pass() {
+fn recorded_histories_in_the_catalog_judge_as_recorded() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cases");
     let mut judged = 0;
     for entry in std::fs::read_dir(dir).expect("fixtures/cases") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("readable");
         let v: Value = serde_json::from_str(&text).expect("JSON");
-        if v.get("history").is_none() {
+        let Some(h) = v.get("history") else {
             continue;
-        }
-        sharecheck().arg("judge").arg(&path).assert().code(0);
+        };
+        // A finding's history fails where it was recorded (F9 on 4.1.2); F8's passes.
+        let code = match h["recorded"]["verdict"].as_str() {
+            Some("pass") => 0,
+            Some("fail") => 1,
+            other => panic!("{}: recorded verdict {other:?}", path.display()),
+        };
+        sharecheck().arg("judge").arg(&path).assert().code(code);
         judged += 1;
     }
-    assert!(judged >= 1, "at least the F8 case carries its history");
+    assert!(
+        judged >= 2,
+        "at least the F8 and F9 cases carry their histories"
+    );
+}
+
+#[test]
+fn conform_with_a_baseline_exits_by_the_difference_in_either_direction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let baseline = dir.path().join("b.json");
+    std::fs::write(
+        &baseline,
+        r#"{"format_version":1,"target":"a test","cases":{"kip932.offsets.alter-takes-effect":{"verdict":"fail","finding":"F9","why":"the alter is ignored"}}}"#,
+    )
+    .expect("write");
+    let run = |mutant: Option<&str>| {
+        let mut c = sharecheck();
+        c.args(["conform", "--filter", "kip932.offsets.alter-takes-effect"])
+            .arg("--baseline")
+            .arg(&baseline)
+            .arg("--artifacts")
+            .arg(dir.path().join("a"));
+        if let Some(m) = mutant {
+            c.args(["--mutant", m]);
+        }
+        c.assert()
+    };
+    // The correct broker passes the case the baseline expects to fail: a difference.
+    let out = run(None).code(1).get_output().stdout.clone();
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("alter-takes-effect: pass (the baseline expects fail: F9"),
+        "{text}"
+    );
+    // A broker that fails it as the baseline says matches.
+    let out = run(Some("lag-off-by-one"))
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8_lossy(&out).contains("results match"));
+    // A stale baseline is malformed input.
+    std::fs::write(
+        &baseline,
+        r#"{"format_version":1,"target":"t","cases":{"kip932.offsets.gone":{"verdict":"fail","finding":"F9","why":"w"}}}"#,
+    )
+    .expect("write");
+    let err = run(None).code(65).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&err).contains("not in the catalog"));
 }

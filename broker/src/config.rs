@@ -238,8 +238,10 @@ impl GroupOverrides {
                 )
             })
         };
+        let unchecked = broker.mutant == Some(crate::mutant::BrokerMutant::GroupLimitUnchecked)
+            && sharecheck_model::spec::group_limit_answer(name, 0).is_some();
         let range = |v: i64, lo: i64, hi: i64| -> Result<i64, (i16, String)> {
-            if v < lo || v > hi {
+            if (v < lo || v > hi) && !unchecked {
                 Err((
                     INVALID_CONFIG,
                     format!("{name} must be between {lo} and {hi}, not {v}"),

@@ -57,13 +57,25 @@ pub enum BrokerMutant {
     RenewKeepsOldDeadline,
     /// A ShareFetch in record-limit acquire mode (v2) acquires one record more than MaxRecords.
     RecordLimitOvershoot,
+    /// AlterShareGroupOffsets is answered with success while the group has members, instead of
+    /// NON_EMPTY_GROUP (68) (§18.1).
+    AlterWithMembers,
+    /// AlterShareGroupOffsets is answered with success but a share partition already loaded keeps
+    /// its state: records below the new start are still delivered, accepted ones not again (§18.1).
+    AlterKeepsOlderRecords,
+    /// DeleteShareGroupOffsets is answered with success but the share-group state stays (§18.1).
+    DeleteKeepsState,
+    /// DescribeShareGroupOffsets v1 reports a lag one higher than end − start − terminal (§18.2).
+    LagOffByOne,
+    /// IncrementalAlterConfigs accepts group limits outside the broker's bounds (§18.3).
+    GroupLimitUnchecked,
 }
 
 /// Spec mutants in the order they are listed.
 const SPEC: [Mutant; 16] = Mutant::ALL;
 
 /// Broker-only mutants in the order they are listed.
-const WIRE: [BrokerMutant; 15] = [
+const WIRE: [BrokerMutant; 20] = [
     BrokerMutant::WrongAckErrorCode,
     BrokerMutant::EarlyLockExpiry,
     BrokerMutant::SessionEpochUnchecked,
@@ -79,6 +91,11 @@ const WIRE: [BrokerMutant; 15] = [
     BrokerMutant::RenewIncrementsCount,
     BrokerMutant::RenewKeepsOldDeadline,
     BrokerMutant::RecordLimitOvershoot,
+    BrokerMutant::AlterWithMembers,
+    BrokerMutant::AlterKeepsOlderRecords,
+    BrokerMutant::DeleteKeepsState,
+    BrokerMutant::LagOffByOne,
+    BrokerMutant::GroupLimitUnchecked,
 ];
 
 impl BrokerMutant {
@@ -109,6 +126,11 @@ impl BrokerMutant {
             BrokerMutant::RenewIncrementsCount => "renew-increments-count",
             BrokerMutant::RenewKeepsOldDeadline => "renew-keeps-old-deadline",
             BrokerMutant::RecordLimitOvershoot => "record-limit-overshoot",
+            BrokerMutant::AlterWithMembers => "alter-with-members",
+            BrokerMutant::AlterKeepsOlderRecords => "alter-keeps-older-records",
+            BrokerMutant::DeleteKeepsState => "delete-keeps-state",
+            BrokerMutant::LagOffByOne => "lag-off-by-one",
+            BrokerMutant::GroupLimitUnchecked => "group-limit-unchecked",
         }
     }
 
@@ -159,6 +181,19 @@ impl BrokerMutant {
             BrokerMutant::RecordLimitOvershoot => {
                 "record-limit acquire mode acquires one record more than MaxRecords"
             }
+            BrokerMutant::AlterWithMembers => {
+                "AlterShareGroupOffsets succeeds while the group has members, not NON_EMPTY_GROUP (68)"
+            }
+            BrokerMutant::AlterKeepsOlderRecords => {
+                "AlterShareGroupOffsets succeeds but a loaded share partition keeps its old state"
+            }
+            BrokerMutant::DeleteKeepsState => {
+                "DeleteShareGroupOffsets succeeds but the share-group state stays"
+            }
+            BrokerMutant::LagOffByOne => "DescribeShareGroupOffsets reports the lag one too high",
+            BrokerMutant::GroupLimitUnchecked => {
+                "group limits outside the broker's bounds are accepted instead of INVALID_CONFIG"
+            }
         }
     }
 
@@ -197,7 +232,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_round_trip() {
         let all = BrokerMutant::all();
-        assert_eq!(all.len(), 31);
+        assert_eq!(all.len(), 36);
         let mut names: Vec<_> = all.iter().map(|m| m.name()).collect();
         names.sort_unstable();
         names.dedup();

@@ -90,6 +90,9 @@ pub struct State {
     sp_ids: HashMap<(String, Uuid, i32), SpId>,
     sp_by_tp: HashMap<(Uuid, i32), Vec<SpId>>,
     pub sessions: HashMap<(String, String), ShareSession>,
+    /// Start offsets set by AlterShareGroupOffsets for share partitions not loaded yet: the first
+    /// fetch starts there instead of at `share.auto.offset.reset`.
+    altered_starts: HashMap<(String, Uuid, i32), Offset>,
     timers: BTreeMap<Instant, Vec<(SpId, Offset, Offset)>>,
     next_producer_id: i64,
 }
@@ -357,13 +360,21 @@ impl State {
         let added_later = self
             .topic_by_id(topic_id)
             .is_some_and(|t| partition as usize >= t.created_with);
-        let spso = if added_later && cfg.mutant == Some(BrokerMutant::AddedPartitionAtLogEnd) {
+        let altered = self
+            .altered_starts
+            .get(&(group.to_string(), topic_id, partition))
+            .copied();
+        let spso = if let Some(start) = altered {
+            start.clamp(log.start(), log.end())
+        } else if added_later && cfg.mutant == Some(BrokerMutant::AddedPartitionAtLogEnd) {
             log.end()
         } else {
             reset.initial_spso(log.start(), log.end())
         };
         let mut sp = SharePartition::new(spso);
         sp.produce((log.end() - spso).max(0) as usize);
+        self.altered_starts
+            .remove(&(group.to_string(), topic_id, partition));
         let id = self.sps.len();
         self.sps.push(Some(SpEntry {
             group: group.to_string(),
@@ -720,6 +731,100 @@ impl State {
             self.reload(cfg, &ids);
         }
         ids.len()
+    }
+
+    /// Whether the group has members (Alter/DeleteShareGroupOffsets need it empty).
+    pub fn group_has_members(&self, group: &str) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| !g.members.is_empty())
+    }
+
+    /// AlterShareGroupOffsets of one partition (§18.1): the share partition starts again at `start`
+    /// with no state ([`SharePartition::altered`]); one not loaded yet starts there when it is.
+    pub fn alter_start(
+        &mut self,
+        cfg: &BrokerConfig,
+        group: &str,
+        topic_id: Uuid,
+        partition: i32,
+        start: Offset,
+    ) -> Result<(), PartitionError> {
+        self.check_partition(topic_id, partition)?;
+        match self.loaded(group, topic_id, partition) {
+            Some(id) => {
+                if cfg.mutant == Some(BrokerMutant::AlterKeepsOlderRecords) {
+                    return Ok(());
+                }
+                if let Some(e) = self.sps.get_mut(id).and_then(Option::as_mut) {
+                    e.sp = e.sp.altered(start);
+                    e.deadlines.clear();
+                }
+            }
+            None => {
+                self.altered_starts
+                    .insert((group.to_string(), topic_id, partition), start);
+            }
+        }
+        Ok(())
+    }
+
+    /// DeleteShareGroupOffsets of a topic (§18.1): every share partition of the group on it is
+    /// dropped, so the next fetch starts by `share.auto.offset.reset`. `false` when the group had no
+    /// state for the topic.
+    pub fn delete_offsets(&mut self, cfg: &BrokerConfig, group: &str, topic_id: Uuid) -> bool {
+        let partitions = self.topic_by_id(topic_id).map_or(0, |t| t.partitions.len()) as i32;
+        let mut any = false;
+        for p in 0..partitions {
+            let key = (group.to_string(), topic_id, p);
+            any |= self.altered_starts.remove(&key).is_some();
+            let Some(id) = self.sp_ids.get(&key).copied() else {
+                continue;
+            };
+            any = true;
+            if cfg.mutant == Some(BrokerMutant::DeleteKeepsState) {
+                continue;
+            }
+            self.sp_ids.remove(&key);
+            if let Some(ids) = self.sp_by_tp.get_mut(&(topic_id, p)) {
+                ids.retain(|i| *i != id);
+            }
+            if let Some(slot) = self.sps.get_mut(id) {
+                *slot = None;
+            }
+        }
+        any
+    }
+
+    /// DescribeShareGroupOffsets of one partition: the start offset and the lag
+    /// ([`SharePartition::lag`]); −1 and −1 when the share partition was never initialised.
+    pub fn describe_offsets(
+        &self,
+        cfg: &BrokerConfig,
+        group: &str,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> (Offset, i64) {
+        let key = (group.to_string(), topic_id, partition);
+        let off_by_one = i64::from(cfg.mutant == Some(BrokerMutant::LagOffByOne));
+        if let Some(e) = self
+            .sp_ids
+            .get(&key)
+            .and_then(|id| self.sps.get(*id))
+            .and_then(Option::as_ref)
+        {
+            return (e.sp.spso(), e.sp.lag() + off_by_one);
+        }
+        match (self.altered_starts.get(&key), self.topic_by_id(topic_id)) {
+            (Some(start), Some(t)) => {
+                let end = t
+                    .partitions
+                    .get(partition as usize)
+                    .map_or(*start, |l| l.end());
+                (*start, end - start + off_by_one)
+            }
+            _ => (-1, -1),
+        }
     }
 
     /// The id of a topic by name.

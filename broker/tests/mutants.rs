@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use sharecheck_broker::{BrokerConfig, BrokerMutant, Mutant};
-use sharecheck_client::member::{AckBatch, AckType, Epoch, FetchSpec, FetchV2, ShareMember};
+use sharecheck_client::member::{
+    AckBatch, AckType, Epoch, FetchSpec, FetchV2, MemberConfig, ShareMember,
+};
 use sharecheck_client::v2::AcquireMode;
 use sharecheck_client::ErrorCode;
 
@@ -324,6 +326,74 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let out = a.fetch(&spec).await.expect("fetch");
             out.acquired(f.tid, 1).len() == 2
         }
+        BrokerMutant::AlterWithMembers => {
+            let mut f = setup(planted, &[], 2).await;
+            let (group, topic) = (f.group.clone(), f.topic.clone());
+            let _joined = ShareMember::join(
+                &mut f.client,
+                MemberConfig::new(group.clone(), vec![topic.clone()]),
+            )
+            .await
+            .expect("join");
+            let out = f
+                .client
+                .alter_share_group_offsets(&group, &topic, &[(0, 1)])
+                .await
+                .expect("alter");
+            out.error == ErrorCode::NON_EMPTY_GROUP
+        }
+        BrokerMutant::AlterKeepsOlderRecords | BrokerMutant::DeleteKeepsState => {
+            let mut f = setup(planted, &[], 2).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 1, AckType::Accept)]).await;
+            a.close_session(NODE, Vec::new()).await.expect("close");
+            let (group, topic) = (f.group.clone(), f.topic.clone());
+            // `a` never joined (the leader does not check); one member joins and leaves, so the
+            // group exists and has no members.
+            let mut j = ShareMember::join(
+                &mut f.client,
+                MemberConfig::new(group.clone(), vec![topic.clone()]),
+            )
+            .await
+            .expect("join");
+            j.leave().await.expect("leave");
+            let out = if target == BrokerMutant::AlterKeepsOlderRecords {
+                f.client
+                    .alter_share_group_offsets(&group, &topic, &[(0, 0)])
+                    .await
+            } else {
+                f.client.delete_share_group_offsets(&group, &topic).await
+            }
+            .expect("alter or delete");
+            let mut b = f.member();
+            out.error == ErrorCode::NONE && fetch(&mut b, &f).await == [(0, 1), (1, 1)]
+        }
+        BrokerMutant::LagOffByOne => {
+            let mut f = setup(planted, &[], 3).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Accept)]).await;
+            let (group, topic) = (f.group.clone(), f.topic.clone());
+            let (version, g) = f
+                .client
+                .describe_share_group_offsets(&group, &topic, &[0])
+                .await
+                .expect("describe");
+            let p = &g.topics[0].partitions[0];
+            version == 1 && (p.start_offset, p.lag) == (1, 2)
+        }
+        BrokerMutant::GroupLimitUnchecked => {
+            let mut f = setup(planted, &[], 1).await;
+            let group = f.group.clone();
+            let refused = f
+                .client
+                .set_group_configs(&group, &[("share.delivery.count.limit", "26")])
+                .await
+                .err()
+                .and_then(|e| e.kafka_code());
+            refused == Some(ErrorCode::INVALID_CONFIG)
+        }
     }
 }
 
@@ -391,4 +461,9 @@ observable! {
     renew_increments_count => "renew-increments-count",
     renew_keeps_old_deadline => "renew-keeps-old-deadline",
     record_limit_overshoot => "record-limit-overshoot",
+    alter_with_members => "alter-with-members",
+    alter_keeps_older_records => "alter-keeps-older-records",
+    delete_keeps_state => "delete-keeps-state",
+    lag_off_by_one => "lag-off-by-one",
+    group_limit_unchecked => "group-limit-unchecked",
 }

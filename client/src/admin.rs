@@ -11,16 +11,26 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::alter_share_group_offsets_request::{
+    AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
+};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
+use kafka_protocol::messages::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_share_group_offsets_request::{
+    DescribeShareGroupOffsetsRequestGroup, DescribeShareGroupOffsetsRequestTopic,
+};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::share_group_describe_response::DescribedGroup;
+use kafka_protocol::messages::{
+    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest,
+};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
     FindCoordinatorRequest, GroupId, IncrementalAlterConfigsRequest, MetadataRequest,
@@ -33,6 +43,7 @@ use kafka_protocol::records::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::offsets::{DescribeOffsetsRequest, OffsetsGroup, LAG_VERSION};
 use crate::release::Release;
 use crate::wire::{BrokerVersions, ConnectOptions, Connection, Observer, WireError};
 use sharecheck_model::ErrorCode;
@@ -218,6 +229,17 @@ fn kafka_err(
         code: ErrorCode(code),
         message: message.as_ref().map(|m| m.to_string()),
     }
+}
+
+/// The answer to AlterShareGroupOffsets or DeleteShareGroupOffsets: Kafka's codes as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetsAnswer {
+    /// The top-level `ErrorCode`.
+    pub error: ErrorCode,
+    /// The top-level `ErrorMessage`.
+    pub message: Option<String>,
+    /// Per partition (Alter) or for the topic as partition −1 (Delete): the `ErrorCode`.
+    pub parts: Vec<(i32, ErrorCode)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1121,6 +1143,109 @@ impl Client {
                 api: "ShareGroupDescribe",
                 message: "no group in the response".to_string(),
             })
+    }
+
+    /// AlterShareGroupOffsets (91) of one topic's partitions, at the group's coordinator: the
+    /// top-level and per-partition error codes are data.
+    pub async fn alter_share_group_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        starts: &[(i32, i64)],
+    ) -> Result<OffsetsAnswer, ClientError> {
+        let coordinator = self.find_coordinator(group).await?;
+        let req = AlterShareGroupOffsetsRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(vec![AlterShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(
+                    starts
+                        .iter()
+                        .map(|(p, o)| {
+                            AlterShareGroupOffsetsRequestPartition::default()
+                                .with_partition_index(*p)
+                                .with_start_offset(*o)
+                        })
+                        .collect(),
+                )]);
+        let resp = self.connection(coordinator).await?.send(&req).await?;
+        Ok(OffsetsAnswer {
+            error: ErrorCode(resp.error_code),
+            message: resp.error_message.map(|m| m.to_string()),
+            parts: resp
+                .responses
+                .iter()
+                .filter(|t| t.topic_name.as_str() == topic)
+                .flat_map(|t| t.partitions.iter())
+                .map(|p| (p.partition_index, ErrorCode(p.error_code)))
+                .collect(),
+        })
+    }
+
+    /// DeleteShareGroupOffsets (92) of one topic (there is no partition list), at the group's
+    /// coordinator: the top-level code, and the topic's as partition −1 of `parts`.
+    pub async fn delete_share_group_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+    ) -> Result<OffsetsAnswer, ClientError> {
+        let coordinator = self.find_coordinator(group).await?;
+        let req = DeleteShareGroupOffsetsRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(vec![DeleteShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(TopicName(StrBytes::from_string(
+                    topic.to_string(),
+                )))]);
+        let resp = self.connection(coordinator).await?.send(&req).await?;
+        Ok(OffsetsAnswer {
+            error: ErrorCode(resp.error_code),
+            message: resp.error_message.map(|m| m.to_string()),
+            parts: resp
+                .responses
+                .iter()
+                .filter(|t| t.topic_name.as_str() == topic)
+                .map(|t| (-1, ErrorCode(t.error_code)))
+                .collect(),
+        })
+    }
+
+    /// DescribeShareGroupOffsets (90) of one topic's partitions, at the group's coordinator, at v1
+    /// (with `Lag`) when the coordinator serves it, else v0 (lag −1).
+    pub async fn describe_share_group_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<(i16, OffsetsGroup), ClientError> {
+        let coordinator = self.find_coordinator(group).await?;
+        let req = DescribeOffsetsRequest(DescribeShareGroupOffsetsRequest::default().with_groups(
+            vec![DescribeShareGroupOffsetsRequestGroup::default()
+                .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+                .with_topics(Some(vec![DescribeShareGroupOffsetsRequestTopic::default()
+                    .with_topic_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(partitions.to_vec())]))],
+        ));
+        let conn = self.connection(coordinator).await?;
+        let version = match conn
+            .versions()
+            .broker_range(ApiKey::DescribeShareGroupOffsets)
+        {
+            Some((lo, hi)) if lo <= LAG_VERSION && hi >= LAG_VERSION => LAG_VERSION,
+            _ => 0,
+        };
+        let resp = conn
+            .exchange_with(&req, Some(version), None)
+            .await?
+            .response;
+        let group = resp
+            .groups
+            .into_iter()
+            .find(|g| g.group_id == group)
+            .ok_or_else(|| ClientError::Malformed {
+                api: "DescribeShareGroupOffsets",
+                message: format!("no group {group} in the response"),
+            })?;
+        Ok((version, group))
     }
 
     /// The node id of a broker by its `BrokerId`.

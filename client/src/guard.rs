@@ -17,7 +17,8 @@
 //! (`clients/src/main/resources/common/message/` at `c82fd9b934`, Apache License 2.0), the release
 //! whose schemas kafka-protocol 0.18 was generated from, except ShareFetch and ShareAcknowledge
 //! (request and response), which are 4.2.0's (`a18251bae0`, identical on the 4.4 branch): they add
-//! v2 (`crate::v2`). They are embedded and parsed once.
+//! v2 (`crate::v2`), and Describe/Alter/DeleteShareGroupOffsets (90–92), also 4.2.0's: Describe v1
+//! adds `Lag` (`crate::offsets`). They are embedded and parsed once.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -298,6 +299,30 @@ const FILES: &[(&str, &str)] = &[
     (
         "AlterPartitionReassignmentsResponse.json",
         include_str!("schemas/AlterPartitionReassignmentsResponse.json"),
+    ),
+    (
+        "DescribeShareGroupOffsetsRequest.json",
+        include_str!("schemas/DescribeShareGroupOffsetsRequest.json"),
+    ),
+    (
+        "DescribeShareGroupOffsetsResponse.json",
+        include_str!("schemas/DescribeShareGroupOffsetsResponse.json"),
+    ),
+    (
+        "AlterShareGroupOffsetsRequest.json",
+        include_str!("schemas/AlterShareGroupOffsetsRequest.json"),
+    ),
+    (
+        "AlterShareGroupOffsetsResponse.json",
+        include_str!("schemas/AlterShareGroupOffsetsResponse.json"),
+    ),
+    (
+        "DeleteShareGroupOffsetsRequest.json",
+        include_str!("schemas/DeleteShareGroupOffsetsRequest.json"),
+    ),
+    (
+        "DeleteShareGroupOffsetsResponse.json",
+        include_str!("schemas/DeleteShareGroupOffsetsResponse.json"),
     ),
 ];
 

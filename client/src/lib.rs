@@ -7,6 +7,7 @@
 //! - [`admin`]: the cluster-level client (metadata, topics, produce, configs, coordinators).
 //! - [`member`]: one share-group member (heartbeats, share sessions, ShareFetch/ShareAcknowledge).
 //! - [`v2`]: ShareFetch/ShareAcknowledge v2 (RENEW, acquire modes), which kafka-protocol 0.18 lacks.
+//! - [`offsets`]: DescribeShareGroupOffsets v1 (`Lag`), which kafka-protocol 0.18 lacks.
 //! - [`release`]: what a broker's API versions and features say about its Apache Kafka release.
 //!
 //! Kafka error codes are data ([`sharecheck_model::ErrorCode`]), compared, never thrown.
@@ -14,6 +15,7 @@
 pub mod admin;
 pub mod guard;
 pub mod member;
+pub mod offsets;
 pub mod release;
 pub mod v2;
 pub mod wire;

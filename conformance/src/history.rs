@@ -61,6 +61,20 @@ pub struct AckedPartition {
     pub error: ErrorCode,
 }
 
+/// One partition of a DescribeShareGroupOffsets answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescribedOffsets {
+    /// Partition index.
+    pub partition: i32,
+    /// `StartOffset` (−1: not initialised).
+    pub start_offset: i64,
+    /// `Lag` (−1 at v0, or when the broker cannot compute it).
+    pub lag: i64,
+    /// The partition's ErrorCode.
+    pub error: ErrorCode,
+}
+
 /// What the oracle needs to know before the first request: the rules the case runs under.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -334,6 +348,68 @@ pub enum Event {
         /// Answered.
         received_ms: Millis,
     },
+    /// AlterShareGroupOffsets (91) of one partition of the case's topic, and its answer.
+    OffsetsAltered {
+        /// 1-based step.
+        step: usize,
+        /// Partition index.
+        partition: i32,
+        /// The start offset asked for.
+        start: i64,
+        /// The top-level ErrorCode.
+        error: ErrorCode,
+        /// The partition's ErrorCode, if the answer has the partition.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition_error: Option<ErrorCode>,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
+    /// DeleteShareGroupOffsets (92) of the case's topic, and its answer.
+    OffsetsDeleted {
+        /// 1-based step.
+        step: usize,
+        /// The top-level ErrorCode.
+        error: ErrorCode,
+        /// The topic's ErrorCode, if the answer has the topic.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic_error: Option<ErrorCode>,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
+    /// DescribeShareGroupOffsets (90) of the case's topic, and its answer.
+    OffsetsDescribed {
+        /// 1-based step.
+        step: usize,
+        /// The version sent (1 carries `Lag`).
+        version: i16,
+        /// The group-level ErrorCode.
+        error: ErrorCode,
+        /// Each partition answered.
+        partitions: Vec<DescribedOffsets>,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
+    /// IncrementalAlterConfigs of one group-level limit, and its answer.
+    GroupLimitSet {
+        /// 1-based step.
+        step: usize,
+        /// The group config.
+        name: String,
+        /// The value.
+        value: i64,
+        /// The resource's ErrorCode.
+        error: ErrorCode,
+        /// Sent.
+        sent_ms: Millis,
+        /// Answered.
+        received_ms: Millis,
+    },
     /// A member's assignment, as its last heartbeat answer gave it.
     Assignment {
         /// 1-based step.
@@ -394,6 +470,10 @@ impl Event {
             | Event::LeaderMove { step, .. }
             | Event::PartitionsAdded { step, .. }
             | Event::TopicDeleted { step, .. }
+            | Event::OffsetsAltered { step, .. }
+            | Event::OffsetsDeleted { step, .. }
+            | Event::OffsetsDescribed { step, .. }
+            | Event::GroupLimitSet { step, .. }
             | Event::Assignment { step, .. }
             | Event::Wait { step, .. }
             | Event::Claim { step, .. }

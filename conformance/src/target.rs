@@ -56,6 +56,12 @@ pub struct Target {
     pub nodes: usize,
     /// The highest ShareFetch/ShareAcknowledge version it serves (2: RENEW, acquire modes).
     pub share_version: i16,
+    /// The highest DescribeShareGroupOffsets version it serves, if it serves all of
+    /// Describe/Alter/DeleteShareGroupOffsets (1: with `Lag`).
+    pub offsets_version: Option<i16>,
+    /// Whether it has the group-level limits with broker bounds (KIP-1240): Kafka 4.3+ lists
+    /// `group.share.max.delivery.count.limit` among its broker configs.
+    pub group_limits: bool,
     /// How to inject faults, when it can be done: the embedded broker in-process, a remote one
     /// with `--nemesis`.
     pub faults: Option<FaultHook>,
@@ -86,6 +92,9 @@ impl Target {
             Capability::GroupDeliveryLimit => true,
             Capability::Renew => self.profile.renew && self.share_version >= 2,
             Capability::AcquireMode => self.share_version >= 2,
+            Capability::OffsetsAdmin => self.offsets_version.is_some(),
+            Capability::Lag => self.offsets_version.is_some_and(|v| v >= 1),
+            Capability::GroupLimits => self.group_limits,
         }
     }
 
@@ -244,8 +253,10 @@ async fn prepare(
     let node = client.cluster().brokers.keys().next().copied().unwrap_or(0);
     let mut delivery_limit = 5u8;
     let mut max_in_flight = 2000u32;
+    let mut group_limits = false;
     if let Ok(entries) = client.describe_configs(4, &node.to_string()).await {
         for e in entries {
+            group_limits |= e.name == "group.share.max.delivery.count.limit";
             let v = e.value.as_deref().and_then(|v| v.parse::<u64>().ok());
             match (e.name.as_str(), v) {
                 ("group.share.delivery.count.limit", Some(v)) => {
@@ -275,9 +286,20 @@ async fn prepare(
         max_in_flight,
         nodes,
         share_version: client.versions().share_rpc_version(),
+        offsets_version: offsets_version(client.versions()),
+        group_limits,
         faults: None,
         moves_in_process: false,
     })
+}
+
+/// The highest DescribeShareGroupOffsets version a broker serves, if it serves APIs 90–92.
+pub fn offsets_version(v: &sharecheck_client::wire::BrokerVersions) -> Option<i16> {
+    use kafka_protocol::messages::ApiKey;
+    let describe = v.broker_range(ApiKey::DescribeShareGroupOffsets)?;
+    v.broker_range(ApiKey::AlterShareGroupOffsets)?;
+    v.broker_range(ApiKey::DeleteShareGroupOffsets)?;
+    Some(describe.1.min(sharecheck_client::offsets::LAG_VERSION))
 }
 
 /// How to start the embedded reference broker.
@@ -358,6 +380,8 @@ pub async fn start_embedded(opts: EmbeddedOptions) -> Result<Embedded, TargetErr
         max_in_flight: c.max_record_locks,
         nodes: 1,
         share_version: sharecheck_broker::share_rpc_version(),
+        offsets_version: Some(sharecheck_client::offsets::LAG_VERSION),
+        group_limits: true,
         moves_in_process: faults.is_some(),
         faults,
     };

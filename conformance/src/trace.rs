@@ -10,6 +10,7 @@
 use crate::history::History;
 use serde::{Deserialize, Serialize};
 use sharecheck_client::v2::AcquireMode;
+use sharecheck_model::spec::GROUP_LIMITS;
 use sharecheck_model::vocab::{valid_member_name, AckBatch, AckType};
 use std::fmt;
 use std::path::Path;
@@ -76,6 +77,13 @@ pub enum Capability {
     Renew,
     /// ShareFetch v2 with `ShareAcquireMode` (KIP-1206; Kafka 4.2+).
     AcquireMode,
+    /// Describe/Alter/DeleteShareGroupOffsets (APIs 90–92; Kafka 4.1+).
+    OffsetsAdmin,
+    /// DescribeShareGroupOffsets v1, which reports `Lag` (KIP-1226; Kafka 4.2+).
+    Lag,
+    /// Group-level `share.delivery.count.limit` and `share.partition.max.record.locks` with broker
+    /// bounds (KIP-1240; Kafka 4.3+ and the reference broker).
+    GroupLimits,
 }
 
 /// `share.auto.offset.reset`.
@@ -347,6 +355,28 @@ pub enum Step {
     },
     /// Delete the case's topic (DeleteTopics) while members hold sessions on it.
     DeleteTopic,
+    /// AlterShareGroupOffsets (91): move the start offset of a partition of the case's topic (the
+    /// group must have no members; at most the partition's log end).
+    AlterOffsets {
+        /// The new share-partition start offset.
+        start: i64,
+        /// Which partition.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        partition: u32,
+    },
+    /// DeleteShareGroupOffsets (92) of the case's topic (the group must have no members).
+    DeleteOffsets,
+    /// DescribeShareGroupOffsets (90) of every partition of the case's topic: the start offset,
+    /// and from v1 the lag, judged against the spec.
+    DescribeOffsets,
+    /// IncrementalAlterConfigs of one group-level limit (`model::spec::GROUP_LIMITS`) while the
+    /// case runs; the answer is judged by [`sharecheck_model::spec::group_limit_answer`].
+    SetGroupLimit {
+        /// The group config.
+        name: String,
+        /// The value.
+        value: i64,
+    },
     /// A claim about the group: every partition of the topic is assigned to some member.
     ExpectAssigned,
     /// A claim about the run so far: the member has received at least this many records in total.
@@ -487,6 +517,15 @@ impl fmt::Display for Step {
             }
             Step::AddPartitions { count } => write!(f, "add {count} partition(s) to the topic"),
             Step::DeleteTopic => write!(f, "delete the topic"),
+            Step::AlterOffsets { start, partition } => {
+                write!(
+                    f,
+                    "alter the share-group start offset of partition {partition} to {start}"
+                )
+            }
+            Step::DeleteOffsets => write!(f, "delete the share-group offsets of the topic"),
+            Step::DescribeOffsets => write!(f, "describe the share-group offsets and lag"),
+            Step::SetGroupLimit { name, value } => write!(f, "set group config {name}={value}"),
             Step::ExpectAssigned => write!(f, "expect every partition assigned to a member"),
             Step::ExpectReceived { member, at_least } => {
                 write!(f, "expect {member} received at least {at_least}")
@@ -704,8 +743,24 @@ impl Case {
                     acquire_mode: Some(_),
                     ..
                 } => Some(Capability::AcquireMode),
+                Step::AlterOffsets { .. } | Step::DeleteOffsets | Step::DescribeOffsets => {
+                    Some(Capability::OffsetsAdmin)
+                }
+                Step::SetGroupLimit { name, .. } => GROUP_LIMITS
+                    .iter()
+                    .find(|l| l.config == name)
+                    .and_then(|l| l.since_4_3.then_some(Capability::GroupLimits)),
                 _ => None,
             };
+            if let Step::SetGroupLimit { name, .. } = step {
+                if !GROUP_LIMITS.iter().any(|l| l.config == name) {
+                    return Err(InvalidTrace::new(format!(
+                        "step {}: {name} is not a group limit (one of {})",
+                        i + 1,
+                        GROUP_LIMITS.map(|l| l.config).join(", ")
+                    )));
+                }
+            }
             if let Some(cap) = needs.filter(|c| !self.requires.contains(c)) {
                 return Err(InvalidTrace::new(format!(
                     "step {}: '{step}' needs \"requires\": [\"{}\"]",
@@ -719,13 +774,30 @@ impl Case {
         }
         // Partition indices name partitions the topic has at that step.
         let mut total = self.settings.partitions;
+        let mut produced: std::collections::BTreeMap<u32, u64> = Default::default();
         for (i, step) in self.steps.iter().enumerate() {
+            if let Step::Produce {
+                records, partition, ..
+            } = step
+            {
+                *produced.entry(*partition).or_default() += u64::from(*records);
+            }
+            if let Step::AlterOffsets { start, partition } = step {
+                let end = produced.get(partition).copied().unwrap_or(0);
+                if *start < 0 || *start as u64 > end {
+                    return Err(InvalidTrace::new(format!(
+                        "step {}: start offset {start} is outside 0..={end} (the records produced to partition {partition} so far)",
+                        i + 1
+                    )));
+                }
+            }
             let named = match step {
                 Step::Produce { partition, .. }
                 | Step::RawAck { partition, .. }
                 | Step::RawFetch { partition, .. }
                 | Step::RestartLeader { partition, .. }
-                | Step::MoveLeader { partition } => Some(*partition),
+                | Step::MoveLeader { partition }
+                | Step::AlterOffsets { partition, .. } => Some(*partition),
                 Step::Ack { partition, .. } => *partition,
                 _ => None,
             };

@@ -95,6 +95,14 @@ anomalies! {
     CorruptedRecord = "corrupted-record", "claims";
     /// A claim step of a case (a member received at least N records) did not hold.
     ClaimNotMet = "claim-not-met", "claims";
+    /// AlterShareGroupOffsets or DeleteShareGroupOffsets was answered with the wrong code (success while the group has members, a refusal while it has none).
+    OffsetsAnswerWrong = "offsets-answer-wrong", "offsets";
+    /// DescribeShareGroupOffsets reported a start offset other than the spec's share-partition start offset.
+    StartOffsetMismatch = "start-offset-mismatch", "offsets";
+    /// DescribeShareGroupOffsets v1 reported a lag other than the spec's: end offset − start offset − records already terminal above it.
+    LagMismatch = "lag-mismatch", "offsets";
+    /// A group-level limit outside every broker's range was accepted, or one inside every range was refused.
+    GroupLimitAnswerWrong = "group-limit-answer-wrong", "group-limits";
 }
 
 impl fmt::Display for Anomaly {

@@ -117,6 +117,75 @@ pub fn record_limit_exceeded(record_limit: bool, max_records: u32, acquired: usi
     record_limit && acquired > max_records as usize
 }
 
+/// A group-level share limit and the values every broker must refuse or accept for it
+/// (IncrementalAlterConfigs on the GROUP resource; out of range is INVALID_CONFIG, docs/semantics.md
+/// §18.3). The floor is `GroupConfig`'s ConfigDef `atLeast` (`GroupConfig.java@4.3.1:187-204`); the
+/// ceiling is the largest value the broker's own max config may take, and `always_valid` a value
+/// inside every [min, max] the broker's min and max configs allow
+/// (`ShareGroupConfig.java@4.3.1:86-94`; 4.2 has only the lock duration, with the same bounds,
+/// `ShareGroupConfig.java@4.2.1:78-80`). Between them the answer depends on the broker's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupLimit {
+    /// The group config.
+    pub config: &'static str,
+    /// Below this: refused by every broker.
+    pub floor: i64,
+    /// Above this: refused by every broker.
+    pub ceiling: i64,
+    /// Accepted by every broker that has the config.
+    pub always_valid: i64,
+    /// Only from Kafka 4.3 (KIP-1240); before, the name itself is unknown (also INVALID_CONFIG).
+    pub since_4_3: bool,
+}
+
+/// The group-level limits (KIP-932 and KIP-1240).
+pub const GROUP_LIMITS: [GroupLimit; 3] = [
+    GroupLimit {
+        config: "share.record.lock.duration.ms",
+        floor: 1000,
+        ceiling: 3_600_000,
+        always_valid: 30_000,
+        since_4_3: false,
+    },
+    GroupLimit {
+        config: "share.delivery.count.limit",
+        floor: 2,
+        ceiling: 25,
+        always_valid: 5,
+        since_4_3: true,
+    },
+    GroupLimit {
+        config: "share.partition.max.record.locks",
+        floor: 100,
+        ceiling: 10_000,
+        always_valid: 2000,
+        since_4_3: true,
+    },
+];
+
+/// What a broker must answer to setting a group limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitAnswer {
+    /// INVALID_CONFIG.
+    Refuse,
+    /// Success.
+    Accept,
+    /// Either: it depends on the broker's min/max settings.
+    Either,
+}
+
+/// The answer to setting group limit `config` to `value`; `None` when `config` is not a limit.
+pub fn group_limit_answer(config: &str, value: i64) -> Option<LimitAnswer> {
+    let l = GROUP_LIMITS.iter().find(|l| l.config == config)?;
+    Some(if value < l.floor || value > l.ceiling {
+        LimitAnswer::Refuse
+    } else if value == l.always_valid {
+        LimitAnswer::Accept
+    } else {
+        LimitAnswer::Either
+    })
+}
+
 /// Configuration that shapes the rules for one share partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Rules {
@@ -342,6 +411,31 @@ impl SharePartition {
     /// offsets inside the window count (`SP.numInFlightRecords@4.2:1599`).
     pub fn window(&self) -> u64 {
         (self.cache_end - self.spso) as u64
+    }
+
+    /// Share-group lag as Kafka defines it (KIP-1226): the partition end offset − SPSO − the records
+    /// at or above the SPSO that are already terminal (the persisted "delivery complete count",
+    /// `GroupCoordinatorService.describeShareGroupOffsets@4.2.1:1943-1947`), i.e. the records from
+    /// the SPSO on that are not yet Acknowledged or Archived.
+    pub fn lag(&self) -> i64 {
+        let terminal = (self.spso..self.cache_end)
+            .filter(|o| self.at(*o).state.is_terminal())
+            .count() as i64;
+        self.log_end() - self.spso - terminal
+    }
+
+    /// AlterShareGroupOffsets answered with success (the group had no members): the share
+    /// coordinator writes a fresh snapshot with SPSO `start` and no state batches, and the leader
+    /// loads it (`GroupMetadataManager.alterShareGroupOffsets` → `persister.initializeState`,
+    /// docs/semantics.md §18.1). Records from `start` are Available with count 0 — accepted ones too
+    /// — and records below it are outside the share partition for good. `start` must not be beyond
+    /// the log end (Kafka's behaviour there is not established).
+    pub fn altered(&self, start: Offset) -> SharePartition {
+        let end = self.log_end();
+        let start = start.clamp(0, end);
+        let mut p = SharePartition::new(start);
+        p.extend_log_to(end);
+        p
     }
 
     /// Whether every record of the log is terminal.

@@ -370,7 +370,7 @@ pub fn type_code_at(batches: &[AckBatch], offset: Offset) -> Option<i8> {
 }
 
 /// The scenario areas (`kip932.<area>.<name>`): where a case, and an anomaly, belongs.
-pub const AREAS: [&str; 13] = [
+pub const AREAS: [&str; 14] = [
     "acquire",
     "ack",
     "lock",
@@ -384,6 +384,7 @@ pub const AREAS: [&str; 13] = [
     "renew",
     "dlq",
     "offsets",
+    "group-limits",
 ];
 
 /// Whether `name` is a member name a trace may use: 1–16 ASCII letters, digits or `-`.

@@ -4,6 +4,7 @@ use crate::cmd::target::{seed_or_random, start_target, TargetArgs};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::{Args, ValueEnum};
 use sharecheck_conformance::oracle::CaseVerdict;
+use sharecheck_conformance::report::baseline::Baseline;
 use sharecheck_conformance::report::{self, text, RunVerdict};
 use sharecheck_conformance::run::schedule::{run_suite, Scheduler};
 use sharecheck_conformance::run::{self, CaseResult, RunOptions};
@@ -69,6 +70,10 @@ pub struct ConformArgs {
     /// Leave the artifact (trace and recorded history) of every case, passing ones too.
     #[arg(long)]
     pub all_histories: bool,
+    /// Judge the run against expected results (case id → verdict and the finding that explains
+    /// it): exit 0 when they match, 1 on any difference in either direction, which is printed.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// `sharecheck list`.
@@ -125,6 +130,16 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             args.filter.as_deref().unwrap_or("")
         )));
     }
+    let baseline = match &args.baseline {
+        Some(path) => {
+            let known: Vec<String> = catalog.iter().map(|c| c.id.clone()).collect();
+            Some(
+                Baseline::load(path, &known)
+                    .map_err(|e| Fail::malformed(format!("baseline {e}")))?,
+            )
+        }
+        None => None,
+    };
     let seed = seed_or_random(args.seed);
     let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
@@ -242,6 +257,34 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     }
     if let Some(why) = gone {
         return Err(Fail::unusable(format!("the target went away during {why}")));
+    }
+    if let Some(b) = &baseline {
+        let differences = b.differences(&results);
+        let listed = results
+            .iter()
+            .filter(|r| b.cases.contains_key(&r.id))
+            .count();
+        if differences.is_empty() {
+            println!(
+                "baseline {}: results match ({listed} listed case(s) ran as expected)",
+                b.target
+            );
+            return Ok(
+                if results
+                    .iter()
+                    .any(|r| r.verdict == CaseVerdict::Inconclusive && !b.cases.contains_key(&r.id))
+                {
+                    Outcome::Inconclusive
+                } else {
+                    Outcome::Pass
+                },
+            );
+        }
+        println!("baseline {}: {} difference(s)", b.target, differences.len());
+        for d in &differences {
+            println!("  {d}");
+        }
+        return Ok(Outcome::Violation);
     }
     Ok(outcome_of(rep.verdict))
 }

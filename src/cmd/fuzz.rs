@@ -217,6 +217,8 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             max_in_flight: 2000,
             nodes: 1,
             share_version: 1,
+            offsets_version: None,
+            group_limits: false,
             faults: None,
             moves_in_process: false,
         };

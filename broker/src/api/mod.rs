@@ -7,6 +7,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::*;
 
 use crate::server::{decode_body, encode_response, ConnCtx, ProtocolError, Reply, Shared};
+use sharecheck_client::offsets::DescribeOffsetsRequest;
 use sharecheck_client::v2::{
     AcquireMode, ShareAcknowledgeV2Request, ShareAcknowledgeV2Response, ShareFetchV2Request,
     ShareFetchV2Response,
@@ -14,18 +15,24 @@ use sharecheck_client::v2::{
 
 pub mod session;
 
+#[path = "91_alter_share_group_offsets.rs"]
+pub mod alter_share_group_offsets;
 #[path = "18_api_versions.rs"]
 pub mod api_versions;
 #[path = "37_create_partitions.rs"]
 pub mod create_partitions;
 #[path = "19_create_topics.rs"]
 pub mod create_topics;
+#[path = "92_delete_share_group_offsets.rs"]
+pub mod delete_share_group_offsets;
 #[path = "20_delete_topics.rs"]
 pub mod delete_topics;
 #[path = "60_describe_cluster.rs"]
 pub mod describe_cluster;
 #[path = "32_describe_configs.rs"]
 pub mod describe_configs;
+#[path = "90_describe_share_group_offsets.rs"]
+pub mod describe_share_group_offsets;
 #[path = "01_fetch.rs"]
 pub mod fetch;
 #[path = "10_find_coordinator.rs"]
@@ -50,9 +57,10 @@ pub mod share_group_describe;
 pub mod share_group_heartbeat;
 
 /// The APIs served, with the versions advertised: every version kafka-protocol 0.18 implements
-/// (Kafka 4.1 schemas), and ShareFetch/ShareAcknowledge v2 (Kafka 4.2's RENEW), which the client
-/// crate writes on top of kafka-protocol's v1.
-pub const SERVED: [ApiKey; 17] = [
+/// (Kafka 4.1 schemas), ShareFetch/ShareAcknowledge v2 (Kafka 4.2's RENEW), which the client
+/// crate writes on top of kafka-protocol's v1, and DescribeShareGroupOffsets v1 (`Lag`), which it
+/// writes itself.
+pub const SERVED: [ApiKey; 20] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -70,6 +78,9 @@ pub const SERVED: [ApiKey; 17] = [
     ApiKey::ShareGroupDescribe,
     ApiKey::ShareFetch,
     ApiKey::ShareAcknowledge,
+    ApiKey::DescribeShareGroupOffsets,
+    ApiKey::AlterShareGroupOffsets,
+    ApiKey::DeleteShareGroupOffsets,
 ];
 
 /// The (min, max) version of `key` this broker serves, or `None`. ShareFetch and ShareAcknowledge
@@ -77,6 +88,7 @@ pub const SERVED: [ApiKey; 17] = [
 pub fn served(key: ApiKey) -> Option<(i16, i16)> {
     SERVED.contains(&key).then(|| match key {
         ApiKey::ShareFetch | ApiKey::ShareAcknowledge => (1, sharecheck_client::v2::V2),
+        ApiKey::DescribeShareGroupOffsets => (0, sharecheck_client::offsets::LAG_VERSION),
         _ => {
             let v = key.valid_versions();
             (v.min, v.max)
@@ -286,6 +298,33 @@ pub async fn serve(
                 header.correlation_id,
             )?))
         }
+        ApiKey::DescribeShareGroupOffsets => sync_api!(
+            describe_share_group_offsets,
+            DescribeOffsetsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::AlterShareGroupOffsets => sync_api!(
+            alter_share_group_offsets,
+            AlterShareGroupOffsetsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::DeleteShareGroupOffsets => sync_api!(
+            delete_share_group_offsets,
+            DeleteShareGroupOffsetsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
         other => Err(ProtocolError(format!("API {other:?} is not served"))),
     }
 }

@@ -171,6 +171,14 @@ pub struct Oracle {
     deleted: bool,
     /// Each member name's last reported assignment, with the step it was reported in.
     assignments: BTreeMap<String, (usize, BTreeSet<i32>)>,
+    /// Member names surely in the group now (joined, not left).
+    members: BTreeSet<String>,
+    /// A member may be in the group without the oracle knowing for sure (it crashed, or a new
+    /// incarnation replaced it without leaving: the coordinator drops it at its session timeout).
+    maybe_members: bool,
+    /// Connections of the group's members to brokers that sent share requests and have not been
+    /// dropped: while one is open the leader may keep the share partition cached (§18.1).
+    conns: BTreeSet<(MemberIdx, i32)>,
 }
 
 impl Oracle {
@@ -215,6 +223,9 @@ impl Oracle {
             received: BTreeMap::new(),
             deleted: false,
             assignments: BTreeMap::new(),
+            members: BTreeSet::new(),
+            maybe_members: false,
+            conns: BTreeSet::new(),
         };
         o.grow_to(setup.partitions.clamp(1, MAX_PARTITIONS));
         Ok(o)
@@ -370,6 +381,78 @@ impl Oracle {
         self.anomalies.push(Violation { kind, step, detail });
     }
 
+    /// The top-level answer to Alter/DeleteShareGroupOffsets: the group must have no members
+    /// (NON_EMPTY_GROUP otherwise, `GroupMetadataManager.throwIfShareGroupIsNotEmpty` and
+    /// `ShareGroup.validateEmptyGroup`, docs/semantics.md §18.1); when the oracle cannot know,
+    /// either answer.
+    fn judge_offsets_answer(
+        &mut self,
+        step: usize,
+        api: &str,
+        error: ErrorCode,
+        partition_error: Option<ErrorCode>,
+    ) {
+        let sure_members = !self.members.is_empty();
+        let wrong = if sure_members {
+            error != ErrorCode::NON_EMPTY_GROUP
+        } else if self.maybe_members {
+            error != ErrorCode::NONE && error != ErrorCode::NON_EMPTY_GROUP
+        } else {
+            error != ErrorCode::NONE || partition_error.is_some_and(|c| c != ErrorCode::NONE)
+        };
+        if wrong {
+            let why = if sure_members {
+                format!(
+                    "the group has member(s) {}, so NON_EMPTY_GROUP",
+                    self.members.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                "the group has no members, so success".to_string()
+            };
+            let partition = partition_error
+                .map(|c| format!(" (partition: {c})"))
+                .unwrap_or_default();
+            self.report(
+                Anomaly::OffsetsAnswerWrong,
+                step,
+                format!("{api} answered {error}{partition}; {why}"),
+            );
+        }
+    }
+
+    /// Whether a connection of the group to the partition's leader may keep its share partition
+    /// cached.
+    fn maybe_cached(&self, partition: i32) -> bool {
+        let leader = self.leaders.get(&partition).copied();
+        self.conns
+            .iter()
+            .any(|(_, b)| leader.is_none_or(|l| l == *b))
+    }
+
+    /// A group limit was set while the case runs: the oracle's rules follow it.
+    fn limit_set(&mut self, name: &str, value: i64) {
+        let set: Box<dyn Fn(&mut OracleConfig)> = match name {
+            "share.delivery.count.limit" => {
+                let v = u8::try_from(value).unwrap_or(u8::MAX);
+                self.delivery_limit = v;
+                Box::new(move |c: &mut OracleConfig| c.rules.delivery_limit = v)
+            }
+            "share.partition.max.record.locks" => {
+                let v = u32::try_from(value).unwrap_or(u32::MAX);
+                Box::new(move |c: &mut OracleConfig| c.rules.max_in_flight = v)
+            }
+            "share.record.lock.duration.ms" => {
+                let v = Millis::try_from(value).unwrap_or(Millis::MAX);
+                Box::new(move |c: &mut OracleConfig| c.lock_ms = v)
+            }
+            _ => return,
+        };
+        set(&mut self.config);
+        for p in self.parts.values_mut() {
+            p.reconfigured(&set);
+        }
+    }
+
     /// Whether the group has no share session left on `broker`.
     fn group_empty_on(&self, broker: i32) -> bool {
         !self.sessions.keys().any(|(_, b)| *b == broker)
@@ -472,6 +555,139 @@ impl Oracle {
             }
             Event::Join { member, .. } => {
                 self.incarnate(member);
+                if !self.members.insert(member.clone()) {
+                    // The former incarnation did not leave: it stays until its session timeout.
+                    self.maybe_members = true;
+                }
+            }
+            Event::Leave { member, error, .. } => {
+                if *error == ErrorCode::NONE {
+                    self.members.remove(member);
+                } else {
+                    self.maybe_members = true;
+                }
+            }
+            Event::Crash { member, .. } => {
+                if self.members.remove(member) {
+                    self.maybe_members = true;
+                }
+            }
+            Event::OffsetsAltered {
+                step,
+                partition,
+                start,
+                error,
+                partition_error,
+                ..
+            } => {
+                self.judge_offsets_answer(
+                    *step,
+                    "AlterShareGroupOffsets",
+                    *error,
+                    *partition_error,
+                );
+                if *error == ErrorCode::NONE && partition_error.is_none_or(|c| c == ErrorCode::NONE)
+                {
+                    let cached = self.maybe_cached(*partition);
+                    if let Some(p) = self.parts.get_mut(partition) {
+                        p.offsets_replaced(*step, Some(*start), cached);
+                    }
+                }
+            }
+            Event::OffsetsDeleted {
+                step,
+                error,
+                topic_error,
+                ..
+            } => {
+                self.judge_offsets_answer(*step, "DeleteShareGroupOffsets", *error, None);
+                let initialized = self.parts.values().any(PartitionOracle::is_initialized);
+                if *error == ErrorCode::NONE {
+                    let t = topic_error.unwrap_or(ErrorCode::NONE);
+                    if initialized && t != ErrorCode::NONE {
+                        self.report(
+                            Anomaly::OffsetsAnswerWrong,
+                            *step,
+                            format!("DeleteShareGroupOffsets refused the topic with {t}, but the group has share-group state for it"),
+                        );
+                    }
+                    if t == ErrorCode::NONE {
+                        let keys: Vec<i32> = self.parts.keys().copied().collect();
+                        for k in keys {
+                            let cached = self.maybe_cached(k);
+                            if let Some(p) = self.parts.get_mut(&k) {
+                                p.offsets_replaced(*step, None, cached);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::OffsetsDescribed {
+                step,
+                version,
+                error,
+                partitions,
+                sent_ms,
+                received_ms,
+            } => {
+                if *error != ErrorCode::NONE {
+                    self.report(
+                        Anomaly::WrongErrorCode,
+                        *step,
+                        format!("DescribeShareGroupOffsets answered the group with {error}"),
+                    );
+                    return;
+                }
+                for d in partitions {
+                    if d.error != ErrorCode::NONE {
+                        self.report(
+                            Anomaly::WrongErrorCode,
+                            *step,
+                            format!(
+                                "DescribeShareGroupOffsets answered partition {} with {}",
+                                d.partition, d.error
+                            ),
+                        );
+                        continue;
+                    }
+                    let lag =
+                        (*version >= sharecheck_client::offsets::LAG_VERSION).then_some(d.lag);
+                    if let Some(p) = self.parts.get_mut(&d.partition) {
+                        p.described(*step, (*sent_ms, *received_ms), d.start_offset, lag);
+                    }
+                }
+            }
+            Event::GroupLimitSet {
+                step,
+                name,
+                value,
+                error,
+                ..
+            } => {
+                use sharecheck_model::spec::{group_limit_answer, LimitAnswer};
+                let want = group_limit_answer(name, *value);
+                let wrong = match want {
+                    Some(LimitAnswer::Refuse) => *error != ErrorCode::INVALID_CONFIG,
+                    Some(LimitAnswer::Accept) => *error != ErrorCode::NONE,
+                    Some(LimitAnswer::Either) | None => {
+                        *error != ErrorCode::NONE && *error != ErrorCode::INVALID_CONFIG
+                    }
+                };
+                if wrong {
+                    let rule = match want {
+                        Some(LimitAnswer::Refuse) => "outside every broker's range: INVALID_CONFIG",
+                        Some(LimitAnswer::Accept) => "inside every broker's range: success",
+                        _ => "success or INVALID_CONFIG",
+                    };
+                    self.report(
+                        Anomaly::GroupLimitAnswerWrong,
+                        *step,
+                        format!("{name}={value} was answered with {error}; the rule: {rule}"),
+                    );
+                }
+                if *error == ErrorCode::NONE {
+                    self.limit_set(name, *value);
+                }
             }
             Event::Produce {
                 step,
@@ -567,6 +783,7 @@ impl Oracle {
                 record_limit,
             } => {
                 let idx = self.member(member);
+                self.conns.insert((idx, *broker));
                 if self.deleted {
                     return;
                 }
@@ -679,6 +896,7 @@ impl Oracle {
                 lock_timeout_ms,
             } => {
                 let idx = self.member(member);
+                self.conns.insert((idx, *broker));
                 if self.deleted {
                     return;
                 }
@@ -724,6 +942,7 @@ impl Oracle {
             } => {
                 let idx = self.member(member);
                 self.sessions.drop_session(&(idx, *broker));
+                self.conns.remove(&(idx, *broker));
                 let empty = self.group_empty_on(*broker);
                 // The broker releases the member's records of the partitions it leads.
                 let led: Vec<i32> = self
@@ -744,6 +963,7 @@ impl Oracle {
                 let affected: Vec<i32> = match node {
                     None => {
                         self.sessions.clear();
+                        self.conns.clear();
                         self.parts.keys().copied().collect()
                     }
                     Some(n) => {
@@ -756,6 +976,7 @@ impl Oracle {
                         for k in gone {
                             self.sessions.drop_session(&k);
                         }
+                        self.conns.retain(|(_, b)| b != n);
                         self.parts
                             .keys()
                             .copied()
@@ -836,7 +1057,7 @@ impl Oracle {
                     );
                 }
             }
-            Event::Crash { .. } | Event::Leave { .. } | Event::Wait { .. } => {}
+            Event::Wait { .. } => {}
         }
     }
 

@@ -170,6 +170,11 @@ pub struct PartitionOracle {
     latest_reset: bool,
     /// Whether a fetch has reached the partition (it is initialised then, §4.3).
     initialized: bool,
+    /// The lowest start offset the share coordinator may hold for the partition: a write carries
+    /// the SPSO as it was before the write's own change (`SP.writeShareGroupState@4.2.1:2761-2768`,
+    /// the SPSO moves after it, 2522), so the persisted start trails the SPSO by up to one write
+    /// (§18.2). `None`: nothing written since the share partition was initialised (start −1).
+    start_floor: Option<Offset>,
     /// Leadership moved and no request has reached the new leader yet: the former leader's lock
     /// expiries may still be written (`TimedKind::FencedExpiry`) until one does.
     awaiting_load: bool,
@@ -193,6 +198,7 @@ impl PartitionOracle {
             latest_reset: false,
             initialized: false,
             awaiting_load: false,
+            start_floor: None,
         }
     }
 
@@ -213,6 +219,11 @@ impl PartitionOracle {
                 c.part = SharePartition::initialized(AutoOffsetReset::Latest, c.part.log_end());
             }
         }
+    }
+
+    /// Whether a fetch or an alter has initialised the share partition.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized
     }
 
     /// The anomalies found so far.
@@ -533,11 +544,18 @@ impl PartitionOracle {
             self.check_lock_timeout(step, obs.lock_timeout_ms);
         }
         let has_acks = !obs.acks.is_empty();
+        let spso_before = self.lowest_spso();
         let Some(mut expanded) = self.expand_at(step, obs.sent, obs.received) else {
             return;
         };
         let answered = obs.top_error == ErrorCode::NONE
             && obs.partition_error.is_none_or(|c| c == ErrorCode::NONE);
+        if has_acks
+            && obs.top_error == ErrorCode::NONE
+            && obs.ack_error.is_none_or(|c| c == ErrorCode::NONE)
+        {
+            self.written(spso_before);
+        }
         self.loaded(&mut expanded, answered);
         let mut results = Vec::new();
         for (cand, kinds) in expanded {
@@ -600,11 +618,15 @@ impl PartitionOracle {
             obs.sent + self.config.lock_ms,
             obs.received + self.config.lock_ms + self.config.tolerance_ms,
         );
+        let spso_before = self.lowest_spso();
         let Some(mut expanded) = self.expand_at(step, obs.sent, obs.received) else {
             return;
         };
         let answered = matches!(verdict, SessionVerdict::Accepted { .. })
             && obs.partition_error.is_none_or(|c| c == ErrorCode::NONE);
+        if answered && !obs.acks.is_empty() {
+            self.written(spso_before);
+        }
         self.loaded(&mut expanded, answered);
         let mut results: Vec<Judged> = Vec::new();
         for (mut cand, mut kinds) in expanded {
@@ -753,6 +775,134 @@ impl PartitionOracle {
 
     pub fn restarted(&mut self) {
         self.reload_every_candidate(|_| Vec::new());
+    }
+
+    /// The lowest SPSO of any candidate now.
+    fn lowest_spso(&self) -> Offset {
+        self.candidates
+            .iter()
+            .map(|c| c.part.spso())
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// An acknowledgement was answered with success: its state write carried the SPSO from before.
+    fn written(&mut self, spso_before: Offset) {
+        self.start_floor = Some(spso_before);
+    }
+
+    /// The group's share-group state of this partition was replaced (AlterShareGroupOffsets with
+    /// `Some(start)`, DeleteShareGroupOffsets with `None`: the next fetch initialises it by
+    /// `share.auto.offset.reset`). Acquisitions, locks and pending releases are gone with it.
+    /// `maybe_cached`: a connection of the group to the leader may still hold the share partition
+    /// in its cache, which the coordinator's new state does not reach until the cache drops it
+    /// (`SharePartitionManager.ShareGroupListenerImpl.onGroupEmpty@4.2.1:873`, on a disconnect):
+    /// the old state stays a candidate.
+    pub fn offsets_replaced(&mut self, step: usize, start: Option<Offset>, maybe_cached: bool) {
+        if self.stopped {
+            return;
+        }
+        if maybe_cached && start.is_none() {
+            self.stop(format!(
+                "step {step}: offsets deleted while a connection of the group may keep the share partition cached"
+            ));
+            return;
+        }
+        let mut next: Vec<Candidate> = Vec::new();
+        for c in std::mem::take(&mut self.candidates) {
+            let part = match start {
+                Some(s) => c.part.altered(s),
+                None => SharePartition::initialized(AutoOffsetReset::Earliest, c.part.log_end()),
+            };
+            let fresh = Candidate {
+                part,
+                pending: Vec::new(),
+            };
+            if !next.contains(&fresh) {
+                next.push(fresh);
+            }
+            if maybe_cached && !next.contains(&c) {
+                next.push(c);
+            }
+        }
+        self.candidates = next;
+        self.refused_acks.clear();
+        self.initialized = start.is_some();
+        self.start_floor = start;
+    }
+
+    /// A DescribeShareGroupOffsets answer for this partition. `start` is what the share coordinator
+    /// holds: −1 while nothing was written since the share partition was initialised (then lag is
+    /// −1 too), else at most the SPSO of some candidate and at least the SPSO before the latest
+    /// write (§18.2). `lag` (v1), once the start is known, is [`SharePartition::lag`]: the count of
+    /// records from the SPSO on that are not yet terminal, which does not depend on how far the
+    /// persisted start trails.
+    pub fn described(
+        &mut self,
+        step: usize,
+        (sent, received): (Millis, Millis),
+        start: i64,
+        lag: Option<i64>,
+    ) {
+        if self.stopped {
+            return;
+        }
+        if start == -1 {
+            if self.start_floor.is_some() {
+                self.report(
+                    Anomaly::StartOffsetMismatch,
+                    step,
+                    "start offset -1 (nothing written), but an alter or an acknowledgement answered with success wrote it",
+                );
+            } else if let Some(l) = lag.filter(|l| *l != -1) {
+                self.report(
+                    Anomaly::LagMismatch,
+                    step,
+                    format!("lag {l} with start offset -1: a lag needs a start offset"),
+                );
+            }
+            return;
+        }
+        let Some(expanded) = self.expand_at(step, sent, received) else {
+            return;
+        };
+        let floor = self.start_floor.unwrap_or(0);
+        let results: Vec<Judged> = expanded
+            .into_iter()
+            .map(|(c, k)| {
+                let (spso, want_lag) = (c.part.spso(), c.part.lag());
+                if start > spso || start < floor {
+                    Err((
+                        Reject::new(
+                            Anomaly::StartOffsetMismatch,
+                            format!(
+                                "start offset {start}, but the share-partition start offset is {spso} and the last one written at least {floor}"
+                            ),
+                        ),
+                        c,
+                    ))
+                } else if let Some(l) = lag.filter(|l| *l != want_lag) {
+                    Err((
+                        Reject::new(
+                            Anomaly::LagMismatch,
+                            format!(
+                                "lag {l}, but {want_lag} record(s) from the start offset {spso} to the end offset {} are not yet acknowledged or archived",
+                                c.part.log_end()
+                            ),
+                        ),
+                        c,
+                    ))
+                } else {
+                    Ok((c, k))
+                }
+            })
+            .collect();
+        self.settle(step, results, |_| {});
+    }
+
+    /// The group's delivery limit, in-flight window or lock duration changed while the case runs.
+    pub fn reconfigured(&mut self, f: impl Fn(&mut OracleConfig)) {
+        f(&mut self.config);
     }
 
     /// The runner fetched for `patience_ms` and the member received `got` of the `wanted` records

@@ -3,6 +3,7 @@
 //! rerun command).
 
 pub mod artifact;
+pub mod baseline;
 pub mod junit;
 pub mod text;
 

@@ -12,8 +12,8 @@ pub mod held;
 pub mod schedule;
 
 use crate::history::{
-    AckedPartition, Event, FetchedPartition, History, PartitionAcks, Recorded, Setup, TargetInfo,
-    HISTORY_FORMAT_VERSION,
+    AckedPartition, DescribedOffsets, Event, FetchedPartition, History, PartitionAcks, Recorded,
+    Setup, TargetInfo, HISTORY_FORMAT_VERSION,
 };
 use crate::oracle::{offsets_text, CaseVerdict, Millis, Oracle, StepRecord, Violation};
 use crate::target::{Fault, Target};
@@ -965,6 +965,130 @@ impl CaseRun<'_> {
         Ok(format!("DeleteTopics: {error}"))
     }
 
+    async fn alter_offsets(
+        &mut self,
+        step: usize,
+        partition: u32,
+        start: i64,
+    ) -> Result<String, Abort> {
+        let sent = self.now();
+        let (group, topic) = (self.group.clone(), self.topic.clone());
+        let answer = self
+            .client
+            .alter_share_group_offsets(&group, &topic, &[(partition as i32, start)])
+            .await?;
+        let partition_error = answer
+            .parts
+            .iter()
+            .find(|(p, _)| *p == partition as i32)
+            .map(|(_, c)| *c);
+        self.record(Event::OffsetsAltered {
+            step,
+            partition: partition as i32,
+            start,
+            error: answer.error,
+            partition_error,
+            sent_ms: sent,
+            received_ms: self.now(),
+        });
+        Ok(match partition_error {
+            Some(c) => format!("AlterShareGroupOffsets: {}, partition: {c}", answer.error),
+            None => format!("AlterShareGroupOffsets: {}", answer.error),
+        })
+    }
+
+    async fn delete_offsets(&mut self, step: usize) -> Result<String, Abort> {
+        let sent = self.now();
+        let (group, topic) = (self.group.clone(), self.topic.clone());
+        let answer = self
+            .client
+            .delete_share_group_offsets(&group, &topic)
+            .await?;
+        let topic_error = answer.parts.first().map(|(_, c)| *c);
+        self.record(Event::OffsetsDeleted {
+            step,
+            error: answer.error,
+            topic_error,
+            sent_ms: sent,
+            received_ms: self.now(),
+        });
+        Ok(match topic_error {
+            Some(c) => format!("DeleteShareGroupOffsets: {}, topic: {c}", answer.error),
+            None => format!("DeleteShareGroupOffsets: {}", answer.error),
+        })
+    }
+
+    async fn describe_offsets(&mut self, step: usize) -> Result<String, Abort> {
+        let sent = self.now();
+        let (group, topic) = (self.group.clone(), self.topic.clone());
+        let all: Vec<i32> = (0..self.partitions as i32).collect();
+        let (version, answer) = self
+            .client
+            .describe_share_group_offsets(&group, &topic, &all)
+            .await?;
+        let partitions: Vec<DescribedOffsets> = answer
+            .topics
+            .iter()
+            .filter(|t| t.topic_name == topic)
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| DescribedOffsets {
+                partition: p.partition_index,
+                start_offset: p.start_offset,
+                lag: p.lag,
+                error: ErrorCode(p.error_code),
+            })
+            .collect();
+        let text: Vec<String> = partitions
+            .iter()
+            .map(|p| {
+                format!(
+                    "partition {} start {} lag {} {}",
+                    p.partition, p.start_offset, p.lag, p.error
+                )
+            })
+            .collect();
+        self.record(Event::OffsetsDescribed {
+            step,
+            version,
+            error: ErrorCode(answer.error_code),
+            partitions,
+            sent_ms: sent,
+            received_ms: self.now(),
+        });
+        Ok(format!(
+            "DescribeShareGroupOffsets v{version}: {}; {}",
+            ErrorCode(answer.error_code),
+            text.join(", ")
+        ))
+    }
+
+    async fn set_group_limit(
+        &mut self,
+        step: usize,
+        name: &str,
+        value: i64,
+    ) -> Result<String, Abort> {
+        let sent = self.now();
+        let group = self.group.clone();
+        let v = value.to_string();
+        let error = match self.client.set_group_configs(&group, &[(name, &v)]).await {
+            Ok(()) => ErrorCode::NONE,
+            Err(e) => match e.kafka_code() {
+                Some(code) => code,
+                None => return Err(e.into()),
+            },
+        };
+        self.record(Event::GroupLimitSet {
+            step,
+            name: name.to_string(),
+            value,
+            error,
+            sent_ms: sent,
+            received_ms: self.now(),
+        });
+        Ok(format!("IncrementalAlterConfigs {name}={value}: {error}"))
+    }
+
     /// Waits (within the join patience) until the members' assignments cover every partition,
     /// then records each member's assignment and the claim.
     async fn expect_assigned(&mut self, step: usize) -> Result<String, Abort> {
@@ -1200,6 +1324,12 @@ impl CaseRun<'_> {
             Step::MoveLeader { partition } => self.move_leader(n, *partition as i32).await,
             Step::AddPartitions { count } => self.add_partitions(n, *count).await,
             Step::DeleteTopic => self.delete_topic(n).await,
+            Step::AlterOffsets { start, partition } => {
+                self.alter_offsets(n, *partition, *start).await
+            }
+            Step::DeleteOffsets => self.delete_offsets(n).await,
+            Step::DescribeOffsets => self.describe_offsets(n).await,
+            Step::SetGroupLimit { name, value } => self.set_group_limit(n, name, *value).await,
             Step::ExpectAssigned => self.expect_assigned(n).await,
             Step::ExpectReceived { member, at_least } => {
                 self.record(Event::Claim {

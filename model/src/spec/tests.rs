@@ -647,3 +647,64 @@ fn a_renewing_fetch_must_fetch_nothing_and_record_limit_is_a_hard_cap() {
         "batch-optimized may take the whole batch"
     );
 }
+
+#[test]
+fn lag_counts_the_records_from_the_spso_that_are_not_terminal() {
+    let rules = Rules::kafka_defaults(Profile::KAFKA_4_2);
+    let mut p = SharePartition::new(0);
+    p.produce(5);
+    assert_eq!(p.lag(), 5);
+    p.acquire(&rules, 0, &[0, 1, 2, 3, 4]).unwrap();
+    // Accept 0-1 (the SPSO moves to 2), reject 3 (terminal above the SPSO): 2 and 4 remain.
+    let acks = [
+        AckBatch::new(0, 1, AckType::Accept),
+        AckBatch::new(3, 3, AckType::Reject),
+    ];
+    p.acknowledge(&rules, 0, &acks, false).unwrap();
+    assert_eq!(p.spso(), 2);
+    assert_eq!(p.lag(), 2);
+}
+
+#[test]
+fn an_alter_restarts_the_share_partition_at_its_start() {
+    let rules = Rules::kafka_defaults(Profile::KAFKA_4_2);
+    let mut p = SharePartition::new(0);
+    p.produce(5);
+    p.acquire(&rules, 0, &[0, 1, 2, 3, 4]).unwrap();
+    p.acknowledge(&rules, 0, &[AckBatch::new(0, 4, AckType::Accept)], false)
+        .unwrap();
+    let a = p.altered(1);
+    assert_eq!((a.spso(), a.log_end(), a.lag()), (1, 5, 4));
+    assert_eq!(a.record(0).map(|r| r.state), Some(RecordState::Archived));
+    assert_eq!(a.record(1), Some(InFlight::NEW));
+    assert_eq!(p.altered(99).spso(), 5);
+}
+
+#[test]
+fn group_limits_are_refused_outside_every_broker_range() {
+    assert_eq!(
+        group_limit_answer("share.delivery.count.limit", 1),
+        Some(LimitAnswer::Refuse)
+    );
+    assert_eq!(
+        group_limit_answer("share.delivery.count.limit", 26),
+        Some(LimitAnswer::Refuse)
+    );
+    assert_eq!(
+        group_limit_answer("share.delivery.count.limit", 5),
+        Some(LimitAnswer::Accept)
+    );
+    assert_eq!(
+        group_limit_answer("share.delivery.count.limit", 10),
+        Some(LimitAnswer::Either)
+    );
+    assert_eq!(
+        group_limit_answer("share.record.lock.duration.ms", 999),
+        Some(LimitAnswer::Refuse)
+    );
+    assert_eq!(
+        group_limit_answer("share.partition.max.record.locks", 10_001),
+        Some(LimitAnswer::Refuse)
+    );
+    assert_eq!(group_limit_answer("share.auto.offset.reset", 0), None);
+}
