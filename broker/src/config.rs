@@ -70,6 +70,9 @@ pub struct BrokerConfig {
     pub write_timeout: Duration,
     /// Print one line per request and connection event on stderr.
     pub trace: bool,
+    /// `errors.deadletterqueue.topic.name.prefix` (4.4; default `dlq.`, empty: any name): a group's
+    /// DLQ topic must start with it, checked when a record is written (docs/semantics.md §19).
+    pub dlq_topic_prefix: String,
 }
 
 impl Default for BrokerConfig {
@@ -98,6 +101,7 @@ impl Default for BrokerConfig {
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(30),
             trace: false,
+            dlq_topic_prefix: "dlq.".to_string(),
         }
     }
 }
@@ -173,6 +177,9 @@ pub struct GroupOverrides {
     pub heartbeat_interval_ms: Option<i32>,
     pub session_timeout_ms: Option<i32>,
     pub isolation_level: Option<&'static str>,
+    /// `errors.deadletterqueue.topic.name` (4.4, KIP-1191): the group's DLQ topic; empty or unset
+    /// means no DLQ.
+    pub dlq_topic: Option<String>,
 }
 
 /// The effective settings of one group.
@@ -187,7 +194,7 @@ pub struct GroupSettings {
 }
 
 /// The group config names this broker knows, in the order DescribeConfigs lists them.
-pub const GROUP_CONFIG_NAMES: [&str; 7] = [
+pub const GROUP_CONFIG_NAMES: [&str; 8] = [
     "share.record.lock.duration.ms",
     "share.auto.offset.reset",
     "share.delivery.count.limit",
@@ -195,6 +202,7 @@ pub const GROUP_CONFIG_NAMES: [&str; 7] = [
     "share.heartbeat.interval.ms",
     "share.session.timeout.ms",
     "share.isolation.level",
+    "errors.deadletterqueue.topic.name",
 ];
 
 fn reset_name(r: AutoOffsetReset) -> &'static str {
@@ -315,6 +323,16 @@ impl GroupOverrides {
                     },
                 }
             }
+            "errors.deadletterqueue.topic.name" => {
+                // Only `__` is refused when the config is set (`GroupConfig@4.4:667-673`); the
+                // prefix and the topic itself are checked when a record is written.
+                if value.is_some_and(|v| v.starts_with("__")) {
+                    return bad(format!(
+                        "{name}: DLQ topic name must not start with '__'"
+                    ));
+                }
+                self.dlq_topic = value.map(str::to_string);
+            }
             _ => return bad(format!("Unknown group config name: {name}")),
         }
         let s = self.settings(broker);
@@ -356,6 +374,10 @@ impl GroupOverrides {
                     "share.session.timeout.ms" => (
                         s.session_timeout_ms.to_string(),
                         self.session_timeout_ms.is_some(),
+                    ),
+                    "errors.deadletterqueue.topic.name" => (
+                        self.dlq_topic.clone().unwrap_or_default(),
+                        self.dlq_topic.is_some(),
                     ),
                     _ => (
                         self.isolation_level

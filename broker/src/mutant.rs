@@ -69,13 +69,17 @@ pub enum BrokerMutant {
     LagOffByOne,
     /// IncrementalAlterConfigs accepts group limits outside the broker's bounds (§18.3).
     GroupLimitUnchecked,
+    /// The first record archived for a dead-letter reason is not written to the DLQ topic (§19).
+    DlqRecordMissing,
+    /// Every record archived for a dead-letter reason is written to the DLQ topic twice (§19).
+    DlqWrittenTwice,
 }
 
 /// Spec mutants in the order they are listed.
 const SPEC: [Mutant; 16] = Mutant::ALL;
 
 /// Broker-only mutants in the order they are listed.
-const WIRE: [BrokerMutant; 20] = [
+const WIRE: [BrokerMutant; 22] = [
     BrokerMutant::WrongAckErrorCode,
     BrokerMutant::EarlyLockExpiry,
     BrokerMutant::SessionEpochUnchecked,
@@ -96,6 +100,8 @@ const WIRE: [BrokerMutant; 20] = [
     BrokerMutant::DeleteKeepsState,
     BrokerMutant::LagOffByOne,
     BrokerMutant::GroupLimitUnchecked,
+    BrokerMutant::DlqRecordMissing,
+    BrokerMutant::DlqWrittenTwice,
 ];
 
 impl BrokerMutant {
@@ -131,6 +137,8 @@ impl BrokerMutant {
             BrokerMutant::DeleteKeepsState => "delete-keeps-state",
             BrokerMutant::LagOffByOne => "lag-off-by-one",
             BrokerMutant::GroupLimitUnchecked => "group-limit-unchecked",
+            BrokerMutant::DlqRecordMissing => "dlq-record-missing",
+            BrokerMutant::DlqWrittenTwice => "dlq-written-twice",
         }
     }
 
@@ -194,6 +202,10 @@ impl BrokerMutant {
             BrokerMutant::GroupLimitUnchecked => {
                 "group limits outside the broker's bounds are accepted instead of INVALID_CONFIG"
             }
+            BrokerMutant::DlqRecordMissing => {
+                "the first record archived for a dead-letter reason never reaches the DLQ topic"
+            }
+            BrokerMutant::DlqWrittenTwice => "every dead-lettered record is written to the DLQ twice",
         }
     }
 
@@ -232,7 +244,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_round_trip() {
         let all = BrokerMutant::all();
-        assert_eq!(all.len(), 36);
+        assert_eq!(all.len(), 38);
         let mut names: Vec<_> = all.iter().map(|m| m.name()).collect();
         names.sort_unstable();
         names.dedup();

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sharecheck_model::spec::{
-    AckBatch, AcquiredRange, MemberIdx, Offset, RecordState, Rules, SharePartition,
+    dlq_cause, AckBatch, AckType, AcquiredRange, Change, DlqCause, MemberIdx, Offset, RecordState,
+    Rules, SharePartition,
 };
 use uuid::Uuid;
 
@@ -28,6 +29,9 @@ pub struct Topic {
     pub partitions: Vec<PartitionLog>,
     /// Partitions it was created with (the `added-partition-unassigned` mutant assigns only these).
     pub created_with: usize,
+    /// The topic configs it was created with (kept, not interpreted, except
+    /// `errors.deadletterqueue.group.enable`).
+    pub configs: BTreeMap<String, String>,
 }
 
 /// Index of a share partition in [`State`].
@@ -93,6 +97,9 @@ pub struct State {
     /// Start offsets set by AlterShareGroupOffsets for share partitions not loaded yet: the first
     /// fetch starts there instead of at `share.auto.offset.reset`.
     altered_starts: HashMap<(String, Uuid, i32), Offset>,
+    /// Records archived for a dead-letter reason, waiting to be written to their group's DLQ
+    /// topic: (share partition, offset, delivery count, cause).
+    dlq_pending: Vec<(SpId, Offset, u8, DlqCause)>,
     timers: BTreeMap<Instant, Vec<(SpId, Offset, Offset)>>,
     next_producer_id: i64,
 }
@@ -177,6 +184,7 @@ impl State {
                 id,
                 partitions: (0..partitions).map(|_| PartitionLog::default()).collect(),
                 created_with: partitions as usize,
+                configs: BTreeMap::new(),
             },
         );
         self.topic_names.insert(id, name.to_string());
@@ -535,7 +543,12 @@ impl State {
         };
         let rules = self.rules(cfg, group);
         let deadline = now + lock_duration(cfg, &self.settings(cfg, group));
-        let State { sps, timers, .. } = self;
+        let State {
+            sps,
+            timers,
+            dlq_pending,
+            ..
+        } = self;
         let Some(entry) = sps.get_mut(id).and_then(Option::as_mut) else {
             return (
                 ErrorCode::UNKNOWN_SERVER_ERROR.0,
@@ -543,7 +556,7 @@ impl State {
                 false,
             );
         };
-        match entry.sp.acknowledge(&rules, idx, batches, is_renew_ack) {
+        let out = match entry.sp.acknowledge(&rules, idx, batches, is_renew_ack) {
             Ok(changes) => {
                 let renewed: Vec<Offset> = changes
                     .iter()
@@ -567,6 +580,13 @@ impl State {
                 if cfg.mutant != Some(BrokerMutant::RenewKeepsOldDeadline) {
                     schedule_locks(timers, entry, id, &renewed, deadline);
                 }
+                for ch in &changes {
+                    let ty = batches
+                        .iter()
+                        .find_map(|b| b.type_at(ch.offset))
+                        .and_then(AckType::from_code);
+                    note_dlq(dlq_pending, id, ty, ch);
+                }
                 // Released records are acquirable again, and terminal ones may move the SPSO
                 // and make room in the in-flight window: either way waiting fetches look again.
                 (ErrorCode::NONE.0, None, !changes.is_empty())
@@ -585,7 +605,9 @@ impl State {
                 // A failed request may still have changed records under a planted bug.
                 (c, Some(msg), rules.mutant.is_some())
             }
-        }
+        };
+        self.flush_dlq(cfg);
+        out
     }
 
     /// Releases the records `member` holds in `partitions` ([`SharePartition::release_session`],
@@ -607,9 +629,14 @@ impl State {
                 continue;
             };
             if let Some(e) = self.sps.get_mut(id).and_then(Option::as_mut) {
-                changed |= !e.sp.release_session(&rules, idx).is_empty();
+                let changes = e.sp.release_session(&rules, idx);
+                for ch in &changes {
+                    note_dlq(&mut self.dlq_pending, id, None, ch);
+                }
+                changed |= !changes.is_empty();
             }
         }
+        self.flush_dlq(cfg);
         changed
     }
 
@@ -658,12 +685,64 @@ impl State {
                 for o in first..=last {
                     if e.deadlines.get(&o) == Some(&deadline) {
                         e.deadlines.remove(&o);
-                        changed |= e.sp.expire_lock(&rules, o).is_some();
+                        if let Some(ch) = e.sp.expire_lock(&rules, o) {
+                            note_dlq(&mut self.dlq_pending, id, None, &ch);
+                            changed = true;
+                        }
                     }
                 }
             }
         }
+        self.flush_dlq(cfg);
         changed
+    }
+
+    /// Writes the records archived for a dead-letter reason to their group's DLQ topic (KIP-1191,
+    /// docs/semantics.md §19): one record per offset, no key or value, the `__dlq.errors.*`
+    /// headers, to partition `source partition % DLQ partitions`. Nothing is written — the record
+    /// stays archived — when the group names no DLQ topic, the name starts with `__` or lacks the
+    /// broker's prefix (`dlq.`), the topic does not exist (no auto-creation) or its
+    /// `errors.deadletterqueue.group.enable` is not `true` (`ShareGroupDLQStateManager.validateDlqTopic@4.4`).
+    pub fn flush_dlq(&mut self, cfg: &BrokerConfig) {
+        let pending = std::mem::take(&mut self.dlq_pending);
+        for (k, (id, offset, count, cause)) in pending.into_iter().enumerate() {
+            if k == 0 && cfg.mutant == Some(BrokerMutant::DlqRecordMissing) {
+                continue;
+            }
+            let Some(e) = self.sps.get(id).and_then(Option::as_ref) else {
+                continue;
+            };
+            let (group, topic_id, partition) = (e.group.clone(), e.topic_id, e.partition);
+            let Some(dlq) = self
+                .group_configs
+                .get(&group)
+                .and_then(|g| g.dlq_topic.clone())
+                .filter(|n| !n.is_empty() && !n.starts_with("__"))
+                .filter(|n| n.starts_with(&cfg.dlq_topic_prefix))
+            else {
+                continue;
+            };
+            let Some(target) = self.topics.get(&dlq).filter(|t| {
+                t.configs
+                    .get("errors.deadletterqueue.group.enable")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            }) else {
+                continue;
+            };
+            let (dlq_id, dlq_partitions) = (target.id, target.partitions.len() as i32);
+            let source = self
+                .topic_by_id(topic_id)
+                .map_or_else(|| topic_id.to_string(), |t| t.name.clone());
+            let batch = dlq_batch(&source, partition, offset, &group, count, cause);
+            let copies = if cfg.mutant == Some(BrokerMutant::DlqWrittenTwice) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let _ = self.produce(dlq_id, partition % dlq_partitions.max(1), &batch);
+            }
+        }
     }
 
     /// The earliest pending lock deadline.
@@ -840,6 +919,64 @@ impl State {
             self.topics.len(),
         )
     }
+}
+
+/// Queues `change` for the dead-letter queue when the spec says it goes there ([`dlq_cause`]).
+fn note_dlq(
+    pending: &mut Vec<(SpId, Offset, u8, DlqCause)>,
+    id: SpId,
+    by_ack: Option<AckType>,
+    change: &Change,
+) {
+    if let Some(cause) = dlq_cause(by_ack, change) {
+        pending.push((id, change.offset, change.to.delivery_count, cause));
+    }
+}
+
+/// One DLQ record as Kafka 4.4 writes it: no key or value (`errors.deadletterqueue.copy.record.enable`
+/// is false), the headers in Kafka's order, every value a UTF-8 string
+/// (`ShareGroupDLQStateManager@4.4:310-315, 581-606`).
+fn dlq_batch(
+    topic: &str,
+    partition: i32,
+    offset: Offset,
+    group: &str,
+    count: u8,
+    cause: DlqCause,
+) -> Bytes {
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{Record, TimestampType};
+    let mut headers: IndexMap<StrBytes, Option<Bytes>> = IndexMap::new();
+    for (k, v) in [
+        ("__dlq.errors.topic", topic.to_string()),
+        ("__dlq.errors.partition", partition.to_string()),
+        ("__dlq.errors.offset", offset.to_string()),
+        ("__dlq.errors.group", group.to_string()),
+        ("__dlq.errors.delivery.count", count.to_string()),
+        ("__dlq.errors.message", cause.message().to_string()),
+    ] {
+        headers.insert(StrBytes::from_static_str(k), Some(Bytes::from(v)));
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms,
+        key: None,
+        value: None,
+        headers,
+    };
+    sharecheck_client::admin::encode_batch(&[record]).unwrap_or_default()
 }
 
 /// How long an acquisition lock lasts in this group (the `early-lock-expiry` mutant halves it).

@@ -383,6 +383,34 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             let p = &g.topics[0].partitions[0];
             version == 1 && (p.start_offset, p.lag) == (1, 2)
         }
+        BrokerMutant::DlqRecordMissing | BrokerMutant::DlqWrittenTwice => {
+            let mut f = setup(planted, &[], 2).await;
+            let (group, topic) = (f.group.clone(), f.topic.clone());
+            let dlq = format!("dlq.{topic}");
+            f.client
+                .create_topic_with(&dlq, 1, &[("errors.deadletterqueue.group.enable", "true")])
+                .await
+                .expect("DLQ topic");
+            f.client
+                .set_group_configs(&group, &[("errors.deadletterqueue.topic.name", &dlq)])
+                .await
+                .expect("DLQ config");
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            ack_code(&mut a, &f, vec![AckBatch::new(0, 0, AckType::Reject)]).await;
+            f.client
+                .refresh_metadata(&[dlq.as_str()])
+                .await
+                .expect("metadata");
+            let written = f.client.read_log(&dlq, 0, 0).await.expect("read the DLQ");
+            let offset = |r: &sharecheck_client::admin::LogRecord| {
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == "__dlq.errors.offset")
+                    .and_then(|(_, v)| v.clone())
+            };
+            written.len() == 1 && offset(&written[0]).as_deref() == Some(&b"0"[..])
+        }
         BrokerMutant::GroupLimitUnchecked => {
             let mut f = setup(planted, &[], 1).await;
             let group = f.group.clone();
@@ -466,4 +494,6 @@ observable! {
     delete_keeps_state => "delete-keeps-state",
     lag_off_by_one => "lag-off-by-one",
     group_limit_unchecked => "group-limit-unchecked",
+    dlq_record_missing => "dlq-record-missing",
+    dlq_written_twice => "dlq-written-twice",
 }

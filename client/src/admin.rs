@@ -22,6 +22,7 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_share_group_offsets_request::{
     DescribeShareGroupOffsetsRequestGroup, DescribeShareGroupOffsetsRequestTopic,
 };
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -29,7 +30,8 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::share_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::{
-    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest,
+    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest,
+    DescribeShareGroupOffsetsRequest, FetchRequest,
 };
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
@@ -229,6 +231,19 @@ fn kafka_err(
         code: ErrorCode(code),
         message: message.as_ref().map(|m| m.to_string()),
     }
+}
+
+/// One record read back from a log ([`Client::read_log`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Its offset.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
 }
 
 /// The answer to AlterShareGroupOffsets or DeleteShareGroupOffsets: Kafka's codes as data.
@@ -549,15 +564,19 @@ impl Client {
     /// Metadata for `topics` (none: brokers only). Topics answered with an error are dropped from
     /// the cache.
     pub async fn refresh_metadata(&mut self, topics: &[&str]) -> Result<(), ClientError> {
-        let req = MetadataRequest::default().with_topics(Some(
-            topics
-                .iter()
-                .map(|t| {
-                    MetadataRequestTopic::default()
-                        .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
-                })
-                .collect(),
-        ));
+        // Never create a topic by asking about it (Kafka's default for this field is true, and so
+        // is `auto.create.topics.enable` on a broker left at its defaults).
+        let req = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(Some(
+                topics
+                    .iter()
+                    .map(|t| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
+                    })
+                    .collect(),
+            ));
         let resp = self.bootstrap.send(&req).await?;
         self.absorb_metadata(&resp);
         Ok(())
@@ -1246,6 +1265,99 @@ impl Client {
                 message: format!("no group {group} in the response"),
             })?;
         Ok((version, group))
+    }
+
+    /// Every data record of one partition of `topic` from offset `from` up to its high watermark
+    /// (Fetch from the leader, READ_UNCOMMITTED, several rounds of at most 1 MiB), with its
+    /// headers; for reading what a broker wrote (a dead-letter topic). The topic must be in the
+    /// metadata cache ([`Client::refresh_metadata`]).
+    pub async fn read_log(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+    ) -> Result<Vec<LogRecord>, ClientError> {
+        let meta = self
+            .topic(topic)
+            .ok_or_else(|| ClientError::Invalid(format!("topic {topic} is not in the metadata")))?;
+        let topic_id = meta.id;
+        let leader = self.leader(topic, partition).await?;
+        let mut out: Vec<LogRecord> = Vec::new();
+        let mut next = from;
+        // A hostile broker cannot keep this going: every round must move forward.
+        for _ in 0..1000 {
+            let req = FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(0)
+                .with_min_bytes(0)
+                .with_max_bytes(1 << 20)
+                .with_isolation_level(0)
+                .with_session_id(0)
+                .with_session_epoch(-1)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_topic_id(topic_id)
+                    .with_partitions(vec![FetchPartition::default()
+                        .with_partition(partition)
+                        .with_fetch_offset(next)
+                        .with_current_leader_epoch(-1)
+                        .with_last_fetched_epoch(-1)
+                        .with_log_start_offset(-1)
+                        .with_partition_max_bytes(1 << 20)])]);
+            let resp = self.connection(leader).await?.send(&req).await?;
+            if resp.error_code != 0 {
+                return Err(kafka_err(
+                    "Fetch",
+                    format!("{topic}-{partition}"),
+                    resp.error_code,
+                    &None,
+                ));
+            }
+            let Some(p) = resp
+                .responses
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == partition)
+            else {
+                return Err(ClientError::Malformed {
+                    api: "Fetch",
+                    message: format!("no answer for {topic}-{partition}"),
+                });
+            };
+            if p.error_code != 0 {
+                return Err(kafka_err(
+                    "Fetch",
+                    format!("{topic}-{partition}"),
+                    p.error_code,
+                    &None,
+                ));
+            }
+            let (records, _, issue) = crate::member::decode_batches(p.records.as_ref());
+            if let Some(why) = issue {
+                return Err(ClientError::Malformed {
+                    api: "Fetch",
+                    message: format!("{topic}-{partition}: {why}"),
+                });
+            }
+            let before = next;
+            for r in records.into_iter().filter(|r| r.offset >= before) {
+                next = r.offset + 1;
+                out.push(LogRecord {
+                    offset: r.offset,
+                    key: r.key,
+                    value: r.value,
+                    headers: r
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                });
+            }
+            if next >= p.high_watermark || next == before {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// The node id of a broker by its `BrokerId`.

@@ -417,6 +417,51 @@ pub fn next_session_epoch(current: Option<i32>, sent: i32, error: ErrorCode) -> 
 // ---------------------------------------------------------------------------------------------
 // Records
 
+/// Decode the data records of a `Records` field (ShareFetch or Fetch): stops cleanly at a truncated
+/// trailing batch (returning its length); skips, and reports, a batch that does not decode or whose
+/// counts do not fit its bytes (the guard checks them before the decoder sizes anything); skips
+/// control records.
+pub fn decode_batches(
+    records: Option<&Bytes>,
+) -> (Vec<kafka_protocol::records::Record>, usize, Option<String>) {
+    let mut out = Vec::new();
+    let mut truncated = 0usize;
+    let mut issue = None;
+    let Some(all) = records else {
+        return (out, truncated, issue);
+    };
+    let mut rest = all.clone();
+    // Batch header: base offset (8) + batch length (4), then `length` bytes.
+    while rest.has_remaining() {
+        if rest.remaining() < 12 {
+            truncated = rest.remaining();
+            break;
+        }
+        let len = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
+        if len < 0 {
+            issue = Some(format!("negative batch length {len}"));
+            break;
+        }
+        let total = 12 + len as usize;
+        if rest.remaining() < total {
+            truncated = rest.remaining();
+            break;
+        }
+        let mut batch = rest.split_to(total);
+        if let Err(e) = crate::guard::check_records(&batch) {
+            issue.get_or_insert_with(|| e.to_string());
+            continue;
+        }
+        match RecordBatchDecoder::decode(&mut batch) {
+            Ok(set) => out.extend(set.records.into_iter().filter(|r| !r.control)),
+            Err(e) => {
+                issue.get_or_insert_with(|| format!("undecodable batch: {e}"));
+            }
+        }
+    }
+    (out, truncated, issue)
+}
+
 /// Most offsets of one acquired range expanded offset by offset.
 const MAX_RANGE: i64 = 100_000;
 
@@ -429,56 +474,18 @@ pub fn decode_acquired(
     acquired: &[AcquiredRange],
 ) -> (Vec<FetchedRecord>, Vec<i64>, usize, Option<String>) {
     let mut out: BTreeMap<i64, FetchedRecord> = BTreeMap::new();
-    let mut truncated = 0usize;
-    let mut issue = None;
-    if let Some(all) = records {
-        let mut rest = all.clone();
-        // Batch header: base offset (8) + batch length (4), then `length` bytes.
-        while rest.has_remaining() {
-            if rest.remaining() < 12 {
-                truncated = rest.remaining();
-                break;
-            }
-            let len = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
-            if len < 0 {
-                issue = Some(format!("negative batch length {len}"));
-                break;
-            }
-            let total = 12 + len as usize;
-            if rest.remaining() < total {
-                truncated = rest.remaining();
-                break;
-            }
-            let mut batch = rest.split_to(total);
-            // Record and header counts are checked against the batch's bytes before the decoder
-            // sizes anything from them; a batch that fails is skipped like an undecodable one.
-            if let Err(e) = crate::guard::check_records(&batch) {
-                issue.get_or_insert_with(|| e.to_string());
-                continue;
-            }
-            match RecordBatchDecoder::decode(&mut batch) {
-                Ok(set) => {
-                    for r in set.records {
-                        if r.control {
-                            continue;
-                        }
-                        if let Some(range) = acquired.iter().find(|a| a.contains(r.offset)) {
-                            out.insert(
-                                r.offset,
-                                FetchedRecord {
-                                    offset: r.offset,
-                                    delivery_count: range.delivery_count,
-                                    key: r.key,
-                                    value: r.value,
-                                },
-                            );
-                        }
-                    }
-                }
-                Err(e) => {
-                    issue.get_or_insert_with(|| format!("undecodable batch: {e}"));
-                }
-            }
+    let (decoded, truncated, issue) = decode_batches(records);
+    for r in decoded {
+        if let Some(range) = acquired.iter().find(|a| a.contains(r.offset)) {
+            out.insert(
+                r.offset,
+                FetchedRecord {
+                    offset: r.offset,
+                    delivery_count: range.delivery_count,
+                    key: r.key,
+                    value: r.value,
+                },
+            );
         }
     }
     // A hostile range may span 2^63 offsets: at most MAX_RANGE of each are listed.

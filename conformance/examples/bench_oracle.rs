@@ -31,6 +31,7 @@ fn main() {
         tolerance_ms: 500,
         latest_reset: false,
         max_candidates: 64,
+        dlq: None,
     };
     let mut oracle = Oracle::new(&setup, None).expect("a known profile");
     let members = ["A", "B", "C", "D"];

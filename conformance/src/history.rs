@@ -13,6 +13,7 @@
 use crate::oracle::{CaseVerdict, Violation};
 use serde::{Deserialize, Serialize};
 use sharecheck_model::vocab::{AckBatch, ErrorCode, Offset};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The history format version this build reads and writes.
@@ -101,6 +102,35 @@ pub struct Setup {
     pub latest_reset: bool,
     /// Most timing alternatives carried before the case is inconclusive.
     pub max_candidates: usize,
+    /// The group's dead-letter topic, and whether a broker may write to it (KIP-1191).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dlq: Option<DlqSetup>,
+}
+
+/// The dead-letter topic of a case's group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqSetup {
+    /// Its name (`errors.deadletterqueue.topic.name`).
+    pub topic: String,
+    /// Whether records archived for a dead-letter reason must be written there (else nothing may).
+    pub writable: bool,
+}
+
+/// One record read from a dead-letter topic: where, and its headers (values as UTF-8 text; a
+/// header without a value is absent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqRecord {
+    /// The DLQ topic's partition.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// Whether it carries a key or a value (a copy of the original; off by default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_data: bool,
+    /// Its headers.
+    pub headers: BTreeMap<String, String>,
 }
 
 /// One event of a history.
@@ -395,6 +425,20 @@ pub enum Event {
         /// Answered.
         received_ms: Millis,
     },
+    /// What the group's dead-letter topic held.
+    DlqRead {
+        /// 1-based step.
+        step: usize,
+        /// Every record, in order (empty when the topic does not exist).
+        records: Vec<DlqRecord>,
+        /// The topic does not exist.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        missing: bool,
+        /// First read.
+        sent_ms: Millis,
+        /// Last answer.
+        received_ms: Millis,
+    },
     /// IncrementalAlterConfigs of one group-level limit, and its answer.
     GroupLimitSet {
         /// 1-based step.
@@ -474,6 +518,7 @@ impl Event {
             | Event::OffsetsDeleted { step, .. }
             | Event::OffsetsDescribed { step, .. }
             | Event::GroupLimitSet { step, .. }
+            | Event::DlqRead { step, .. }
             | Event::Assignment { step, .. }
             | Event::Wait { step, .. }
             | Event::Claim { step, .. }

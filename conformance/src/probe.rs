@@ -269,8 +269,11 @@ async fn probe(
         info(
             "features",
             format!(
-                "RENEW and acquire modes (ShareFetch/ShareAcknowledge v2, 4.2+): {}; share.version 2 (dead-letter queue, 4.4+): {}",
+                "RENEW and acquire modes (ShareFetch/ShareAcknowledge v2, 4.2+): {}; share-group offsets administration (APIs 90-92): {}, with lag (v1, 4.2+): {}; group limits (4.3+): {}; share.version 2 (dead-letter queue, 4.4+): {}",
                 yes(target.can(crate::trace::Capability::Renew)),
+                yes(target.can(crate::trace::Capability::OffsetsAdmin)),
+                yes(target.can(crate::trace::Capability::Lag)),
+                yes(target.can(crate::trace::Capability::GroupLimits)),
                 yes(report.broker.as_ref().is_some_and(|b| b.share_version >= 2)),
             ),
         ),

@@ -62,6 +62,8 @@ pub struct Target {
     /// Whether it has the group-level limits with broker bounds (KIP-1240): Kafka 4.3+ lists
     /// `group.share.max.delivery.count.limit` among its broker configs.
     pub group_limits: bool,
+    /// Whether it has the dead-letter queue (KIP-1191): Kafka's finalized `share.version` ≥ 2.
+    pub dlq: bool,
     /// How to inject faults, when it can be done: the embedded broker in-process, a remote one
     /// with `--nemesis`.
     pub faults: Option<FaultHook>,
@@ -95,6 +97,7 @@ impl Target {
             Capability::OffsetsAdmin => self.offsets_version.is_some(),
             Capability::Lag => self.offsets_version.is_some_and(|v| v >= 1),
             Capability::GroupLimits => self.group_limits,
+            Capability::Dlq => self.dlq,
         }
     }
 
@@ -288,6 +291,7 @@ async fn prepare(
         share_version: client.versions().share_rpc_version(),
         offsets_version: offsets_version(client.versions()),
         group_limits,
+        dlq: client.versions().share_version() >= 2,
         faults: None,
         moves_in_process: false,
     })
@@ -382,6 +386,7 @@ pub async fn start_embedded(opts: EmbeddedOptions) -> Result<Embedded, TargetErr
         share_version: sharecheck_broker::share_rpc_version(),
         offsets_version: Some(sharecheck_client::offsets::LAG_VERSION),
         group_limits: true,
+        dlq: true,
         moves_in_process: faults.is_some(),
         faults,
     };

@@ -84,6 +84,8 @@ pub enum Capability {
     /// Group-level `share.delivery.count.limit` and `share.partition.max.record.locks` with broker
     /// bounds (KIP-1240; Kafka 4.3+ and the reference broker).
     GroupLimits,
+    /// The dead-letter queue (KIP-1191; Kafka 4.4 with `share.version=2`, the embedded broker).
+    Dlq,
 }
 
 /// `share.auto.offset.reset`.
@@ -121,6 +123,39 @@ pub struct Settings {
     /// How the case's members make their member ids.
     #[serde(default, skip_serializing_if = "MemberIds::is_default")]
     pub member_ids: MemberIds,
+    /// The group's dead-letter queue (needs `dlq`): which topic the group names, and whether it is
+    /// one a broker may write to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dlq: Option<DlqTopic>,
+}
+
+/// The dead-letter topic a case's group names (`errors.deadletterqueue.topic.name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DlqTopic {
+    /// `dlq.<topic>`, created with `errors.deadletterqueue.group.enable=true`: records go there.
+    Enabled,
+    /// `dlq.<topic>`, created without `errors.deadletterqueue.group.enable`: nothing may be written.
+    NotEnabled,
+    /// `<topic>-dlq` (no `dlq.` prefix), created with the flag: nothing may be written.
+    Misnamed,
+    /// `dlq.<topic>`, never created (auto-creation is off by default): nothing may be written.
+    Missing,
+}
+
+impl DlqTopic {
+    /// The DLQ topic's name for a case topic.
+    pub fn name(self, topic: &str) -> String {
+        match self {
+            DlqTopic::Misnamed => format!("{topic}-dlq"),
+            _ => format!("dlq.{topic}"),
+        }
+    }
+
+    /// Whether a broker may write records there (KIP-1191's checks, docs/semantics.md §19).
+    pub fn writable(self) -> bool {
+        self == DlqTopic::Enabled
+    }
 }
 
 /// How members make their (client-generated) member ids.
@@ -158,6 +193,7 @@ impl Default for Settings {
             delivery_limit: None,
             max_in_flight: None,
             member_ids: MemberIds::Kafka,
+            dlq: None,
         }
     }
 }
@@ -377,6 +413,9 @@ pub enum Step {
         /// The value.
         value: i64,
     },
+    /// Read the group's dead-letter topic (needs `dlq`) until it holds every record the spec has
+    /// sent there, or the step's patience ends; the oracle judges what it holds.
+    ExpectDlq,
     /// A claim about the group: every partition of the topic is assigned to some member.
     ExpectAssigned,
     /// A claim about the run so far: the member has received at least this many records in total.
@@ -524,6 +563,7 @@ impl fmt::Display for Step {
                 )
             }
             Step::DeleteOffsets => write!(f, "delete the share-group offsets of the topic"),
+            Step::ExpectDlq => write!(f, "read the dead-letter topic"),
             Step::DescribeOffsets => write!(f, "describe the share-group offsets and lag"),
             Step::SetGroupLimit { name, value } => write!(f, "set group config {name}={value}"),
             Step::ExpectAssigned => write!(f, "expect every partition assigned to a member"),
@@ -746,6 +786,7 @@ impl Case {
                 Step::AlterOffsets { .. } | Step::DeleteOffsets | Step::DescribeOffsets => {
                     Some(Capability::OffsetsAdmin)
                 }
+                Step::ExpectDlq => Some(Capability::Dlq),
                 Step::SetGroupLimit { name, .. } => GROUP_LIMITS
                     .iter()
                     .find(|l| l.config == name)
@@ -771,6 +812,11 @@ impl Case {
                         .unwrap_or_default()
                 )));
             }
+        }
+        if self.settings.dlq.is_some() && !self.requires.contains(&Capability::Dlq) {
+            return Err(InvalidTrace::new(
+                "settings.dlq needs \"requires\": [\"dlq\"]",
+            ));
         }
         // Partition indices name partitions the topic has at that step.
         let mut total = self.settings.partitions;

@@ -103,6 +103,14 @@ anomalies! {
     LagMismatch = "lag-mismatch", "offsets";
     /// A group-level limit outside every broker's range was accepted, or one inside every range was refused.
     GroupLimitAnswerWrong = "group-limit-answer-wrong", "group-limits";
+    /// A record archived for a dead-letter reason (REJECT, or the delivery limit) never reached the group's DLQ topic.
+    DlqMissing = "dlq-missing", "dlq";
+    /// The DLQ topic holds a record the spec never sent there (accepted, released below the limit, GAP, or a DLQ topic a broker must not write to).
+    DlqUnexpected = "dlq-unexpected", "dlq";
+    /// One archived record was written to the DLQ topic more than once.
+    DlqDuplicate = "dlq-duplicate", "dlq";
+    /// A DLQ record's __dlq.errors.* headers are missing or name the wrong topic, partition, group, delivery count or cause.
+    DlqHeaderWrong = "dlq-header-wrong", "dlq";
 }
 
 impl fmt::Display for Anomaly {

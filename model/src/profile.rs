@@ -67,8 +67,9 @@ impl Profile {
         name: "kafka-4.3",
         ..Profile::KAFKA_4_2
     };
-    /// Apache Kafka 4.4.x: 4.3 rules. The DLQ state ARCHIVING (KIP-1191) appears only when a group
-    /// configures a dead-letter topic, which sharecheck does not do.
+    /// Apache Kafka 4.4.x: 4.3 rules. The dead-letter queue (KIP-1191) acts only when a group names
+    /// a DLQ topic: which records go there is [`crate::spec::dlq_cause`], the same for every profile
+    /// (docs/semantics.md §19).
     pub const KAFKA_4_4: Profile = Profile {
         name: "kafka-4.4",
         ..Profile::KAFKA_4_2

@@ -117,6 +117,53 @@ pub fn record_limit_exceeded(record_limit: bool, max_records: u32, acquired: usi
     record_limit && acquired > max_records as usize
 }
 
+/// Why an archived record goes to the group's dead-letter queue (KIP-1191; Kafka 4.4 with
+/// `share.version=2` and a group `errors.deadletterqueue.topic.name`;
+/// `DLQ/ShareGroupDLQManager.java@4.4:33-34`, docs/semantics.md §19).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DlqCause {
+    /// The client REJECTed it.
+    ClientReject,
+    /// It reached the delivery limit: released, its lock expired or its session ended there.
+    DeliveryCountExceeded,
+}
+
+impl DlqCause {
+    /// The `__dlq.errors.message` header Kafka writes.
+    pub fn message(self) -> &'static str {
+        match self {
+            DlqCause::ClientReject => "Offset rejected by client.",
+            DlqCause::DeliveryCountExceeded => "Offset delivery count exceeded the threshold.",
+        }
+    }
+
+    /// The cause a `__dlq.errors.message` names.
+    pub fn from_message(m: &str) -> Option<DlqCause> {
+        [DlqCause::ClientReject, DlqCause::DeliveryCountExceeded]
+            .into_iter()
+            .find(|c| c.message() == m)
+    }
+}
+
+/// Whether `change` sends its record to the dead-letter queue, and why: an acquired record
+/// archived by REJECT (`by_ack` Reject), or by a release, lock expiry or session release at the
+/// delivery limit (`by_ack` Release, or `None` for a timer or a session end). GAP, ACCEPT and every
+/// archive of a record that was not acquired (log-start movement, compaction) do not
+/// (`SP.recordStateWithDlq@4.4:3349-3354`, `InFlightState.tryUpdateState@4.4:163-164`).
+pub fn dlq_cause(by_ack: Option<AckType>, change: &Change) -> Option<DlqCause> {
+    if change.to.state != RecordState::Archived
+        || !matches!(change.from.state, RecordState::Acquired(_))
+    {
+        return None;
+    }
+    match by_ack {
+        Some(AckType::Reject) => Some(DlqCause::ClientReject),
+        Some(AckType::Release) | None => Some(DlqCause::DeliveryCountExceeded),
+        Some(AckType::Gap | AckType::Accept | AckType::Renew) => None,
+    }
+}
+
 /// A group-level share limit and the values every broker must refuse or accept for it
 /// (IncrementalAlterConfigs on the GROUP resource; out of range is INVALID_CONFIG, docs/semantics.md
 /// §18.3). The floor is `GroupConfig`'s ConfigDef `atLeast` (`GroupConfig.java@4.3.1:187-204`); the

@@ -219,6 +219,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             share_version: 1,
             offsets_version: None,
             group_limits: false,
+            dlq: false,
             faults: None,
             moves_in_process: false,
         };

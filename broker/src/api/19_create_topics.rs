@@ -1,5 +1,6 @@
 //! CreateTopics (19): in-memory topics with a fresh topic id. One broker: replication factor −1
-//! or 1; explicit replica assignments are refused; topic configs are accepted and ignored.
+//! or 1; explicit replica assignments are refused; topic configs are kept (only
+//! `errors.deadletterqueue.group.enable` means anything here, docs/semantics.md §19).
 
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
@@ -68,11 +69,22 @@ pub fn handle(
                     .with_replication_factor(1);
             }
             match st.create_topic(&name, partitions) {
-                Ok(id) => result
-                    .with_topic_id(id)
-                    .with_num_partitions(partitions)
-                    .with_replication_factor(1)
-                    .with_configs(Some(Vec::new())),
+                Ok(id) => {
+                    if let Some(topic) = st.topics.get_mut(&name) {
+                        topic.configs = t
+                            .configs
+                            .iter()
+                            .filter_map(|c| {
+                                Some((c.name.to_string(), c.value.as_ref()?.to_string()))
+                            })
+                            .collect();
+                    }
+                    result
+                        .with_topic_id(id)
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1)
+                        .with_configs(Some(Vec::new()))
+                }
                 Err((c, m)) => fail(c, m),
             }
         })

@@ -287,6 +287,7 @@ pub fn case_of(fc: &FuzzCase, index: u64, gen: &GenConfig, rules: &Rules, lock_m
             delivery_limit: Some(fc.delivery_limit),
             max_in_flight: None,
             member_ids: MemberIds::Kafka,
+            dlq: None,
         },
         requires: Vec::new(),
         steps: lower(fc, gen, rules, lock_ms),

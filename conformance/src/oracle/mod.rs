@@ -29,12 +29,16 @@ mod tests;
 
 pub use partition::{offsets_text, OracleConfig, SessionVerdict};
 
-use crate::history::{Event, FetchedPartition, HistoryError, PartitionAcks, Setup};
+use crate::history::{
+    DlqRecord, DlqSetup, Event, FetchedPartition, HistoryError, PartitionAcks, Setup,
+};
 use partition::{AckObservation, FetchObservation, PartitionOracle};
 use serde::{Deserialize, Serialize};
 use sharecheck_model::model::Transitions;
 use sharecheck_model::session::{SessionRequest, ShareSessions};
-use sharecheck_model::spec::{AckBatch, ErrorCode, MemberIdx, Offset, RecordState, Rules};
+use sharecheck_model::spec::{
+    AckBatch, DlqCause, ErrorCode, MemberIdx, Offset, RecordState, Rules,
+};
 use sharecheck_model::{Anomaly, Profile};
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -179,6 +183,11 @@ pub struct Oracle {
     /// Connections of the group's members to brokers that sent share requests and have not been
     /// dropped: while one is open the leader may keep the share partition cached (§18.1).
     conns: BTreeSet<(MemberIdx, i32)>,
+    /// The group's dead-letter topic.
+    dlq: Option<DlqSetup>,
+    /// The case's topic and group, as the setup named them.
+    setup_topic: String,
+    setup_group: String,
 }
 
 impl Oracle {
@@ -226,6 +235,9 @@ impl Oracle {
             members: BTreeSet::new(),
             maybe_members: false,
             conns: BTreeSet::new(),
+            dlq: setup.dlq.clone(),
+            setup_topic: setup.topic.clone(),
+            setup_group: setup.group.clone(),
         };
         o.grow_to(setup.partitions.clamp(1, MAX_PARTITIONS));
         Ok(o)
@@ -256,6 +268,7 @@ impl Oracle {
             tolerance_ms: 0,
             latest_reset: false,
             max_candidates: 1,
+            dlq: None,
         };
         Oracle::new(&setup, Some(Profile::DEFAULT)).expect("a known profile")
     }
@@ -379,6 +392,84 @@ impl Oracle {
 
     fn report(&mut self, kind: Anomaly, step: usize, detail: String) {
         self.anomalies.push(Violation { kind, step, detail });
+    }
+
+    /// The group's dead-letter topic, if the case has one.
+    pub fn dlq_setup(&self) -> Option<&DlqSetup> {
+        self.dlq.as_ref()
+    }
+
+    /// How many records every account of the spec has sent to a writable dead-letter topic.
+    pub fn dlq_surely_written(&self) -> usize {
+        if !self.dlq.as_ref().is_some_and(|d| d.writable) {
+            return 0;
+        }
+        self.parts.values().map(PartitionOracle::dlq_surely).sum()
+    }
+
+    /// Judges what the dead-letter topic held: each record's headers must name this case's topic
+    /// and group, a partition of the topic, an offset, a delivery count and a cause; then each
+    /// partition's judge compares its records with the spec.
+    fn judge_dlq(
+        &mut self,
+        step: usize,
+        records: &[DlqRecord],
+        missing: bool,
+        when: (Millis, Millis),
+    ) {
+        let Some(setup) = self.dlq.clone() else {
+            self.set_inconclusive(format!(
+                "step {step}: a DLQ read without a DLQ topic in the setup"
+            ));
+            return;
+        };
+        if missing && setup.writable {
+            self.set_inconclusive(format!(
+                "step {step}: the DLQ topic {} the case created does not exist",
+                setup.topic
+            ));
+            return;
+        }
+        let (topic, group) = (self.setup_topic.clone(), self.setup_group.clone());
+        let mut per: BTreeMap<i32, Vec<(Offset, u8, DlqCause)>> = BTreeMap::new();
+        for r in records {
+            let h = |k: &str| r.headers.get(k).map(String::as_str);
+            let parsed = (|| {
+                let t = h("__dlq.errors.topic")?;
+                let g = h("__dlq.errors.group")?;
+                let p: i32 = h("__dlq.errors.partition")?.parse().ok()?;
+                let o: Offset = h("__dlq.errors.offset")?.parse().ok()?;
+                let n: u8 = h("__dlq.errors.delivery.count")?.parse().ok()?;
+                let c = DlqCause::from_message(h("__dlq.errors.message")?)?;
+                Some((t, g, p, o, n, c))
+            })();
+            match parsed {
+                Some((t, g, p, o, n, c)) if t == topic && g == group && self.parts.contains_key(&p) => {
+                    per.entry(p).or_default().push((o, n, c));
+                }
+                _ => self.report(
+                    Anomaly::DlqHeaderWrong,
+                    step,
+                    format!(
+                        "DLQ record at {}-{} has headers {:?}; the case's topic is {topic} and its group {group}",
+                        r.partition, r.offset, r.headers
+                    ),
+                ),
+            }
+            if r.has_data {
+                self.notes.push(format!(
+                    "step {step}: DLQ record at {}-{} carries a key or value (errors.deadletterqueue.copy.record.enable is off by default)",
+                    r.partition, r.offset
+                ));
+            }
+        }
+        let keys: Vec<i32> = self.parts.keys().copied().collect();
+        for k in keys {
+            let observed = per.remove(&k).unwrap_or_default();
+            if let Some(p) = self.parts.get_mut(&k) {
+                p.dlq_read(step, when, &observed, setup.writable);
+            }
+        }
     }
 
     /// The top-level answer to Alter/DeleteShareGroupOffsets: the group must have no members
@@ -1057,6 +1148,13 @@ impl Oracle {
                     );
                 }
             }
+            Event::DlqRead {
+                step,
+                records,
+                missing,
+                sent_ms,
+                received_ms,
+            } => self.judge_dlq(*step, records, *missing, (*sent_ms, *received_ms)),
             Event::Wait { .. } => {}
         }
     }

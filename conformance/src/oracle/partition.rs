@@ -5,8 +5,8 @@ use super::{Millis, Names, Violation};
 use sharecheck_model::model::{Cause, Transition, Transitions};
 use sharecheck_model::session::SessionEffect;
 use sharecheck_model::spec::{
-    AckBatch, AckError, AckType, AutoOffsetReset, Change, ErrorCode, InFlight, MemberIdx, Offset,
-    RecordState, Rules, SharePartition,
+    dlq_cause, AckBatch, AckError, AckType, AutoOffsetReset, Change, DlqCause, ErrorCode, InFlight,
+    MemberIdx, Offset, RecordState, Rules, SharePartition,
 };
 use sharecheck_model::vocab::type_code_at;
 use sharecheck_model::Anomaly;
@@ -59,6 +59,9 @@ struct Timed {
 struct Candidate {
     part: SharePartition,
     pending: Vec<Timed>,
+    /// What this account of the spec has sent to the dead-letter queue: offset → delivery count
+    /// and cause ([`dlq_cause`]; empty when the group has no DLQ).
+    dlq: BTreeMap<Offset, (u8, DlqCause)>,
 }
 
 /// Why a candidate rejects an observation (the first candidate's reason is reported, unless it is
@@ -188,6 +191,7 @@ impl PartitionOracle {
             candidates: vec![Candidate {
                 part: SharePartition::new(0),
                 pending: Vec::new(),
+                dlq: BTreeMap::new(),
             }],
             anomalies: Vec::new(),
             notes: Vec::new(),
@@ -311,7 +315,7 @@ impl PartitionOracle {
                     t.latest < sent && !matches!(t.kind, TimedKind::FencedExpiry { .. })
                 });
                 for t in &due {
-                    kinds.extend(fire(&rules, &mut base.part, &t.kind));
+                    kinds.extend(fire(&rules, &mut base, &t.kind));
                 }
                 let (m, later): (Vec<Timed>, Vec<Timed>) =
                     rest.into_iter().partition(|t| t.earliest <= received);
@@ -332,7 +336,7 @@ impl PartitionOracle {
                 for (c, k, unfired) in branches {
                     let mut fired = c.clone();
                     let mut fk = k;
-                    fk.extend(fire(&rules, &mut fired.part, &t.kind));
+                    fk.extend(fire(&rules, &mut fired, &t.kind));
                     let mut still = unfired.clone();
                     still.push(t.clone());
                     next.push((c, k, still));
@@ -450,8 +454,14 @@ impl PartitionOracle {
         for cand in &self.candidates {
             let mut c = cand.clone();
             c.pending.sort_by_key(|t| (t.earliest, t.latest));
-            for t in c.pending.iter().filter(|t| t.latest < now) {
-                fire(&rules, &mut c.part, &t.kind);
+            let due: Vec<TimedKind> = c
+                .pending
+                .iter()
+                .filter(|t| t.latest < now)
+                .map(|t| t.kind.clone())
+                .collect();
+            for k in &due {
+                fire(&rules, &mut c, k);
             }
             let set: BTreeSet<Offset> = c
                 .part
@@ -817,6 +827,7 @@ impl PartitionOracle {
             let fresh = Candidate {
                 part,
                 pending: Vec::new(),
+                dlq: c.dlq.clone(),
             };
             if !next.contains(&fresh) {
                 next.push(fresh);
@@ -837,6 +848,8 @@ impl PartitionOracle {
     /// write (§18.2). `lag` (v1), once the start is known, is [`SharePartition::lag`]: the count of
     /// records from the SPSO on that are not yet terminal, which does not depend on how far the
     /// persisted start trails.
+    // A rejected candidate travels by value, as in every `Judged`.
+    #[allow(clippy::result_large_err)]
     pub fn described(
         &mut self,
         step: usize,
@@ -895,6 +908,104 @@ impl PartitionOracle {
                 } else {
                     Ok((c, k))
                 }
+            })
+            .collect();
+        self.settle(step, results, |_| {});
+    }
+
+    /// How many records every account of the spec has sent to the dead-letter queue so far.
+    pub fn dlq_surely(&self) -> usize {
+        if self.stopped {
+            return 0;
+        }
+        self.candidates
+            .iter()
+            .map(|c| c.dlq.len())
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// What the dead-letter topic holds for this partition: (source offset, delivery count, cause)
+    /// per record, in the topic's order. With `writable`, it must be exactly what the spec sent
+    /// there, each once; otherwise nothing (docs/semantics.md §19).
+    #[allow(clippy::result_large_err)]
+    pub fn dlq_read(
+        &mut self,
+        step: usize,
+        (sent, received): (Millis, Millis),
+        observed: &[(Offset, u8, DlqCause)],
+        writable: bool,
+    ) {
+        if self.stopped {
+            return;
+        }
+        let mut seen: BTreeMap<Offset, usize> = BTreeMap::new();
+        for (o, _, _) in observed {
+            *seen.entry(*o).or_default() += 1;
+        }
+        let twice: Vec<Offset> = seen
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(o, _)| *o)
+            .collect();
+        if !twice.is_empty() {
+            self.report(
+                Anomaly::DlqDuplicate,
+                step,
+                format!(
+                    "offsets {} are in the DLQ topic more than once",
+                    offsets_text(twice)
+                ),
+            );
+        }
+        let Some(expanded) = self.expand_at(step, sent, received) else {
+            return;
+        };
+        let results: Vec<Judged> = expanded
+            .into_iter()
+            .map(|(c, k)| {
+                let empty = BTreeMap::new();
+                let want = if writable { &c.dlq } else { &empty };
+                if let Some((o, _, _)) = observed.iter().find(|(o, _, _)| !want.contains_key(o)) {
+                    let why = if writable {
+                        format!("offset {o} is in the DLQ topic, but the spec never archived it for a dead-letter reason")
+                    } else {
+                        format!("offset {o} is in a DLQ topic no broker may write to")
+                    };
+                    return Err((Reject::new(Anomaly::DlqUnexpected, why), c));
+                }
+                if let Some((o, n, cause)) = observed
+                    .iter()
+                    .find(|(o, n, cause)| want.get(o) != Some(&(*n, *cause)))
+                {
+                    let (wn, wc) = want[o];
+                    return Err((
+                        Reject::new(
+                            Anomaly::DlqHeaderWrong,
+                            format!(
+                                "offset {o} in the DLQ topic with delivery count {n} and cause \"{}\"; the spec archived it with count {wn} and cause \"{}\"",
+                                cause.message(),
+                                wc.message()
+                            ),
+                        ),
+                        c,
+                    ));
+                }
+                let missing: Vec<Offset> =
+                    want.keys().copied().filter(|o| !seen.contains_key(o)).collect();
+                if !missing.is_empty() {
+                    return Err((
+                        Reject::new(
+                            Anomaly::DlqMissing,
+                            format!(
+                                "offsets {} were archived for a dead-letter reason but are not in the DLQ topic",
+                                offsets_text(missing)
+                            ),
+                        ),
+                        c,
+                    ));
+                }
+                Ok((c, k))
             })
             .collect();
         self.settle(step, results, |_| {});
@@ -1029,36 +1140,46 @@ fn session_ended(
 }
 
 /// Applies one timed event.
-fn fire(rules: &Rules, part: &mut SharePartition, kind: &TimedKind) -> Transitions {
+fn fire(rules: &Rules, cand: &mut Candidate, kind: &TimedKind) -> Transitions {
     let mut kinds = Transitions::default();
     match kind {
         TimedKind::LockExpiry { member, offsets } => {
-            for ch in part.expire_acquisition(rules, *member, offsets) {
+            for ch in cand.part.expire_acquisition(rules, *member, offsets) {
                 kinds.extend(Transitions::of_change(Cause::LockExpiry, &ch));
+                note_dlq(&mut cand.dlq, None, &ch);
             }
         }
         TimedKind::SessionRelease { member } => {
-            kinds.extend(release(rules, part, *member));
+            kinds.extend(release(rules, cand, *member));
         }
         TimedKind::GroupReload => {
             // A reload is not a transition a client asked for: no coverage kind.
-            part.restart(rules);
+            cand.part.restart(rules);
         }
         TimedKind::FencedExpiry { offsets } => {
-            for ch in part.fenced_expiry_written(rules, offsets) {
+            for ch in cand.part.fenced_expiry_written(rules, offsets) {
                 kinds.extend(Transitions::of_change(Cause::LockExpiry, &ch));
+                note_dlq(&mut cand.dlq, None, &ch);
             }
         }
     }
     kinds
 }
 
-fn release(rules: &Rules, part: &mut SharePartition, member: MemberIdx) -> Transitions {
+fn release(rules: &Rules, cand: &mut Candidate, member: MemberIdx) -> Transitions {
     let mut kinds = Transitions::default();
-    for ch in part.release_session(rules, member) {
+    for ch in cand.part.release_session(rules, member) {
         kinds.extend(Transitions::of_change(Cause::SessionRelease, &ch));
+        note_dlq(&mut cand.dlq, None, &ch);
     }
     kinds
+}
+
+/// Notes a change the spec sends to the dead-letter queue ([`dlq_cause`]).
+fn note_dlq(dlq: &mut BTreeMap<Offset, (u8, DlqCause)>, by_ack: Option<AckType>, ch: &Change) {
+    if let Some(cause) = dlq_cause(by_ack, ch) {
+        dlq.insert(ch.offset, (ch.to.delivery_count, cause));
+    }
 }
 
 fn ack_kinds(changes: &[Change], acks: &[AckBatch]) -> Transitions {
@@ -1182,9 +1303,13 @@ fn apply_ack(
     if expected.is_ok() && observed == ErrorCode::NONE {
         renew_locks(cand, member, acks, renew_window);
     }
-    let part = &cand.part;
     match expected {
         Ok(changes) if observed == ErrorCode::NONE => {
+            for ch in &changes {
+                let ty = type_code_at(acks, ch.offset).and_then(AckType::from_code);
+                note_dlq(&mut cand.dlq, ty, ch);
+            }
+            let part = &cand.part;
             let mut kinds = ack_kinds(&changes, acks);
             if changes.is_empty() && acks.iter().all(|b| b.last_offset < part.spso()) {
                 // Acknowledgements wholly below the SPSO are ignored (§5.3).

@@ -31,6 +31,7 @@ fn setup(limit: u8) -> Setup {
         tolerance_ms: 300,
         latest_reset: false,
         max_candidates: 64,
+        dlq: None,
     }
 }
 

@@ -12,12 +12,12 @@ pub mod held;
 pub mod schedule;
 
 use crate::history::{
-    AckedPartition, DescribedOffsets, Event, FetchedPartition, History, PartitionAcks, Recorded,
-    Setup, TargetInfo, HISTORY_FORMAT_VERSION,
+    AckedPartition, DescribedOffsets, DlqRecord, DlqSetup, Event, FetchedPartition, History,
+    PartitionAcks, Recorded, Setup, TargetInfo, HISTORY_FORMAT_VERSION,
 };
 use crate::oracle::{offsets_text, CaseVerdict, Millis, Oracle, StepRecord, Violation};
 use crate::target::{Fault, Target};
-use crate::trace::{AckVia, Case, Level, MemberIds, OffsetReset, Step};
+use crate::trace::{AckVia, Case, DlqTopic, Level, MemberIds, OffsetReset, Step};
 use bytes::Bytes;
 use held::Held;
 use serde::Serialize;
@@ -1062,6 +1062,80 @@ impl CaseRun<'_> {
         ))
     }
 
+    /// Reads the DLQ topic from the start until it holds at least the records every account of the
+    /// spec has sent there (their count) and nothing more arrives for a moment, or the patience
+    /// ends (the broker writes them after it answered the acknowledgement, §19).
+    async fn expect_dlq(&mut self, step: usize) -> Result<String, Abort> {
+        let Some(dlq) = self.oracle.dlq_setup().cloned() else {
+            return Err(Abort::new(
+                "the case's group has no dead-letter topic (settings.dlq)",
+            ));
+        };
+        let sent = self.now();
+        let want = self.oracle.dlq_surely_written();
+        let patience = Duration::from_secs(10);
+        let started = Instant::now();
+        let (mut records, mut missing);
+        let mut stable_since: Option<(usize, Instant)> = None;
+        loop {
+            self.client.refresh_metadata(&[dlq.topic.as_str()]).await?;
+            missing = self.client.topic(&dlq.topic).is_none();
+            records = Vec::new();
+            if !missing {
+                let parts = self
+                    .client
+                    .topic(&dlq.topic)
+                    .map_or(0, |t| t.partitions.len()) as i32;
+                for p in 0..parts {
+                    for r in self.client.read_log(&dlq.topic, p, 0).await? {
+                        records.push(DlqRecord {
+                            partition: p,
+                            offset: r.offset,
+                            has_data: r.key.is_some() || r.value.is_some(),
+                            headers: r
+                                .headers
+                                .into_iter()
+                                .filter_map(|(k, v)| {
+                                    Some((k, String::from_utf8_lossy(&v?).into_owned()))
+                                })
+                                .collect(),
+                        });
+                    }
+                }
+            }
+            let n = records.len();
+            // Stable: the same count for 1 s once the sure ones are there (a duplicate or a late
+            // extra write shows up in that time too).
+            match stable_since {
+                Some((m, t)) if m == n && t.elapsed() >= Duration::from_secs(1) && n >= want => {
+                    break
+                }
+                Some((m, _)) if m == n => {}
+                _ => stable_since = Some((n, Instant::now())),
+            }
+            if started.elapsed() >= patience {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let n = records.len();
+        self.record(Event::DlqRead {
+            step,
+            records,
+            missing,
+            sent_ms: sent,
+            received_ms: self.now(),
+        });
+        Ok(if missing {
+            format!("{} does not exist", dlq.topic)
+        } else {
+            format!(
+                "{n} record(s) in {} (the spec says at least {want})",
+                dlq.topic
+            )
+        })
+    }
+
     async fn set_group_limit(
         &mut self,
         step: usize,
@@ -1328,6 +1402,7 @@ impl CaseRun<'_> {
                 self.alter_offsets(n, *partition, *start).await
             }
             Step::DeleteOffsets => self.delete_offsets(n).await,
+            Step::ExpectDlq => self.expect_dlq(n).await,
             Step::DescribeOffsets => self.describe_offsets(n).await,
             Step::SetGroupLimit { name, value } => self.set_group_limit(n, name, *value).await,
             Step::ExpectAssigned => self.expect_assigned(n).await,
@@ -1502,6 +1577,44 @@ async fn run_steps(
             max_in_flight = w;
         }
     }
+    // The group's dead-letter topic (KIP-1191), made as the case says.
+    let dlq = match case.settings.dlq {
+        None => None,
+        Some(kind) => {
+            let name = kind.name(&topic);
+            let flag = [("errors.deadletterqueue.group.enable", "true")];
+            let made = match kind {
+                DlqTopic::Enabled | DlqTopic::Misnamed => {
+                    client.create_topic_with(&name, 1, &flag).await.map(|_| ())
+                }
+                DlqTopic::NotEnabled => client.create_topic(&name, 1).await.map(|_| ()),
+                DlqTopic::Missing => Ok(()),
+            };
+            let named = match made {
+                Ok(()) => {
+                    client
+                        .set_group_configs(&group, &[("errors.deadletterqueue.topic.name", &name)])
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = named {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), client.delete_topic(&topic)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), client.delete_topic(&name)).await;
+                return setup_failed(
+                    format!("setup: dead-letter topic {name}: {e}"),
+                    e.is_unreachable(),
+                )
+                .await;
+            }
+            Some(DlqSetup {
+                topic: name,
+                writable: kind.writable(),
+            })
+        }
+    };
     let setup = Setup {
         topic: topic.clone(),
         group: group.clone(),
@@ -1514,6 +1627,7 @@ async fn run_steps(
         tolerance_ms: opts.tolerance_ms,
         latest_reset: case.settings.auto_offset_reset == OffsetReset::Latest,
         max_candidates: 256,
+        dlq: dlq.clone(),
     };
     let oracle = match Oracle::new(&setup, Some(target.profile)) {
         Ok(o) => o,
@@ -1566,6 +1680,10 @@ async fn run_steps(
     if !run.deleted {
         let _ =
             tokio::time::timeout(Duration::from_secs(2), run.client.delete_topic(&run.topic)).await;
+    }
+    if let Some(d) = &dlq {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), run.client.delete_topic(&d.topic)).await;
     }
     (run.history, run.oracle, unreachable)
 }

@@ -708,3 +708,44 @@ fn group_limits_are_refused_outside_every_broker_range() {
     );
     assert_eq!(group_limit_answer("share.auto.offset.reset", 0), None);
 }
+
+#[test]
+fn only_rejected_and_limit_archived_records_go_to_the_dlq() {
+    let acquired = InFlight {
+        state: RecordState::Acquired(0),
+        delivery_count: 2,
+    };
+    let archived = InFlight {
+        state: RecordState::Archived,
+        delivery_count: 2,
+    };
+    let ch = |from, to| Change {
+        offset: 0,
+        from,
+        to,
+    };
+    let a = ch(acquired, archived);
+    assert_eq!(
+        dlq_cause(Some(AckType::Reject), &a),
+        Some(DlqCause::ClientReject)
+    );
+    assert_eq!(
+        dlq_cause(Some(AckType::Release), &a),
+        Some(DlqCause::DeliveryCountExceeded)
+    );
+    assert_eq!(dlq_cause(None, &a), Some(DlqCause::DeliveryCountExceeded));
+    assert_eq!(dlq_cause(Some(AckType::Gap), &a), None);
+    let available = InFlight {
+        state: RecordState::Available,
+        ..archived
+    };
+    assert_eq!(dlq_cause(None, &ch(available, archived)), None);
+    assert_eq!(
+        dlq_cause(Some(AckType::Release), &ch(acquired, available)),
+        None
+    );
+    assert_eq!(
+        DlqCause::from_message("Offset rejected by client."),
+        Some(DlqCause::ClientReject)
+    );
+}
