@@ -180,6 +180,8 @@ pub struct GroupOverrides {
     /// `errors.deadletterqueue.topic.name` (4.4, KIP-1191): the group's DLQ topic; empty or unset
     /// means no DLQ.
     pub dlq_topic: Option<String>,
+    /// `share.renew.acknowledge.enable` (4.3, KIP-1222; default true).
+    pub renew_enabled: Option<bool>,
 }
 
 /// The effective settings of one group.
@@ -191,10 +193,11 @@ pub struct GroupSettings {
     pub max_record_locks: u32,
     pub heartbeat_interval_ms: i32,
     pub session_timeout_ms: i32,
+    pub renew_enabled: bool,
 }
 
 /// The group config names this broker knows, in the order DescribeConfigs lists them.
-pub const GROUP_CONFIG_NAMES: [&str; 8] = [
+pub const GROUP_CONFIG_NAMES: [&str; 9] = [
     "share.record.lock.duration.ms",
     "share.auto.offset.reset",
     "share.delivery.count.limit",
@@ -203,6 +206,7 @@ pub const GROUP_CONFIG_NAMES: [&str; 8] = [
     "share.session.timeout.ms",
     "share.isolation.level",
     "errors.deadletterqueue.topic.name",
+    "share.renew.acknowledge.enable",
 ];
 
 fn reset_name(r: AutoOffsetReset) -> &'static str {
@@ -226,6 +230,7 @@ impl GroupOverrides {
                 .heartbeat_interval_ms
                 .unwrap_or(broker.heartbeat_interval_ms),
             session_timeout_ms: self.session_timeout_ms.unwrap_or(broker.session_timeout_ms),
+            renew_enabled: self.renew_enabled.unwrap_or(true),
         }
     }
 
@@ -323,6 +328,18 @@ impl GroupOverrides {
                     },
                 }
             }
+            "share.renew.acknowledge.enable" => {
+                self.renew_enabled = match value.map(|v| v.trim().to_ascii_lowercase()) {
+                    None => None,
+                    Some(v) if v == "true" => Some(true),
+                    Some(v) if v == "false" => Some(false),
+                    Some(v) => {
+                        return bad(format!(
+                            "Invalid value {v} for configuration {name}: Expected value to be either true or false"
+                        ))
+                    }
+                }
+            }
             "errors.deadletterqueue.topic.name" => {
                 // Only `__` is refused when the config is set (`GroupConfig@4.4:667-673`); the
                 // prefix and the topic itself are checked when a record is written.
@@ -375,6 +392,9 @@ impl GroupOverrides {
                         s.session_timeout_ms.to_string(),
                         self.session_timeout_ms.is_some(),
                     ),
+                    "share.renew.acknowledge.enable" => {
+                        (s.renew_enabled.to_string(), self.renew_enabled.is_some())
+                    }
                     "errors.deadletterqueue.topic.name" => (
                         self.dlq_topic.clone().unwrap_or_default(),
                         self.dlq_topic.is_some(),

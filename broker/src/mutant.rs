@@ -73,13 +73,15 @@ pub enum BrokerMutant {
     DlqRecordMissing,
     /// Every record archived for a dead-letter reason is written to the DLQ topic twice (§19).
     DlqWrittenTwice,
+    /// RENEW succeeds although the group set `share.renew.acknowledge.enable=false` (§16).
+    RenewIgnoresDisable,
 }
 
 /// Spec mutants in the order they are listed.
 const SPEC: [Mutant; 16] = Mutant::ALL;
 
 /// Broker-only mutants in the order they are listed.
-const WIRE: [BrokerMutant; 22] = [
+const WIRE: [BrokerMutant; 23] = [
     BrokerMutant::WrongAckErrorCode,
     BrokerMutant::EarlyLockExpiry,
     BrokerMutant::SessionEpochUnchecked,
@@ -102,6 +104,7 @@ const WIRE: [BrokerMutant; 22] = [
     BrokerMutant::GroupLimitUnchecked,
     BrokerMutant::DlqRecordMissing,
     BrokerMutant::DlqWrittenTwice,
+    BrokerMutant::RenewIgnoresDisable,
 ];
 
 impl BrokerMutant {
@@ -139,6 +142,7 @@ impl BrokerMutant {
             BrokerMutant::GroupLimitUnchecked => "group-limit-unchecked",
             BrokerMutant::DlqRecordMissing => "dlq-record-missing",
             BrokerMutant::DlqWrittenTwice => "dlq-written-twice",
+            BrokerMutant::RenewIgnoresDisable => "renew-ignores-disable",
         }
     }
 
@@ -206,6 +210,9 @@ impl BrokerMutant {
                 "the first record archived for a dead-letter reason never reaches the DLQ topic"
             }
             BrokerMutant::DlqWrittenTwice => "every dead-lettered record is written to the DLQ twice",
+            BrokerMutant::RenewIgnoresDisable => {
+                "RENEW succeeds although the group set share.renew.acknowledge.enable=false"
+            }
         }
     }
 
@@ -244,7 +251,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_round_trip() {
         let all = BrokerMutant::all();
-        assert_eq!(all.len(), 38);
+        assert_eq!(all.len(), 39);
         let mut names: Vec<_> = all.iter().map(|m| m.name()).collect();
         names.sort_unstable();
         names.dedup();

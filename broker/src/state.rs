@@ -113,6 +113,7 @@ pub fn rules_for(cfg: &BrokerConfig, overrides: Option<&GroupOverrides>) -> Rule
         delivery_limit: s.delivery_limit,
         max_in_flight: s.max_record_locks,
         mutant: cfg.mutant.and_then(BrokerMutant::spec_mutant),
+        renew_enabled: s.renew_enabled || cfg.mutant == Some(BrokerMutant::RenewIgnoresDisable),
     }
 }
 

@@ -411,6 +411,12 @@ async fn holds(target: BrokerMutant, planted: Option<BrokerMutant>) -> bool {
             };
             written.len() == 1 && offset(&written[0]).as_deref() == Some(&b"0"[..])
         }
+        BrokerMutant::RenewIgnoresDisable => {
+            let f = setup(planted, &[("share.renew.acknowledge.enable", "false")], 1).await;
+            let mut a = f.member();
+            fetch(&mut a, &f).await;
+            renew(&mut a, &f, 0).await == ErrorCode::INVALID_RECORD_STATE
+        }
         BrokerMutant::GroupLimitUnchecked => {
             let mut f = setup(planted, &[], 1).await;
             let group = f.group.clone();
@@ -496,4 +502,5 @@ observable! {
     group_limit_unchecked => "group-limit-unchecked",
     dlq_record_missing => "dlq-record-missing",
     dlq_written_twice => "dlq-written-twice",
+    renew_ignores_disable => "renew-ignores-disable",
 }

@@ -32,6 +32,7 @@ fn main() {
         latest_reset: false,
         max_candidates: 64,
         dlq: None,
+        renew_disabled: false,
     };
     let mut oracle = Oracle::new(&setup, None).expect("a known profile");
     let members = ["A", "B", "C", "D"];

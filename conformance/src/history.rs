@@ -105,6 +105,9 @@ pub struct Setup {
     /// The group's dead-letter topic, and whether a broker may write to it (KIP-1191).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dlq: Option<DlqSetup>,
+    /// The group set `share.renew.acknowledge.enable=false` (4.3+): RENEW is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renew_disabled: bool,
 }
 
 /// The dead-letter topic of a case's group.

@@ -127,6 +127,10 @@ pub struct Settings {
     /// one a broker may write to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dlq: Option<DlqTopic>,
+    /// `share.renew.acknowledge.enable` for the group (4.3+; needs `group-limits`, the capability of
+    /// 4.3's group configs): `false` makes RENEW INVALID_RECORD_STATE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_acknowledge: Option<bool>,
 }
 
 /// The dead-letter topic a case's group names (`errors.deadletterqueue.topic.name`).
@@ -194,6 +198,7 @@ impl Default for Settings {
             max_in_flight: None,
             member_ids: MemberIds::Kafka,
             dlq: None,
+            renew_acknowledge: None,
         }
     }
 }
@@ -812,6 +817,13 @@ impl Case {
                         .unwrap_or_default()
                 )));
             }
+        }
+        if self.settings.renew_acknowledge.is_some()
+            && !self.requires.contains(&Capability::GroupLimits)
+        {
+            return Err(InvalidTrace::new(
+                "settings.renew_acknowledge needs \"requires\": [\"group-limits\"] (a 4.3 group config)",
+            ));
         }
         if self.settings.dlq.is_some() && !self.requires.contains(&Capability::Dlq) {
             return Err(InvalidTrace::new(

@@ -91,6 +91,7 @@ impl Config {
             delivery_limit: self.delivery_limit,
             max_in_flight: self.max_in_flight,
             mutant: self.mutant,
+            renew_enabled: true,
         }
     }
 

@@ -244,6 +244,9 @@ pub struct Rules {
     pub max_in_flight: u32,
     /// A planted bug, or `None` for the correct rules.
     pub mutant: Option<Mutant>,
+    /// `share.renew.acknowledge.enable` (group config, 4.3+, default true): false refuses RENEW with
+    /// INVALID_RECORD_STATE (docs/semantics.md §16).
+    pub renew_enabled: bool,
 }
 
 impl Rules {
@@ -254,6 +257,7 @@ impl Rules {
             delivery_limit: 5,
             max_in_flight: 2000,
             mutant: None,
+            renew_enabled: true,
         }
     }
 
@@ -877,6 +881,16 @@ impl SharePartition {
                     ));
                     break 'batches;
                 };
+                // 4.3+: `share.renew.acknowledge.enable=false` refuses RENEW in SharePartition,
+                // after the ownership check (`SP@4.3.1:2307-2311, 2385-2389`).
+                if ty == AckType::Renew && !rules.renew_enabled {
+                    failure = Some(fail(
+                        ErrorCode::INVALID_RECORD_STATE,
+                        Some(o),
+                        "renewing acquisition locks is not enabled for the group",
+                    ));
+                    break 'batches;
+                }
                 let to = match ty {
                     AckType::Accept => InFlight {
                         state: RecordState::Acknowledged,

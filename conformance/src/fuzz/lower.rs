@@ -288,6 +288,7 @@ pub fn case_of(fc: &FuzzCase, index: u64, gen: &GenConfig, rules: &Rules, lock_m
             max_in_flight: None,
             member_ids: MemberIds::Kafka,
             dlq: None,
+            renew_acknowledge: None,
         },
         requires: Vec::new(),
         steps: lower(fc, gen, rules, lock_ms),

@@ -203,6 +203,7 @@ impl Oracle {
         let rules = Rules {
             delivery_limit: setup.delivery_limit,
             max_in_flight: setup.max_in_flight,
+            renew_enabled: !setup.renew_disabled,
             ..Rules::kafka_defaults(profile)
         };
         let config = OracleConfig {
@@ -269,6 +270,7 @@ impl Oracle {
             latest_reset: false,
             max_candidates: 1,
             dlq: None,
+            renew_disabled: false,
         };
         Oracle::new(&setup, Some(Profile::DEFAULT)).expect("a known profile")
     }

@@ -32,6 +32,7 @@ fn setup(limit: u8) -> Setup {
         latest_reset: false,
         max_candidates: 64,
         dlq: None,
+        renew_disabled: false,
     }
 }
 

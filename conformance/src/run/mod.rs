@@ -1577,6 +1577,20 @@ async fn run_steps(
             max_in_flight = w;
         }
     }
+    if let Some(enabled) = case.settings.renew_acknowledge {
+        let v = enabled.to_string();
+        if let Err(e) = client
+            .set_group_configs(&group, &[("share.renew.acknowledge.enable", v.as_str())])
+            .await
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.delete_topic(&topic)).await;
+            return setup_failed(
+                format!("setup: share.renew.acknowledge.enable={v}: {e}"),
+                e.is_unreachable(),
+            )
+            .await;
+        }
+    }
     // The group's dead-letter topic (KIP-1191), made as the case says.
     let dlq = match case.settings.dlq {
         None => None,
@@ -1628,6 +1642,7 @@ async fn run_steps(
         latest_reset: case.settings.auto_offset_reset == OffsetReset::Latest,
         max_candidates: 256,
         dlq: dlq.clone(),
+        renew_disabled: case.settings.renew_acknowledge == Some(false),
     };
     let oracle = match Oracle::new(&setup, Some(target.profile)) {
         Ok(o) => o,

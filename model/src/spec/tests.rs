@@ -13,6 +13,7 @@ fn rules() -> Rules {
         delivery_limit: 3,
         max_in_flight: 100,
         mutant: None,
+        renew_enabled: true,
     }
 }
 

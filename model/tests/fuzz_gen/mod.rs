@@ -524,6 +524,7 @@ pub fn big_rules() -> impl Strategy<Value = Rules> {
             delivery_limit,
             max_in_flight,
             mutant: None,
+            renew_enabled: true,
         })
 }
 

@@ -1,0 +1,3 @@
+module sharecheck/kfake
+
+go 1.26
