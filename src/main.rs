@@ -33,6 +33,8 @@ enum Command {
     Judge(cmd::judge::JudgeArgs),
     /// Print the scenario catalog.
     List(cmd::conform::ListArgs),
+    /// One compatibility matrix (HTML, Markdown, JSON) from several conform reports.
+    Matrix(cmd::matrix::MatrixArgs),
     /// Fuzz acknowledgement sequences against a broker; shrink each failure to a replayable fixture.
     Fuzz(cmd::fuzz::FuzzArgs),
     /// Connect to a broker, report its share-group support, run a smoke round.
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::conform::replay(args),
         Command::Judge(args) => cmd::judge::run(args),
         Command::List(args) => cmd::conform::list(args),
+        Command::Matrix(args) => cmd::matrix::run(args),
         Command::Fuzz(args) => cmd::fuzz::run(args),
     };
     match result {

@@ -646,3 +646,60 @@ fn conform_with_a_baseline_exits_by_the_difference_in_either_direction() {
     let err = run(None).code(65).get_output().stderr.clone();
     assert!(String::from_utf8_lossy(&err).contains("not in the catalog"));
 }
+
+#[test]
+fn matrix_puts_two_reports_side_by_side_with_a_baseline_finding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.json");
+    let bad = dir.path().join("bad.json");
+    for (file, mutant) in [(&good, None), (&bad, Some("lag-off-by-one"))] {
+        let mut c = sharecheck();
+        c.args([
+            "conform",
+            "--filter",
+            "kip932.offsets.alter-takes-effect",
+            "--json",
+        ])
+        .arg(file)
+        .arg("--artifacts")
+        .arg(dir.path().join("a"));
+        if let Some(m) = mutant {
+            c.args(["--mutant", m]);
+        }
+        c.assert().code(i32::from(mutant.is_some()));
+    }
+    let baseline = dir.path().join("b.json");
+    std::fs::write(
+        &baseline,
+        r#"{"format_version":1,"target":"t","cases":{"kip932.offsets.alter-takes-effect":{"verdict":"fail","finding":"F9","why":"w"}}}"#,
+    )
+    .expect("write");
+    let out = dir.path().join("m");
+    sharecheck()
+        .arg("matrix")
+        .arg(format!("ok={}", good.display()))
+        .arg(format!("mutant={}", bad.display()))
+        .arg("--baseline")
+        .arg(format!("mutant={}", baseline.display()))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let html = std::fs::read_to_string(out.join("matrix.html")).expect("html");
+    assert!(html.contains(">pass</td>"), "{html}");
+    assert!(html.contains("fail (F9)</a>"), "{html}");
+    let md = std::fs::read_to_string(out.join("matrix.md")).expect("md");
+    assert!(
+        md.contains("| kip932.offsets.alter-takes-effect | must | pass | fail (F9) |"),
+        "{md}"
+    );
+    // Not a report, and a baseline for no column.
+    sharecheck().arg("matrix").arg(&baseline).assert().code(65);
+    sharecheck()
+        .arg("matrix")
+        .arg(&good)
+        .arg("--baseline")
+        .arg(format!("nobody={}", baseline.display()))
+        .assert()
+        .code(64);
+}

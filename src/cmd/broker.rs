@@ -27,6 +27,10 @@ pub struct BrokerArgs {
     /// Print one line per request on stderr.
     #[arg(long)]
     pub trace: bool,
+    /// Address to give clients in Metadata, FindCoordinator and DescribeCluster (a proxy in front
+    /// of the broker); default: the listen address.
+    #[arg(long, value_name = "IP:PORT")]
+    pub advertised: Option<String>,
 }
 
 pub fn run(args: BrokerArgs) -> CmdResult {
@@ -55,8 +59,17 @@ pub fn run(args: BrokerArgs) -> CmdResult {
             Fail::usage(format!("unknown --mutant {name:?} (see --list-mutants)"))
         })?),
     };
+    let advertised = match args.advertised.as_deref() {
+        None => None,
+        Some(a) => Some(
+            a.trim()
+                .parse::<SocketAddr>()
+                .map_err(|_| Fail::usage(format!("--advertised must be IP:PORT, not {a:?}")))?,
+        ),
+    };
     let config = BrokerConfig {
         listen,
+        advertised,
         profile,
         mutant,
         trace: args.trace,

@@ -6,5 +6,6 @@ pub mod conform;
 pub mod fuzz;
 pub mod heartbeat;
 pub mod judge;
+pub mod matrix;
 pub mod probe;
 pub mod target;

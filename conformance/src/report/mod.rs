@@ -5,6 +5,7 @@
 pub mod artifact;
 pub mod baseline;
 pub mod junit;
+pub mod matrix;
 pub mod text;
 
 use crate::oracle::{CaseVerdict, Violation};
