@@ -266,7 +266,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             .count();
         if differences.is_empty() {
             println!(
-                "baseline {}: results match ({listed} listed case(s) ran as expected)",
+                "baseline {}: results match ({listed} listed case(s) ran as expected); exit by the baseline",
                 b.target
             );
             return Ok(

@@ -38,6 +38,20 @@ fn read(path: &Path) -> Result<String, Fail> {
         .map_err(|e| Fail::no_input(format!("cannot read {}: {e}", path.display())))
 }
 
+/// `target` as a path relative to the directory `base` (both absolute).
+fn relative_to(base: &Path, target: &Path) -> PathBuf {
+    let (b, t): (Vec<_>, Vec<_>) = (base.components().collect(), target.components().collect());
+    let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    out
+}
+
 pub fn run(args: MatrixArgs) -> CmdResult {
     let known: Vec<String> = scenario::catalog()
         .map_err(|e| Fail::malformed(e.to_string()))?
@@ -72,9 +86,20 @@ pub fn run(args: MatrixArgs) -> CmdResult {
             "--baseline {l}=…: no report is labelled {l}"
         )));
     }
-    let matrix = Matrix::new(columns);
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Fail::cannot_write(format!("cannot create {}: {e}", args.out.display())))?;
+    // Artifact paths in a report are relative to where `conform` ran (taken to be here): the page's
+    // links are made relative to the page.
+    if let (Ok(here), Ok(out)) = (std::env::current_dir(), args.out.canonicalize()) {
+        for c in &mut columns {
+            for cell in c.cells.values_mut() {
+                if let Some(a) = cell.artifact.as_mut() {
+                    *a = relative_to(&out, &here.join(&*a)).display().to_string();
+                }
+            }
+        }
+    }
+    let matrix = Matrix::new(columns);
     let json = serde_json::to_string_pretty(&matrix.json())
         .map_err(|e| Fail::cannot_write(format!("cannot encode the matrix: {e}")))?;
     write_output(&args.out.join("matrix.html"), &matrix.html())?;
