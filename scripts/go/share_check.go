@@ -161,6 +161,16 @@ func (c *check) onAck(_ *kgo.Client, rs kgo.ShareAckResults) {
 	}
 }
 
+// onSecondAck: the second consumer's acknowledgements are its own business (it releases what it
+// gets while the first renews; a refused one is not the first consumer's failure).
+func (c *check) onSecondAck(_ *kgo.Client, rs kgo.ShareAckResults) {
+	for _, r := range rs {
+		if r.Err != nil {
+			logf("second consumer: acknowledgement refused: %s-%d: %v", r.Topic, r.Partition, r.Err)
+		}
+	}
+}
+
 // takeAckErrors returns and clears the acknowledgement errors seen so far.
 func (c *check) takeAckErrors() []string {
 	c.ackMu.Lock()
@@ -269,9 +279,9 @@ func (c *check) produce(values ...string) error {
 	return nil
 }
 
-func (c *check) consumer(id string) (*kgo.Client, error) {
+func (c *check) consumer(id string, onAck func(*kgo.Client, kgo.ShareAckResults)) (*kgo.Client, error) {
 	return kgo.NewClient(kgo.SeedBrokers(c.bootstrap...), kgo.ClientID(id),
-		kgo.ShareGroup(c.group), kgo.ConsumeTopics(c.topic), kgo.ShareAckCallback(c.onAck),
+		kgo.ShareGroup(c.group), kgo.ConsumeTopics(c.topic), kgo.ShareAckCallback(onAck),
 		kgo.RequestTimeoutOverhead(10*time.Second), kgo.DialTimeout(10*time.Second))
 }
 
@@ -347,12 +357,14 @@ func (c *check) consume(c1 *kgo.Client) {
 	}
 }
 
-// renewRound runs step 4: c1 holds one record for twice the lock duration by renewing it; c2 polls all
-// along and must not get it.
-func (c *check) renewRound(c1, c2 *kgo.Client) error {
+// renewRound runs step 4: c1 holds one record for twice the lock duration by renewing it; a second
+// consumer, started once c1 holds it (a kgo client fetches in the background from the start, and
+// could otherwise take the record first), polls all along and must not get it. Returns the second
+// consumer.
+func (c *check) renewRound(c1 *kgo.Client) (*kgo.Client, error) {
 	value := c.run + ":renew"
 	if err := c.produce(value); err != nil {
-		return err
+		return nil, err
 	}
 	var held *kgo.Record
 	for held == nil && time.Now().Before(c.deadline) {
@@ -367,9 +379,13 @@ func (c *check) renewRound(c1, c2 *kgo.Client) error {
 			}
 		})
 	}
+	c2, err := c.consumer("sharecheck-share-2", c.onSecondAck)
+	if err != nil {
+		return nil, &setupFailed{fmt.Sprintf("second consumer: %v", err)}
+	}
 	if held == nil {
 		c.violation("renew-keeps-lock", "the record to renew was never delivered")
-		return nil
+		return c2, nil
 	}
 	logf("renew: holding the record for %d ms, renewing every %d ms", 2*c.lockMs, c.lockMs/3)
 	var stolen []string
@@ -417,7 +433,7 @@ func (c *check) renewRound(c1, c2 *kgo.Client) error {
 		c.violation("delivery-count", fmt.Sprintf("the renewed record arrived with delivery count %d", held.DeliveryCount()))
 	}
 	logf("renew: accepted after %d ms of renewing", 2*c.lockMs)
-	return nil
+	return c2, nil
 }
 
 func (c *check) runCheck() error {
@@ -444,7 +460,7 @@ func (c *check) runCheck() error {
 		return err
 	}
 	logf("produced %d records to %s", c.n, c.topic)
-	c1, err := c.consumer("sharecheck-share-1")
+	c1, err := c.consumer("sharecheck-share-1", c.onAck)
 	if err != nil {
 		return &setupFailed{fmt.Sprintf("consumer: %v", err)}
 	}
@@ -463,19 +479,19 @@ func (c *check) runCheck() error {
 	if c.released != wantReleased {
 		c.violation("totals", fmt.Sprintf("released %d, the round releases %d", c.released, wantReleased))
 	}
-	c2, err := c.consumer("sharecheck-share-2")
-	if err != nil {
-		return &setupFailed{fmt.Sprintf("second consumer: %v", err)}
-	}
-	defer c2.Close()
+	var c2 *kgo.Client
 	if renew {
 		c.renewRan = true
-		if err := c.renewRound(c1, c2); err != nil {
+		if c2, err = c.renewRound(c1); err != nil {
 			return err
 		}
 	} else {
 		logf("renew: skipped (the broker does not serve ShareAcknowledge v2)")
+		if c2, err = c.consumer("sharecheck-share-2", c.onSecondAck); err != nil {
+			return &setupFailed{fmt.Sprintf("second consumer: %v", err)}
+		}
 	}
+	defer c2.Close()
 	sentinel := c.run + ":sentinel"
 	if err := c.produce(sentinel); err != nil {
 		return err
