@@ -6,7 +6,7 @@ use crate::cmd::conform::write_output;
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::Args;
 use sharecheck_conformance::report::baseline::Baseline;
-use sharecheck_conformance::report::matrix::{Column, Matrix};
+use sharecheck_conformance::report::matrix::{totals_text, Column, Matrix};
 use sharecheck_conformance::scenario;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,19 +112,7 @@ pub fn run(args: MatrixArgs) -> CmdResult {
         args.out.join("matrix.html").display()
     );
     for (c, t) in matrix.columns.iter().zip(matrix.totals()) {
-        println!(
-            "  {}: {} pass, {} fail, {} inconclusive, {} skipped{}",
-            c.label,
-            t[0],
-            t[1],
-            t[2],
-            t[3],
-            if t[4] > 0 {
-                format!(", {} not run", t[4])
-            } else {
-                String::new()
-            }
-        );
+        println!("  {}: {}", c.label, totals_text(t));
     }
     Ok(Outcome::Pass)
 }

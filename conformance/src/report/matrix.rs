@@ -237,19 +237,7 @@ impl Matrix {
         }
         out.push_str("</tr>\n<tr><td>totals</td><td></td>");
         for t in self.totals() {
-            let _ = write!(
-                out,
-                "<td>{} pass, {} fail, {} inconclusive, {} skipped{}</td>",
-                t[0],
-                t[1],
-                t[2],
-                t[3],
-                if t[4] > 0 {
-                    format!(", {} not run", t[4])
-                } else {
-                    String::new()
-                }
-            );
+            let _ = write!(out, "<td>{}</td>", totals_text(t));
         }
         out.push_str("</tr>\n");
         let mut area = "";
@@ -339,6 +327,18 @@ impl Matrix {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// One column's totals in words: "3 pass, 1 fail, 0 inconclusive, 2 skipped[, 1 not run]".
+pub fn totals_text(t: [usize; 5]) -> String {
+    let mut s = format!(
+        "{} pass, {} fail, {} inconclusive, {} skipped",
+        t[0], t[1], t[2], t[3]
+    );
+    if t[4] > 0 {
+        s.push_str(&format!(", {} not run", t[4]));
+    }
+    s
 }
 
 /// HTML-escaped text (element content and attribute values).
