@@ -228,7 +228,7 @@ fn list_prints_the_catalog() {
         .clone();
     let v = json_of(&out);
     let cases = v.as_array().expect("array");
-    assert_eq!(cases.len(), 220);
+    assert_eq!(cases.len(), 224);
     let areas: std::collections::BTreeSet<&str> =
         cases.iter().filter_map(|c| c["area"].as_str()).collect();
     // Every area has cases.
@@ -255,7 +255,7 @@ fn conform_on_the_embedded_broker_passes_with_full_coverage() {
         .expect("JSON report");
     assert_eq!(v["tool"], "sharecheck");
     assert_eq!(v["verdict"], "pass");
-    assert_eq!(v["summary"]["total"], 220, "the standard suite");
+    assert_eq!(v["summary"]["total"], 224, "the standard suite");
     assert_eq!(v["summary"]["failed"], 0);
     assert_eq!(
         v["coverage"]["transitions_exercised"],
@@ -700,6 +700,47 @@ fn matrix_puts_two_reports_side_by_side_with_a_baseline_finding() {
         .arg(&good)
         .arg("--baseline")
         .arg(format!("nobody={}", baseline.display()))
+        .assert()
+        .code(64);
+}
+
+#[test]
+fn replay_repeat_counts_each_outcome_and_exits_by_the_worst() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/cases/ack.release-redelivers.json"
+    );
+    let out = sharecheck()
+        .args(["replay", fixture, "--repeat", "4", "--jobs", "2", "--json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_of(&out);
+    assert_eq!(v["ran"], 4);
+    assert_eq!(v["verdicts"]["pass"], 4);
+    let out = sharecheck()
+        .args([
+            "replay",
+            fixture,
+            "--repeat",
+            "3",
+            "--json",
+            "--mutant",
+            "no-count-increment",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_of(&out);
+    assert_eq!(v["verdicts"]["fail"], 3, "{v}");
+    assert_eq!(v["outcomes"]["delivery-count-mismatch at step 5"], 3, "{v}");
+    assert_eq!(v["each"].as_array().map(Vec::len), Some(3));
+    sharecheck()
+        .args(["replay", fixture, "--repeat", "0"])
         .assert()
         .code(64);
 }

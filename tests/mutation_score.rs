@@ -38,7 +38,7 @@ async fn suite_against(mutant: Option<BrokerMutant>) -> Vec<CaseResult> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_broker_mutant_is_caught_and_the_correct_broker_passes() {
     let correct = suite_against(None).await;
-    assert_eq!(correct.len(), 220, "the standard suite");
+    assert_eq!(correct.len(), 224, "the standard suite");
     let bad: Vec<String> = correct
         .iter()
         .filter(|r| r.verdict != CaseVerdict::Pass)

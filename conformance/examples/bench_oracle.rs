@@ -33,6 +33,7 @@ fn main() {
         max_candidates: 64,
         dlq: None,
         renew_disabled: false,
+        without_allowances: Vec::new(),
     };
     let mut oracle = Oracle::new(&setup, None).expect("a known profile");
     let members = ["A", "B", "C", "D"];

@@ -108,6 +108,9 @@ pub struct Setup {
     /// The group set `share.renew.acknowledge.enable=false` (4.3+): RENEW is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub renew_disabled: bool,
+    /// The oracle's allowances for Kafka's behaviour that the case switched off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_allowances: Vec<crate::trace::Allowance>,
 }
 
 /// The dead-letter topic of a case's group.

@@ -131,6 +131,56 @@ pub struct Settings {
     /// 4.3's group configs): `false` makes RENEW INVALID_RECORD_STATE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renew_acknowledge: Option<bool>,
+    /// Behaviours of Apache Kafka the oracle allows by default (each a finding in
+    /// docs/findings.md) that this case judges strictly: a SHOULD case that still shows the
+    /// divergence after the oracle learnt to accept it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_allowances: Vec<Allowance>,
+}
+
+/// A behaviour of Apache Kafka that the KIP does not forbid and the oracle therefore accepts by
+/// default, named so that a case can switch the allowance off (`settings.without_allowances`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allowance {
+    /// F4: a session close (ShareFetch epoch −1) is answered before its release takes effect, so the
+    /// release may land up to the tolerance after the answer. Without it: by the answer.
+    AsyncCloseRelease,
+    /// F5: when a group's last share session on a broker ends, the broker may drop and reload the
+    /// group's share partitions, forgetting deliveries whose release was not yet written.
+    GroupReload,
+    /// F8: after a leader move, the former leader's lock expiries may still be written until the
+    /// new leader loads the partition. Without it: a move is a restart of the partition.
+    FencedLeaderExpiry,
+    /// F10: DescribeShareGroupOffsets's start offset is the one last written, up to one write behind
+    /// the SPSO. Without it: the start offset is the SPSO.
+    StartOffsetTrails,
+}
+
+/// Which allowances are in force (all of them unless a case switches some off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowances {
+    /// [`Allowance::AsyncCloseRelease`].
+    pub async_close_release: bool,
+    /// [`Allowance::GroupReload`].
+    pub group_reload: bool,
+    /// [`Allowance::FencedLeaderExpiry`].
+    pub fenced_leader_expiry: bool,
+    /// [`Allowance::StartOffsetTrails`].
+    pub start_offset_trails: bool,
+}
+
+impl Allowances {
+    /// Every allowance but those in `without`.
+    pub fn without(without: &[Allowance]) -> Allowances {
+        let on = |a| !without.contains(&a);
+        Allowances {
+            async_close_release: on(Allowance::AsyncCloseRelease),
+            group_reload: on(Allowance::GroupReload),
+            fenced_leader_expiry: on(Allowance::FencedLeaderExpiry),
+            start_offset_trails: on(Allowance::StartOffsetTrails),
+        }
+    }
 }
 
 /// The dead-letter topic a case's group names (`errors.deadletterqueue.topic.name`).
@@ -199,6 +249,7 @@ impl Default for Settings {
             member_ids: MemberIds::Kafka,
             dlq: None,
             renew_acknowledge: None,
+            without_allowances: Vec::new(),
         }
     }
 }

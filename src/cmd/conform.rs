@@ -97,9 +97,19 @@ pub struct ReplayArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Print the whole result (steps, anomalies, raw request/response history) as one JSON object.
+    /// Print the whole result (steps, anomalies, raw request/response history) as one JSON object
+    /// (with `--repeat`: the counts and every replay's verdict and anomalies).
     #[arg(long)]
     pub json: bool,
+    /// Replay the case N times, each on its own topic and group, and print how often each verdict
+    /// and each anomaly came out: the reproduction rate of a timing-dependent finding. Exit 1 when
+    /// any replay failed, 2 when none failed and any was inconclusive.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
+    /// With `--repeat`: replays run at the same time (a case that restarts the broker runs one at a
+    /// time whatever this says).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
 }
 
 /// The verdict's exit code.
@@ -217,20 +227,16 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             }
         }
     }
+    let flags = args.target.rerun_flags();
     let rep = report::build(
         &target,
         &seed.to_string(),
         &results,
         args.strict,
         &artifacts,
+        &flags,
     );
-    let rerun = |p: &Path| {
-        format!(
-            "sharecheck replay {}{}",
-            p.display(),
-            args.target.rerun_flags()
-        )
-    };
+    let rerun = |p: &Path| report::rerun_command("", Some(p), &flags);
     print!(
         "{}",
         text::suite(
@@ -332,7 +338,13 @@ pub fn list(args: ListArgs) -> CmdResult {
 }
 
 pub fn replay(args: ReplayArgs) -> CmdResult {
+    if args.repeat == 0 || args.jobs == 0 {
+        return Err(Fail::usage("--repeat and --jobs must be at least 1"));
+    }
     let case: Case = Case::load(&args.file).map_err(Fail::input)?;
+    if args.repeat > 1 {
+        return replay_repeated(&args, case);
+    }
     let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
     if !args.json {
@@ -372,6 +384,106 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         return Err(Fail::unusable(format!("the target went away during {why}")));
     }
     case_outcome(r.verdict, r.reason.as_deref())
+}
+
+/// `replay --repeat N`: the case N times, `--jobs` at a time, and the rate of each outcome.
+fn replay_repeated(args: &ReplayArgs, case: Case) -> CmdResult {
+    let seed = seed_or_random(None);
+    let running = start_target(&args.target, EmbeddedOptions::new)?;
+    let target = running.target.clone();
+    let opts = RunOptions {
+        run_id: format!("{seed}"),
+        timeout: args.target.deadline(),
+        ..RunOptions::default()
+    };
+    if !args.json {
+        println!(
+            "replay {} × {} ({} at a time) against {} ({}); profile {}; seed {seed}",
+            case.id,
+            args.repeat,
+            args.jobs,
+            target.bootstrap,
+            target.implementation,
+            target.profile.name
+        );
+    }
+    let _ = std::io::stdout().flush();
+    let cases = vec![case; args.repeat];
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |done: usize, total: usize, r: &CaseResult| {
+        if tty {
+            eprint!("\r\x1b[2K[{done}/{total}] {:?}", r.verdict);
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let scheduler = Scheduler::new(target.clone(), opts);
+    let ran = running
+        .runtime
+        .block_on(run_suite(&scheduler, &cases, args.jobs, &mut progress));
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let results: Vec<&CaseResult> = ran.iter().flatten().collect();
+    let mut verdicts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &results {
+        *verdicts
+            .entry(format!("{:?}", r.verdict).to_lowercase())
+            .or_default() += 1;
+        let what = match (r.anomalies.first(), &r.reason) {
+            (Some(a), _) => format!("{} at step {}", a.kind.name(), a.step),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "pass".to_string(),
+        };
+        *outcomes.entry(what).or_default() += 1;
+    }
+    let count = |v: CaseVerdict| results.iter().filter(|r| r.verdict == v).count();
+    let (failed, inconclusive) = (count(CaseVerdict::Fail), count(CaseVerdict::Inconclusive));
+    if args.json {
+        let each: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "verdict": r.verdict,
+                    "anomalies": r.anomalies,
+                    "reason": r.reason,
+                    "duration_ms": r.duration_ms,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "case": cases[0].id,
+            "target": {"address": target.bootstrap, "implementation": target.implementation},
+            "profile": target.profile.name,
+            "seed": seed.to_string(),
+            "replays": args.repeat,
+            "ran": results.len(),
+            "verdicts": verdicts,
+            "outcomes": outcomes,
+            "each": each,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        println!("{} of {} replays ran:", results.len(), args.repeat);
+        for (what, n) in &outcomes {
+            println!("  {n:>5} × {what}");
+        }
+        println!(
+            "failed {failed} of {} ({:.0}%), inconclusive {inconclusive}",
+            results.len(),
+            100.0 * failed as f64 / results.len().max(1) as f64
+        );
+    }
+    if let Some(why) = results.iter().find_map(|r| r.unreachable.as_ref()) {
+        return Err(Fail::unusable(format!("the target went away: {why}")));
+    }
+    Ok(if failed > 0 {
+        Outcome::Violation
+    } else if inconclusive > 0 {
+        Outcome::Inconclusive
+    } else {
+        Outcome::Pass
+    })
 }
 
 /// The exit code of one judged case (replay, judge): a skipped case could not run on the target.

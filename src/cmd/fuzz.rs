@@ -60,6 +60,14 @@ pub struct FuzzArgs {
     /// Never wait for lock expiry (faster; fewer rules exercised).
     #[arg(long)]
     pub no_waits: bool,
+    /// Every case's delivery limit (2..=10; default 2..=5 at random). Against a target that accepts
+    /// a group's limit and ignores it (kfake, docs/findings.md K1), give its own.
+    #[arg(long, value_name = "N")]
+    pub delivery_limit: Option<u8>,
+    /// Never piggy-back acknowledgements on a ShareFetch with MaxRecords 0 (to get past a target that
+    /// acquires records for one, docs/findings.md K3).
+    #[arg(long)]
+    pub no_fetch_acks: bool,
     /// Most reruns spent shrinking a failure.
     #[arg(long, default_value_t = 400)]
     pub max_shrink_runs: u32,
@@ -91,6 +99,12 @@ fn rerun_command(args: &FuzzArgs, seed: u64) -> String {
     if args.no_waits {
         cmd.push_str(" --no-waits");
     }
+    if let Some(l) = args.delivery_limit {
+        cmd.push_str(&format!(" --delivery-limit {l}"));
+    }
+    if args.no_fetch_acks {
+        cmd.push_str(" --no-fetch-acks");
+    }
     if let Some(t) = args.time_budget {
         cmd.push_str(&format!(" --time-budget {t}"));
     }
@@ -114,6 +128,8 @@ fn validate(args: &FuzzArgs) -> Result<(), Fail> {
         members: args.members,
         max_ops: args.max_ops,
         waits: !args.no_waits,
+        delivery_limit: args.delivery_limit,
+        no_fetch_acks: args.no_fetch_acks,
     }
     .validate()
     .map_err(|e| Fail::usage(e.to_string()))?;
@@ -195,6 +211,8 @@ pub fn run(args: FuzzArgs) -> CmdResult {
         members: args.members,
         max_ops: args.max_ops,
         waits: !args.no_waits,
+        delivery_limit: args.delivery_limit,
+        no_fetch_acks: args.no_fetch_acks,
     };
     if let Some(l) = args.lock_ms {
         opts.lock_ms = l;

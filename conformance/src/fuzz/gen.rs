@@ -161,6 +161,12 @@ pub struct GenConfig {
     pub max_ops: usize,
     /// Whether cases wait for lock expiry (each wait costs a lock duration of real time).
     pub waits: bool,
+    /// The delivery limit of every case (default: 2..=5 at random). For a target that accepts the
+    /// group's limit and ignores it (kfake, docs/findings.md K1), its own limit.
+    pub delivery_limit: Option<u8>,
+    /// No acknowledgements piggy-backed on a ShareFetch with MaxRecords 0 (for a target that
+    /// acquires records for such a fetch, K3), so that a run gets past it.
+    pub no_fetch_acks: bool,
 }
 
 impl Default for GenConfig {
@@ -169,6 +175,8 @@ impl Default for GenConfig {
             members: 3,
             max_ops: 24,
             waits: true,
+            delivery_limit: None,
+            no_fetch_acks: false,
         }
     }
 }
@@ -176,6 +184,11 @@ impl Default for GenConfig {
 impl GenConfig {
     /// Checks the bounds; the message names the flag.
     pub fn validate(&self) -> Result<(), GenError> {
+        if let Some(l) = self.delivery_limit.filter(|l| !(2..=10).contains(l)) {
+            return Err(GenError(format!(
+                "--delivery-limit must be 2..=10, got {l}"
+            )));
+        }
         if !(1..=MAX_MEMBERS).contains(&self.members) {
             return Err(GenError(format!(
                 "--members must be 1..={MAX_MEMBERS}, got {}",
@@ -211,12 +224,17 @@ fn ack_type() -> impl Strategy<Value = AckType> {
     ]
 }
 
-fn via() -> impl Strategy<Value = Via> {
-    prop_oneof![
-        6 => Just(Via::Acknowledge),
-        2 => Just(Via::Fetch),
-        1 => Just(Via::Close),
-    ]
+fn via(gen: &GenConfig) -> BoxedStrategy<Via> {
+    if gen.no_fetch_acks {
+        prop_oneof![6 => Just(Via::Acknowledge), 1 => Just(Via::Close)].boxed()
+    } else {
+        prop_oneof![
+            6 => Just(Via::Acknowledge),
+            2 => Just(Via::Fetch),
+            1 => Just(Via::Close),
+        ]
+        .boxed()
+    }
 }
 
 fn pick() -> impl Strategy<Value = Pick> {
@@ -275,7 +293,7 @@ pub fn op_strategy(gen: &GenConfig) -> BoxedStrategy<Op> {
         ),
         (
             26,
-            (0..m, pick(), ack_type(), via())
+            (0..m, pick(), ack_type(), via(gen))
                 .prop_map(|(member, pick, ty, via)| Op::Ack {
                     member,
                     pick,
@@ -290,7 +308,7 @@ pub fn op_strategy(gen: &GenConfig) -> BoxedStrategy<Op> {
                 0..m,
                 prop::collection::vec((reference(), types()), 1..=3),
                 any::<bool>(),
-                via(),
+                via(gen),
             )
                 .prop_map(|(member, batches, sorted, via)| Op::RawAck {
                     member,
@@ -349,13 +367,17 @@ pub fn op_strategy(gen: &GenConfig) -> BoxedStrategy<Op> {
     proptest::strategy::Union::new_weighted(choices).boxed()
 }
 
-/// A whole case: 1..=8 records produced first, a delivery limit of 2..=5, and 1..=`max_ops`
-/// operations.
+/// A whole case: 1..=8 records produced first, a delivery limit of 2..=5 (or the one given), and
+/// 1..=`max_ops` operations.
 pub fn case_strategy(gen: &GenConfig) -> BoxedStrategy<FuzzCase> {
     let max_ops = gen.max_ops.clamp(1, MAX_OPS);
+    let limit = match gen.delivery_limit {
+        Some(l) => Just(l).boxed(),
+        None => (2u8..=5).boxed(),
+    };
     (
         1u8..=8,
-        2u8..=5,
+        limit,
         prop::collection::vec(op_strategy(gen), 1..=max_ops),
     )
         .prop_map(|(initial_records, delivery_limit, ops)| FuzzCase {

@@ -289,6 +289,7 @@ pub fn case_of(fc: &FuzzCase, index: u64, gen: &GenConfig, rules: &Rules, lock_m
             member_ids: MemberIds::Kafka,
             dlq: None,
             renew_acknowledge: None,
+            without_allowances: Vec::new(),
         },
         requires: Vec::new(),
         steps: lower(fc, gen, rules, lock_ms),

@@ -71,6 +71,7 @@ fn without_waits_no_case_waits() {
         waits: false,
         members: 1,
         max_ops: 60,
+        ..GenConfig::default()
     };
     for index in 0..200 {
         let fc = case_tree(&gen, 3, index).unwrap().current();
@@ -223,4 +224,51 @@ fn shrinking_the_value_tree_keeps_cases_lowerable() {
     }
     assert!(n > 0);
     assert!(tree.current().ops.len() <= 1, "{:?}", tree.current().ops);
+}
+
+#[test]
+fn a_fixed_delivery_limit_and_no_fetch_acks_hold_in_every_case() {
+    let gen = GenConfig {
+        delivery_limit: Some(5),
+        no_fetch_acks: true,
+        ..GenConfig::default()
+    };
+    for index in 0..200 {
+        let fc = case_tree(&gen, 7, index).unwrap().current();
+        assert_eq!(fc.delivery_limit, 5);
+        assert!(fc.ops.iter().all(|op| !matches!(
+            op,
+            Op::Ack {
+                via: Via::Fetch,
+                ..
+            } | Op::RawAck {
+                via: Via::Fetch,
+                ..
+            }
+        )));
+    }
+    // The defaults still draw both.
+    let any_fetch_ack = (0..200).any(|i| {
+        case_tree(&GenConfig::default(), 7, i)
+            .unwrap()
+            .current()
+            .ops
+            .iter()
+            .any(|op| {
+                matches!(
+                    op,
+                    Op::Ack {
+                        via: Via::Fetch,
+                        ..
+                    }
+                )
+            })
+    });
+    assert!(any_fetch_ack);
+    assert!(GenConfig {
+        delivery_limit: Some(1),
+        ..GenConfig::default()
+    }
+    .validate()
+    .is_err());
 }

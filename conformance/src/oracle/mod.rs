@@ -211,6 +211,7 @@ impl Oracle {
             lock_ms: setup.lock_ms,
             tolerance_ms: setup.tolerance_ms,
             max_candidates: setup.max_candidates,
+            allowances: crate::trace::Allowances::without(&setup.without_allowances),
         };
         let mut o = Oracle {
             config,
@@ -271,6 +272,7 @@ impl Oracle {
             max_candidates: 1,
             dlq: None,
             renew_disabled: false,
+            without_allowances: Vec::new(),
         };
         Oracle::new(&setup, Some(Profile::DEFAULT)).expect("a known profile")
     }

@@ -27,6 +27,8 @@ pub struct OracleConfig {
     pub tolerance_ms: Millis,
     /// Most candidate states carried before the case is declared inconclusive.
     pub max_candidates: usize,
+    /// Behaviours of Apache Kafka accepted although the spec alone would not produce them.
+    pub allowances: crate::trace::Allowances,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -578,8 +580,7 @@ impl PartitionOracle {
                 obs,
                 &offsets,
                 has_acks,
-                lock_ms,
-                tol,
+                (lock_ms, tol, self.config.allowances),
                 &self.refused_acks,
             ));
         }
@@ -668,10 +669,20 @@ impl PartitionOracle {
                         Ok(k) => {
                             kinds.extend(k);
                             if *effect == SessionEffect::Closed {
-                                let until = obs.received + self.config.tolerance_ms;
-                                for c in
-                                    session_ended(cand, obs.member, obs.sent, until, *group_empty)
-                                {
+                                let allow = self.config.allowances;
+                                let late = if allow.async_close_release {
+                                    self.config.tolerance_ms
+                                } else {
+                                    0
+                                };
+                                let reload = *group_empty && allow.group_reload;
+                                for c in session_ended(
+                                    cand,
+                                    obs.member,
+                                    obs.sent,
+                                    obs.received + late,
+                                    reload,
+                                ) {
                                     results.push(Ok((c, kinds)));
                                 }
                                 continue;
@@ -716,9 +727,10 @@ impl PartitionOracle {
             return;
         }
         let latest = at + self.config.tolerance_ms;
+        let reload = group_empty && self.config.allowances.group_reload;
         let mut next = Vec::new();
         for c in std::mem::take(&mut self.candidates) {
-            next.extend(session_ended(c, member, at, latest, group_empty));
+            next.extend(session_ended(c, member, at, latest, reload));
         }
         next.dedup();
         self.candidates = next;
@@ -729,7 +741,11 @@ impl PartitionOracle {
     /// (T14), except that the former leader's pending lock expiries may still be written before the
     /// new leader loads the partition at its first request.
     pub fn leader_moved(&mut self) {
+        let fenced_writes = self.config.allowances.fenced_leader_expiry;
         self.reload_every_candidate(|pending| {
+            if !fenced_writes {
+                return Vec::new();
+            }
             pending
                 .iter()
                 .filter_map(|t| match &t.kind {
@@ -884,7 +900,8 @@ impl PartitionOracle {
             .into_iter()
             .map(|(c, k)| {
                 let (spso, want_lag) = (c.part.spso(), c.part.lag());
-                if start > spso || start < floor {
+                let trails = self.config.allowances.start_offset_trails;
+                if start > spso || start < floor || (!trails && start != spso) {
                     Err((
                         Reject::new(
                             Anomaly::StartOffsetMismatch,
@@ -1377,8 +1394,7 @@ fn judge_fetch(
     obs: &FetchObservation<'_>,
     offsets: &[(Offset, i16)],
     has_acks: bool,
-    lock_ms: Millis,
-    tol: Millis,
+    (lock_ms, tol, allow): (Millis, Millis, crate::trace::Allowances),
     refused: &BTreeMap<Offset, usize>,
 ) -> Vec<Judged> {
     let reject = |kind: Anomaly, detail: String, cand: Candidate| {
@@ -1430,8 +1446,9 @@ fn judge_fetch(
             Ok(k) => {
                 kinds.extend(k);
                 let mut out = Vec::new();
-                for c in session_ended(cand, obs.member, obs.sent, obs.received + tol, group_empty)
-                {
+                let late = if allow.async_close_release { tol } else { 0 };
+                let reload = group_empty && allow.group_reload;
+                for c in session_ended(cand, obs.member, obs.sent, obs.received + late, reload) {
                     out.push(Ok((c, kinds)));
                 }
                 out

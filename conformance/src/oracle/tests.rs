@@ -33,6 +33,7 @@ fn setup(limit: u8) -> Setup {
         max_candidates: 64,
         dlq: None,
         renew_disabled: false,
+        without_allowances: Vec::new(),
     }
 }
 
@@ -41,8 +42,15 @@ fn oracle() -> H {
 }
 
 fn oracle_with_limit(limit: u8) -> H {
+    oracle_without(limit, &[])
+}
+
+/// The oracle with these allowances for Kafka's behaviour switched off.
+fn oracle_without(limit: u8, without: &[crate::trace::Allowance]) -> H {
+    let mut s = setup(limit);
+    s.without_allowances = without.to_vec();
     H {
-        events: vec![Event::Setup(setup(limit))],
+        events: vec![Event::Setup(s)],
         log_end: 0,
         values: Default::default(),
     }
@@ -541,12 +549,22 @@ fn a_partition_error_does_not_hide_piggy_backed_acks() {
 fn a_stale_ack_racing_a_close_may_see_the_record_still_locked() {
     // docs/findings.md F4: B's close archives offset 0 at the limit, but Kafka answers the close
     // before the release takes effect; A's stale ACCEPT right after may get 121, later NONE.
-    for (at, code, ok) in [
-        (35, ErrorCode::INVALID_RECORD_STATE, true),
-        (35, ErrorCode::NONE, true),
-        (2000, ErrorCode::INVALID_RECORD_STATE, false),
+    // Without the allowance (the SHOULD case kip932.session.close-releases-before-its-answer) the
+    // release has happened by the close's answer.
+    use crate::trace::Allowance::AsyncCloseRelease;
+    for (at, code, ok, without) in [
+        (35, ErrorCode::INVALID_RECORD_STATE, true, &[][..]),
+        (35, ErrorCode::NONE, true, &[]),
+        (2000, ErrorCode::INVALID_RECORD_STATE, false, &[]),
+        (
+            40,
+            ErrorCode::INVALID_RECORD_STATE,
+            false,
+            &[AsyncCloseRelease],
+        ),
+        (40, ErrorCode::NONE, true, &[AsyncCloseRelease]),
     ] {
-        let mut o = oracle_with_limit(2);
+        let mut o = oracle_without(2, without);
         o.produced(1);
         o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
         o.acknowledged(
@@ -578,8 +596,8 @@ fn a_stale_ack_racing_a_close_may_see_the_record_still_locked() {
 fn the_last_session_ending_may_reload_the_partition() {
     // docs/findings.md F5: when the group's last session on the broker ends, Kafka may drop and
     // reload the share partition before the release is written: the delivery is forgotten.
-    let run = |other_session: bool| {
-        let mut o = oracle();
+    let run_without = |other_session: bool, without: &[crate::trace::Allowance]| {
+        let mut o = oracle_without(3, without);
         o.produced(2);
         o.fetched(1, fetch(A, 0, 0, &[(0, 0, 1)]));
         if other_session {
@@ -589,7 +607,13 @@ fn the_last_session_ending_may_reload_the_partition() {
         o.fetched(3, fetch(C, 1000, 0, &[(0, 0, 1)]));
         o.kinds()
     };
+    let run = |other_session: bool| run_without(other_session, &[]);
     assert!(run(false).is_empty(), "{:?}", run(false));
+    assert_eq!(
+        run_without(false, &[crate::trace::Allowance::GroupReload]),
+        ["delivery-count-mismatch"],
+        "without the allowance (kip932.session.rejoin-keeps-the-delivery-count)"
+    );
     assert_eq!(
         run(true),
         ["delivery-count-mismatch"],

@@ -37,6 +37,9 @@ pub struct Cell {
     /// The artifact file, for failed and inconclusive cases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact: Option<String>,
+    /// The command that runs the case again on that target (absent from reports written before it was added).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
 }
 
 /// A row: one case.
@@ -148,6 +151,7 @@ impl Column {
                 .get("artifact")
                 .and_then(Value::as_str)
                 .map(str::to_string);
+            let rerun = c.get("rerun").and_then(Value::as_str).map(str::to_string);
             cells.insert(
                 id,
                 Cell {
@@ -155,6 +159,7 @@ impl Column {
                     detail,
                     finding,
                     artifact,
+                    rerun,
                 },
             );
         }
@@ -193,11 +198,16 @@ impl Matrix {
 
     /// Per column: (pass, fail, inconclusive, skipped, not run).
     pub fn totals(&self) -> Vec<[usize; 5]> {
+        self.totals_where(|_| true)
+    }
+
+    /// Per column, over the rows `keep` selects: (pass, fail, inconclusive, skipped, not run).
+    fn totals_where(&self, keep: impl Fn(&Row) -> bool) -> Vec<[usize; 5]> {
         self.columns
             .iter()
             .map(|c| {
                 let mut t = [0usize; 5];
-                for r in &self.rows {
+                for r in self.rows.iter().filter(|r| keep(r)) {
                     let k = match c.cells.get(&r.id).map(|x| x.verdict.as_str()) {
                         Some("pass") => 0,
                         Some("fail") => 1,
@@ -267,10 +277,17 @@ impl Matrix {
                             "pass" | "fail" | "inconclusive" | "skipped" => cell.verdict.as_str(),
                             _ => "none",
                         };
+                        let mut title = cell.detail.clone();
+                        if let Some(r) = &cell.rerun {
+                            if !title.is_empty() {
+                                title.push('\n');
+                            }
+                            let _ = write!(title, "rerun: {r}");
+                        }
                         let _ = write!(
                             out,
                             "<td class=\"{class}\" title=\"{}\">{body}</td>",
-                            esc(&cell.detail)
+                            esc(&title)
                         );
                     }
                 }
@@ -281,8 +298,75 @@ impl Matrix {
         out
     }
 
-    /// A Markdown table (the cells' verdicts and findings).
+    /// A Markdown table per area: for each target pass / fail / inconclusive / skipped, and the
+    /// findings its baseline names there (the summary the README shows).
+    pub fn markdown_by_area(&self) -> String {
+        let mut out = String::from("| area | cases |");
+        for c in &self.columns {
+            let _ = write!(out, " {} |", md(&c.label));
+        }
+        out.push_str("\n|---|---|");
+        for _ in &self.columns {
+            out.push_str("---|");
+        }
+        out.push('\n');
+        let areas: BTreeSet<&str> = self.rows.iter().map(|r| r.area.as_str()).collect();
+        let all = self.totals();
+        for area in areas.iter().map(|a| Some(*a)).chain([None]) {
+            let keep = |r: &Row| area.is_none_or(|a| r.area == a);
+            let n = self.rows.iter().filter(|r| keep(r)).count();
+            match area {
+                Some(a) => {
+                    let _ = write!(out, "| {} | {n} |", md(a));
+                }
+                None => {
+                    let _ = write!(out, "| **all** | {n} |");
+                }
+            }
+            let totals = if area.is_none() {
+                all.clone()
+            } else {
+                self.totals_where(keep)
+            };
+            for (c, t) in self.columns.iter().zip(totals) {
+                let findings: BTreeSet<&str> = self
+                    .rows
+                    .iter()
+                    .filter(|r| keep(r))
+                    .filter_map(|r| c.cells.get(&r.id)?.finding.as_deref())
+                    .collect();
+                let mut cell = format!("{} / {} / {} / {}", t[0], t[1], t[2], t[3]);
+                if t[4] > 0 {
+                    let _ = write!(cell, " ({} not run)", t[4]);
+                }
+                if !findings.is_empty() && area.is_some() {
+                    let _ = write!(
+                        cell,
+                        " {}",
+                        findings.into_iter().collect::<Vec<_>>().join(" ")
+                    );
+                }
+                let _ = write!(out, " {} |", md(&cell));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The Markdown page: the summary by area, then a row per case (its verdicts and findings).
     pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "# sharecheck compatibility matrix\n\nCells: pass / fail / inconclusive / skipped, and the \
+             findings the targets' baselines name.\n\n## By area\n\n",
+        );
+        out.push_str(&self.markdown_by_area());
+        out.push_str("\n## Every case\n\n");
+        out.push_str(&self.markdown_cases());
+        out
+    }
+
+    /// A Markdown table with a row per case (the cells' verdicts and findings).
+    fn markdown_cases(&self) -> String {
         let mut out = String::from("| case | level |");
         for c in &self.columns {
             let _ = write!(out, " {} |", md(&c.label));
@@ -404,6 +488,19 @@ mod tests {
         let md = m.markdown();
         assert!(
             md.contains("| kip932.ack.b | must | fail (K9) | pass |"),
+            "{md}"
+        );
+        let by_area = m.markdown_by_area();
+        assert!(
+            by_area.contains("| ack | 2 | 1 / 1 / 0 / 0 K9 | 2 / 0 / 0 / 0 |"),
+            "{by_area}"
+        );
+        assert!(
+            by_area.contains("| **all** | 2 | 1 / 1 / 0 / 0 | 2 / 0 / 0 / 0 |"),
+            "{by_area}"
+        );
+        assert!(
+            md.contains("## By area") && md.contains("## Every case"),
             "{md}"
         );
         assert_eq!(m.json()["columns"][1]["label"], "two");

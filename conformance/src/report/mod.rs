@@ -84,6 +84,9 @@ pub struct CaseReport {
     pub duration_ms: u64,
     /// The artifact file, for failed and inconclusive cases.
     pub artifact: Option<String>,
+    /// The command that runs this case again on this target: `sharecheck replay ARTIFACT …` where
+    /// there is an artifact, `sharecheck conform --filter ID …` otherwise.
+    pub rerun: String,
     /// Observations the spec does not judge (e.g. a partition error on an ack-only fetch).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -123,13 +126,24 @@ pub struct Report {
     pub coverage: Coverage,
 }
 
-/// Builds the report. `artifacts` maps case ids to the artifact files written for them.
+/// The command that runs case `id` again: from its artifact when it has one. `flags` name the
+/// target as the run was given it (` --bootstrap …`, ` --mutant …`, …).
+pub fn rerun_command(id: &str, artifact: Option<&std::path::Path>, flags: &str) -> String {
+    match artifact {
+        Some(p) => format!("sharecheck replay {}{flags}", p.display()),
+        None => format!("sharecheck conform --filter '{id}'{flags}"),
+    }
+}
+
+/// Builds the report. `artifacts` maps case ids to the artifact files written for them;
+/// `rerun_flags` name the target in each case's rerun command.
 pub fn build(
     target: &Target,
     seed: &str,
     results: &[CaseResult],
     strict: bool,
     artifacts: &BTreeMap<String, PathBuf>,
+    rerun_flags: &str,
 ) -> Report {
     let mut summary = Summary {
         total: results.len(),
@@ -190,6 +204,11 @@ pub fn build(
                 reason: r.reason.clone(),
                 duration_ms: r.duration_ms,
                 artifact: artifacts.get(&r.id).map(|p| p.display().to_string()),
+                rerun: rerun_command(
+                    &r.id,
+                    artifacts.get(&r.id).map(PathBuf::as_path),
+                    rerun_flags,
+                ),
                 notes: r.notes.clone(),
             })
             .collect(),

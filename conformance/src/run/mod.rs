@@ -1643,6 +1643,7 @@ async fn run_steps(
         max_candidates: 256,
         dlq: dlq.clone(),
         renew_disabled: case.settings.renew_acknowledge == Some(false),
+        without_allowances: case.settings.without_allowances.clone(),
     };
     let oracle = match Oracle::new(&setup, Some(target.profile)) {
         Ok(o) => o,
