@@ -752,3 +752,64 @@ fn replay_repeat_counts_each_outcome_and_exits_by_the_worst() {
         .assert()
         .code(64);
 }
+
+/// A run deletes the share groups it made (its members leave first), also the group of a member
+/// dropped without leaving once the broker has timed it out; `--keep` keeps them. Checked on a
+/// standalone reference broker with ShareGroupDescribe, which says GROUP_ID_NOT_FOUND (69) of a
+/// group that is gone.
+#[test]
+fn a_run_deletes_its_share_groups_unless_kept() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Std, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin!("sharecheck");
+    let mut broker = Std::new(bin)
+        .args(["broker", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the broker");
+    let mut lines = BufReader::new(broker.stdout.take().expect("stdout")).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on ")
+                .nth(1)
+                .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .expect("the broker says where it listens");
+    let group_code = |group: &str| -> i16 {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let config = sharecheck_client::admin::ClientConfig::new(addr.clone());
+            let mut c = sharecheck_client::admin::Client::connect(config)
+                .await
+                .expect("connect");
+            c.describe_share_group(group)
+                .await
+                .expect("describe")
+                .error_code
+        })
+    };
+    for (seed, keep) in [("4242", false), ("4343", true)] {
+        let mut c = sharecheck();
+        c.args(["conform", "--bootstrap", &addr, "--seed", seed])
+            .args(["--filter", "kip932.ack.accept-is-final"])
+            .arg("--artifacts")
+            .arg(std::env::temp_dir().join("sharecheck-keep-test"));
+        if keep {
+            c.arg("--keep");
+        }
+        let out = c.assert().code(0).get_output().stdout.clone();
+        let stdout = String::from_utf8_lossy(&out);
+        assert_eq!(
+            stdout.contains("cleanup: every case deleted"),
+            !keep,
+            "{stdout}"
+        );
+        let code = group_code(&format!("sc-{seed}-0-ack-accept-is-final-g"));
+        assert_eq!(code, if keep { 0 } else { 69 }, "seed {seed}, keep {keep}");
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+}

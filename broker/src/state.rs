@@ -813,6 +813,38 @@ impl State {
         ids.len()
     }
 
+    /// DeleteGroups of one share group: GROUP_ID_NOT_FOUND when there is none, NON_EMPTY_GROUP
+    /// while it has members; else the group goes with its configs, sessions and share partitions.
+    pub fn delete_group(&mut self, group: &str) -> ErrorCode {
+        if !self.groups.contains_key(group) {
+            return ErrorCode::GROUP_ID_NOT_FOUND;
+        }
+        if self.group_has_members(group) {
+            return ErrorCode::NON_EMPTY_GROUP;
+        }
+        self.groups.remove(group);
+        self.group_configs.remove(group);
+        self.member_tables.remove(group);
+        self.sessions.retain(|(g, _), _| g != group);
+        self.altered_starts.retain(|(g, _, _), _| g != group);
+        let ids: Vec<SpId> = self
+            .sp_ids
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|(_, id)| *id)
+            .collect();
+        self.sp_ids.retain(|(g, _, _), _| g != group);
+        for list in self.sp_by_tp.values_mut() {
+            list.retain(|i| !ids.contains(i));
+        }
+        for id in ids {
+            if let Some(slot) = self.sps.get_mut(id) {
+                *slot = None;
+            }
+        }
+        ErrorCode::NONE
+    }
+
     /// Whether the group has members (Alter/DeleteShareGroupOffsets need it empty).
     pub fn group_has_members(&self, group: &str) -> bool {
         self.groups

@@ -34,9 +34,9 @@ use kafka_protocol::messages::{
     DescribeShareGroupOffsetsRequest, FetchRequest,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    FindCoordinatorRequest, GroupId, IncrementalAlterConfigsRequest, MetadataRequest,
-    MetadataResponse, ProduceRequest, ShareGroupDescribeRequest, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, FindCoordinatorRequest, GroupId, IncrementalAlterConfigsRequest,
+    MetadataRequest, MetadataResponse, ProduceRequest, ShareGroupDescribeRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -1226,6 +1226,34 @@ impl Client {
                 .map(|t| (-1, ErrorCode(t.error_code)))
                 .collect(),
         })
+    }
+
+    /// DeleteGroups (42) of one group, at its coordinator: the group and its share-group state go.
+    /// A group that is already gone (GROUP_ID_NOT_FOUND) is not an error; one that still has
+    /// members is ([`ClientError::Kafka`] with NON_EMPTY_GROUP).
+    pub async fn delete_group(&mut self, group: &str) -> Result<(), ClientError> {
+        let coordinator = self.find_coordinator(group).await?;
+        let req = DeleteGroupsRequest::default()
+            .with_groups_names(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+        let resp = self.connection(coordinator).await?.send(&req).await?;
+        let code = resp
+            .results
+            .iter()
+            .find(|r| r.group_id.as_str() == group)
+            .map(|r| r.error_code)
+            .ok_or_else(|| ClientError::Malformed {
+                api: "DeleteGroups",
+                message: format!("no result for group {group}"),
+            })?;
+        match ErrorCode(code) {
+            ErrorCode::NONE | ErrorCode::GROUP_ID_NOT_FOUND => Ok(()),
+            _ => Err(kafka_err(
+                "DeleteGroups",
+                format!("group {group}"),
+                code,
+                &None,
+            )),
+        }
     }
 
     /// DescribeShareGroupOffsets (90) of one topic's partitions, at the group's coordinator, at v1

@@ -301,6 +301,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("schemas/AlterPartitionReassignmentsResponse.json"),
     ),
     (
+        "DeleteGroupsRequest.json",
+        include_str!("schemas/DeleteGroupsRequest.json"),
+    ),
+    (
+        "DeleteGroupsResponse.json",
+        include_str!("schemas/DeleteGroupsResponse.json"),
+    ),
+    (
         "DescribeShareGroupOffsetsRequest.json",
         include_str!("schemas/DescribeShareGroupOffsetsRequest.json"),
     ),
@@ -1193,6 +1201,7 @@ mod tests {
             37: CreatePartitionsRequest, CreatePartitionsResponse;
             43: ElectLeadersRequest, ElectLeadersResponse;
             45: AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse;
+            42: DeleteGroupsRequest, DeleteGroupsResponse;
         }
         let hb = ShareGroupHeartbeatResponse::default().with_assignment(Some(
             Assignment::default().with_topic_partitions(vec![TopicPartitions::default()

@@ -14,7 +14,7 @@ use sharecheck_conformance::trace::{Case, Level, Suite};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Which suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -70,6 +70,11 @@ pub struct ConformArgs {
     /// Leave the artifact (trace and recorded history) of every case, passing ones too.
     #[arg(long)]
     pub all_histories: bool,
+    /// Keep each case's topics and share group on the target for inspection (by default every case
+    /// deletes them at its end, and the run deletes last the groups whose members had not yet timed
+    /// out).
+    #[arg(long)]
+    pub keep: bool,
     /// Judge the run against expected results (case id → verdict and the finding that explains
     /// it): exit 0 when they match, 1 on any difference in either direction, which is printed.
     #[arg(long, value_name = "FILE")]
@@ -156,6 +161,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     let opts = RunOptions {
         run_id: format!("{seed}"),
         timeout: args.target.deadline(),
+        keep: args.keep,
         ..RunOptions::default()
     };
     println!(
@@ -186,13 +192,34 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             let _ = std::io::stderr().flush();
         }
     };
-    let scheduler = Scheduler::new(target.clone(), opts);
+    let scheduler = Scheduler::new(target.clone(), opts.clone());
     let ran = running
         .runtime
         .block_on(run_suite(&scheduler, &cases, args.jobs, &mut progress));
     drop(heartbeat);
     if tty {
         eprint!("\r\x1b[2K");
+    }
+    if !args.keep && running._broker.is_none() {
+        // Members dropped without leaving (a rejoin, a restart) keep a group until their session
+        // times out: Kafka's default group.share.session.timeout.ms is 45 s. (The in-process broker
+        // and its groups end with this command: nothing to wait for.)
+        let (late, left) = running.runtime.block_on(run::delete_leftover_groups(
+            &target,
+            &opts,
+            Duration::from_secs(60),
+        ));
+        if left.is_empty() {
+            println!(
+                "cleanup: every case deleted its topics and share group ({late} group(s) once their members timed out)"
+            );
+        } else {
+            println!(
+                "cleanup: {} share group(s) still had members after 60 s and are left: {}",
+                left.len(),
+                left.join(", ")
+            );
+        }
     }
     let gone = ran
         .iter()

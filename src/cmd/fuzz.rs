@@ -301,6 +301,21 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     if tty {
         eprint!("\r\x1b[2K");
     }
+    if remote {
+        // The groups of cases whose dropped members had not yet timed out (shrink reruns included).
+        let (_, left) = rt.block_on(run::delete_leftover_groups(
+            &target,
+            &opts.run,
+            std::time::Duration::from_secs(60),
+        ));
+        if !left.is_empty() {
+            println!(
+                "cleanup: {} share group(s) still had members after 60 s and are left: {}",
+                left.len(),
+                left.join(", ")
+            );
+        }
+    }
     let t = &report.tally;
     println!(
         "{} case(s) in {:.1}s ({:.1} cases/s, {} steps): {} passed, {} failed, {} inconclusive{}",

@@ -23,6 +23,8 @@ pub mod api_versions;
 pub mod create_partitions;
 #[path = "19_create_topics.rs"]
 pub mod create_topics;
+#[path = "42_delete_groups.rs"]
+pub mod delete_groups;
 #[path = "92_delete_share_group_offsets.rs"]
 pub mod delete_share_group_offsets;
 #[path = "20_delete_topics.rs"]
@@ -60,7 +62,7 @@ pub mod share_group_heartbeat;
 /// (Kafka 4.1 schemas), ShareFetch/ShareAcknowledge v2 (Kafka 4.2's RENEW), which the client
 /// crate writes on top of kafka-protocol's v1, and DescribeShareGroupOffsets v1 (`Lag`), which it
 /// writes itself.
-pub const SERVED: [ApiKey; 20] = [
+pub const SERVED: [ApiKey; 21] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -81,6 +83,7 @@ pub const SERVED: [ApiKey; 20] = [
     ApiKey::DescribeShareGroupOffsets,
     ApiKey::AlterShareGroupOffsets,
     ApiKey::DeleteShareGroupOffsets,
+    ApiKey::DeleteGroups,
 ];
 
 /// The (min, max) version of `key` this broker serves, or `None`. ShareFetch and ShareAcknowledge
@@ -319,6 +322,15 @@ pub async fn serve(
         ApiKey::DeleteShareGroupOffsets => sync_api!(
             delete_share_group_offsets,
             DeleteShareGroupOffsetsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::DeleteGroups => sync_api!(
+            delete_groups,
+            DeleteGroupsRequest,
             shared,
             ctx,
             version,

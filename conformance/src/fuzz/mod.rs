@@ -96,6 +96,7 @@ impl FuzzOptions {
                 margin_ms: 10,
                 run_id: format!("fz{seed}"),
                 idle_fetch_wait_ms: 5,
+                ..RunOptions::default()
             },
             max_shrink_runs: 400,
             max_shrink_time: Duration::from_secs(120),

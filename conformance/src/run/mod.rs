@@ -30,6 +30,7 @@ use sharecheck_model::model::{Transition, Transitions};
 use sharecheck_model::spec::{AckBatch, ErrorCode, Offset};
 use sharecheck_model::vocab::AckType;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
@@ -53,6 +54,13 @@ pub struct RunOptions {
     /// fetch): how long the broker may hold it open. A remote broker gets 200 ms; an in-process
     /// broker answers an empty fetch at once, so the fuzzer uses a few ms.
     pub idle_fetch_wait_ms: i32,
+    /// Leave the case's topics and share groups on the target (`--keep`): else each case deletes
+    /// them at its end.
+    pub keep: bool,
+    /// Share groups a case could not delete at its end because members remained (a member that
+    /// was dropped without leaving stays until its session times out): the run deletes them last
+    /// ([`delete_leftover_groups`]).
+    pub leftover_groups: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for RunOptions {
@@ -64,6 +72,8 @@ impl Default for RunOptions {
             margin_ms: 200,
             run_id: format!("{:08x}", rand_u32()),
             idle_fetch_wait_ms: 200,
+            keep: false,
+            leftover_groups: Arc::default(),
         }
     }
 }
@@ -1689,19 +1699,75 @@ async fn run_steps(
             }
         }
     }
-    // Cleanup, unjudged and bounded: members stop heartbeating when dropped.
-    for s in run.slots.iter_mut() {
-        s.member.take();
-    }
-    if !run.deleted {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(2), run.client.delete_topic(&run.topic)).await;
-    }
-    if let Some(d) = &dlq {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(2), run.client.delete_topic(&d.topic)).await;
+    // Cleanup, unjudged and bounded: the members leave (a member dropped without leaving stays in
+    // the group until its session times out), then the topics and the group go.
+    let bound = opts.timeout.min(Duration::from_secs(2));
+    let members: Vec<ShareMember> = run
+        .slots
+        .iter_mut()
+        .filter_map(|s| s.member.take())
+        .collect();
+    if !opts.keep && unreachable.is_none() {
+        futures::future::join_all(members.into_iter().map(|mut m| async move {
+            let _ = tokio::time::timeout(bound, m.leave()).await;
+        }))
+        .await;
+        if !run.deleted {
+            let _ = tokio::time::timeout(bound, run.client.delete_topic(&run.topic)).await;
+        }
+        if let Some(d) = &dlq {
+            let _ = tokio::time::timeout(bound, run.client.delete_topic(&d.topic)).await;
+        }
+        let deleted = tokio::time::timeout(bound, run.client.delete_group(&run.group)).await;
+        if !matches!(deleted, Ok(Ok(()))) {
+            lock_leftovers(&opts.leftover_groups).push(run.group.clone());
+        }
     }
     (run.history, run.oracle, unreachable)
+}
+
+fn lock_leftovers(m: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Deletes the share groups cases left behind ([`RunOptions::leftover_groups`]), retrying each
+/// until `patience` has passed (members dropped without leaving time out after the group's session
+/// timeout). Returns the groups deleted and those still there.
+pub async fn delete_leftover_groups(
+    target: &Target,
+    opts: &RunOptions,
+    patience: Duration,
+) -> (usize, Vec<String>) {
+    let mut left: Vec<String> = std::mem::take(&mut *lock_leftovers(&opts.leftover_groups));
+    if left.is_empty() {
+        return (0, left);
+    }
+    let total = left.len();
+    let deadline = Instant::now() + patience;
+    let config = ClientConfig::new(target.bootstrap.clone()).with_timeout(opts.timeout);
+    let mut client = None;
+    loop {
+        if client.is_none() {
+            client = tokio::time::timeout(opts.timeout, Client::connect(config.clone()))
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        if let Some(c) = client.as_mut() {
+            let mut still = Vec::new();
+            for g in left {
+                match tokio::time::timeout(Duration::from_secs(2), c.delete_group(&g)).await {
+                    Ok(Ok(())) => {}
+                    _ => still.push(g),
+                }
+            }
+            left = still;
+        }
+        if left.is_empty() || Instant::now() >= deadline {
+            return (total - left.len(), left);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// After a step or the setup lost its connection (`lost`): is the target gone, or did it only drop

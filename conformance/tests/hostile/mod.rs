@@ -339,6 +339,7 @@ pub async fn run_session(kind: Session, bootstrap: &str, seed: u64) -> &'static 
         margin_ms: 20,
         run_id: format!("hostile-{seed}"),
         idle_fetch_wait_ms: 5,
+        ..RunOptions::default()
     };
     let verdict = |v: CaseVerdict| match v {
         CaseVerdict::Pass => "pass",
