@@ -479,17 +479,14 @@ fn the_readme_lists_every_anomaly() {
     assert_eq!(rows, code);
 }
 
-/// A broker killed in the middle of `conform`: the run stops starting cases and exits 3 within
-/// 10 s of the kill, naming the case that was running.
-#[test]
-fn a_broker_killed_mid_run_exits_3_naming_the_case() {
+/// `sharecheck broker` on a port the OS picks: the process and the address it says it listens on.
+fn standalone_broker() -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command as Std, Stdio};
-    let bin = assert_cmd::cargo::cargo_bin!("sharecheck");
-    let mut broker = Std::new(bin)
+    let mut broker = Std::new(assert_cmd::cargo::cargo_bin!("sharecheck"))
         .args(["broker", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start the broker");
     let mut lines = BufReader::new(broker.stdout.take().expect("stdout")).lines();
@@ -502,6 +499,18 @@ fn a_broker_killed_mid_run_exits_3_naming_the_case() {
                 .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
         })
         .expect("the broker says where it listens");
+    // Keep reading what it prints, so that its stdout never breaks.
+    std::thread::spawn(move || lines.for_each(drop));
+    (broker, addr)
+}
+
+/// A broker killed in the middle of `conform`: the run stops starting cases and exits 3 within
+/// 10 s of the kill, naming the case that was running.
+#[test]
+fn a_broker_killed_mid_run_exits_3_naming_the_case() {
+    use std::process::{Command as Std, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin!("sharecheck");
+    let (mut broker, addr) = standalone_broker();
     let conform = Std::new(bin)
         .args(["conform", "--bootstrap", &addr, "--jobs", "8"])
         .stdout(Stdio::piped())
@@ -759,25 +768,7 @@ fn replay_repeat_counts_each_outcome_and_exits_by_the_worst() {
 /// group that is gone.
 #[test]
 fn a_run_deletes_its_share_groups_unless_kept() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command as Std, Stdio};
-    let bin = assert_cmd::cargo::cargo_bin!("sharecheck");
-    let mut broker = Std::new(bin)
-        .args(["broker", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the broker");
-    let mut lines = BufReader::new(broker.stdout.take().expect("stdout")).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("listening on ")
-                .nth(1)
-                .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
-        })
-        .expect("the broker says where it listens");
+    let (mut broker, addr) = standalone_broker();
     let group_code = |group: &str| -> i16 {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {

@@ -298,10 +298,9 @@ impl Matrix {
         out
     }
 
-    /// A Markdown table per area: for each target pass / fail / inconclusive / skipped, and the
-    /// findings its baseline names there (the summary the README shows).
-    pub fn markdown_by_area(&self) -> String {
-        let mut out = String::from("| area | cases |");
+    /// The head of a Markdown table: two leading columns, then one per target.
+    fn markdown_header(&self, first: &str, second: &str) -> String {
+        let mut out = format!("| {first} | {second} |");
         for c in &self.columns {
             let _ = write!(out, " {} |", md(&c.label));
         }
@@ -310,6 +309,13 @@ impl Matrix {
             out.push_str("---|");
         }
         out.push('\n');
+        out
+    }
+
+    /// A Markdown table per area: for each target pass / fail / inconclusive / skipped, and the
+    /// findings its baseline names there (the summary the README shows).
+    pub fn markdown_by_area(&self) -> String {
+        let mut out = self.markdown_header("area", "cases");
         let areas: BTreeSet<&str> = self.rows.iter().map(|r| r.area.as_str()).collect();
         let all = self.totals();
         for area in areas.iter().map(|a| Some(*a)).chain([None]) {
@@ -367,15 +373,7 @@ impl Matrix {
 
     /// A Markdown table with a row per case (the cells' verdicts and findings).
     fn markdown_cases(&self) -> String {
-        let mut out = String::from("| case | level |");
-        for c in &self.columns {
-            let _ = write!(out, " {} |", md(&c.label));
-        }
-        out.push_str("\n|---|---|");
-        for _ in &self.columns {
-            out.push_str("---|");
-        }
-        out.push('\n');
+        let mut out = self.markdown_header("case", "level");
         out.push_str("| **totals** | |");
         for t in self.totals() {
             let _ = write!(out, " {} / {} / {} / {} |", t[0], t[1], t[2], t[3]);
