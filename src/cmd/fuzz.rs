@@ -306,11 +306,11 @@ pub fn run(args: FuzzArgs) -> CmdResult {
         let (_, left) = rt.block_on(run::delete_leftover_groups(
             &target,
             &opts.run,
-            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(180),
         ));
         if !left.is_empty() {
             println!(
-                "cleanup: {} share group(s) still had members after 60 s and are left: {}",
+                "cleanup: {} share group(s) still had members after 180 s and are left: {}",
                 left.len(),
                 left.join(", ")
             );
