@@ -200,7 +200,8 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     if tty {
         eprint!("\r\x1b[2K");
     }
-    if !args.keep && running._broker.is_none() {
+    let target_gone = ran.iter().flatten().any(|r| r.unreachable.is_some());
+    if !args.keep && running._broker.is_none() && !target_gone {
         // Members dropped without leaving (a rejoin, a restart) keep a group until their session
         // times out: Kafka's default group.share.session.timeout.ms is 45 s, and after a restart the
         // coordinator took 61 s to expire one (Kafka 4.2.2, the CI run at 1ecbbd3). (The in-process broker

@@ -1752,6 +1752,10 @@ pub async fn delete_leftover_groups(
                 .await
                 .ok()
                 .and_then(Result::ok);
+            if client.is_none() {
+                // The target is gone (the run says so): nothing to wait for.
+                return (total - left.len(), left);
+            }
         }
         if let Some(c) = client.as_mut() {
             let mut still = Vec::new();
