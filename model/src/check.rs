@@ -237,6 +237,10 @@ pub fn check(config: Config, progress: &mut dyn FnMut(Phase, usize)) -> CheckRep
         counterexample: live.map(steps_of_trace),
     });
 
+    // The share-session epoch rules are a model of their own (no profile differs in them).
+    let (sessions, _) = crate::session_model::check_sessions();
+    properties.extend(sessions);
+
     let pass = properties
         .iter()
         .all(|p| matches!(p.status, Status::Holds | Status::Reached));

@@ -6,6 +6,7 @@
 //!   rules, used by the model checker, the reference broker, the conformance oracle and the fuzzer.
 //! - [`profile`]: the rules that differ between Apache Kafka releases.
 //! - [`session`]: share-session epoch rules (ShareFetch / ShareAcknowledge).
+//! - [`session_model`]: the second Stateright model, of share-session epochs, with its properties.
 //! - [`mutant`]: planted bugs, each a small named change to a rule.
 //! - [`model`]: the Stateright model over client operations and broker events, with the properties.
 //! - [`graph`]: whole-graph exploration for liveness and transition coverage.
@@ -20,6 +21,7 @@ pub mod model;
 pub mod mutant;
 pub mod profile;
 pub mod session;
+pub mod session_model;
 pub mod spec;
 pub mod vocab;
 

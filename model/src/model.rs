@@ -248,6 +248,11 @@ pub enum Prop {
     /// Closing a share session or dropping its connection releases every record the member holds
     /// (T9; §6.1, §6.3).
     SessionCloseReleases,
+    /// A fetch hands its member at most MaxRecords records (one record per batch here), in
+    /// ascending order, each in the log, at or above the SPSO and Available before the fetch — and
+    /// the leader's own choice is always one it may make: a leader that picks records it then
+    /// cannot acquire answers an empty fetch while records wait (§2.4, §4.2).
+    AcquisitionLegal,
     // ---- reachability (sometimes), on states -------------------------------------------------
     /// Some record is Acquired.
     ReachAcquired,
@@ -277,7 +282,7 @@ pub enum PropKind {
 
 impl Prop {
     /// The safety properties, in bit order.
-    pub const SAFETY: [Prop; 14] = [
+    pub const SAFETY: [Prop; 15] = [
         Prop::OneOwner,
         Prop::OnlyOwnerAcks,
         Prop::UnownedAckRejected,
@@ -292,6 +297,7 @@ impl Prop {
         Prop::ReportedCountMatches,
         Prop::AckAtomic,
         Prop::SessionCloseReleases,
+        Prop::AcquisitionLegal,
     ];
     /// The state reachability properties.
     pub const REACH: [Prop; 4] = [
@@ -318,6 +324,7 @@ impl Prop {
             Prop::ReportedCountMatches => "reported-count-matches",
             Prop::AckAtomic => "ack-atomic",
             Prop::SessionCloseReleases => "session-close-releases",
+            Prop::AcquisitionLegal => "acquisition-legal",
             Prop::ReachAcquired => "reach-acquired",
             Prop::ReachAcknowledged => "reach-acknowledged",
             Prop::ReachArchived => "reach-archived",
@@ -353,6 +360,7 @@ impl Prop {
             Prop::AckAtomic => Anomaly::NonAtomicAck,
             Prop::SessionCloseReleases => Anomaly::MissingRedelivery,
             Prop::WindowLimitRespected => Anomaly::WindowLimitExceeded,
+            Prop::AcquisitionLegal => Anomaly::UnexpectedAcquisition,
             Prop::EventuallyAllTerminal => Anomaly::LostRecord,
             _ => return None,
         })
@@ -784,10 +792,26 @@ impl ShareModel {
                 if offsets.is_empty() {
                     return None;
                 }
-                let ranges = n
-                    .part
-                    .acquire(&rules, MemberIdx::from(member), &offsets)
-                    .ok()?;
+                let legal = offsets.len() <= usize::from(max_records)
+                    && offsets.windows(2).all(|w| w[0] < w[1])
+                    && offsets.iter().all(|&o| {
+                        o >= s.part.spso()
+                            && o < s.part.log_end()
+                            && s.part.record(o).map(|r| r.state) == Some(RecordState::Available)
+                    });
+                let ranges = match n.part.acquire(&rules, MemberIdx::from(member), &offsets) {
+                    Ok(ranges) => ranges,
+                    Err(_) => {
+                        // The leader chose records it may not acquire: the member is told nothing.
+                        n = s.clone();
+                        n.violate(Prop::AcquisitionLegal);
+                        self.monitor_common(s, &mut n, action);
+                        return Some((n, kinds));
+                    }
+                };
+                if !legal {
+                    n.violate(Prop::AcquisitionLegal);
+                }
                 let mut new_acquired = false;
                 for &o in &offsets {
                     let before = s.part.record(o)?;
@@ -1116,6 +1140,7 @@ impl Model for ShareModel {
             safety!(Prop::ReportedCountMatches),
             safety!(Prop::AckAtomic),
             safety!(Prop::SessionCloseReleases),
+            safety!(Prop::AcquisitionLegal),
             Property::<ShareModel>::sometimes(Prop::ReachAcquired.name(), |m, s: &State| {
                 m.reach(Prop::ReachAcquired, || {
                     s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0

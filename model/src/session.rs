@@ -95,7 +95,7 @@ pub fn judge(
 
 /// The share sessions of one broker, keyed by member (the caller scopes it to one group, or uses a
 /// (group, member) key type).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct ShareSessions<K: Ord> {
     expected: BTreeMap<K, i32>,
 }
@@ -106,6 +106,12 @@ impl<K: Ord + Clone> ShareSessions<K> {
         ShareSessions {
             expected: BTreeMap::new(),
         }
+    }
+
+    /// A session of `key` that expects `expected` next, as if it had already carried
+    /// `expected − 1` requests (the session model starts one just before the wrap).
+    pub fn resume(&mut self, key: K, expected: i32) {
+        self.expected.insert(key, expected);
     }
 
     /// The epoch the member's session expects next, if it has one.
