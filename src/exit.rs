@@ -21,6 +21,10 @@ pub enum Outcome {
     NoInput,
     /// 74: an output file (report, artifact, fixture) cannot be written.
     CannotWrite,
+    /// 130: interrupted by SIGINT (after removing what the run made, unless `--keep`).
+    Interrupted,
+    /// 143: stopped by SIGTERM (likewise).
+    Terminated,
 }
 
 impl Outcome {
@@ -34,6 +38,8 @@ impl Outcome {
             Outcome::MalformedInput => 65,
             Outcome::NoInput => 66,
             Outcome::CannotWrite => 74,
+            Outcome::Interrupted => 130,
+            Outcome::Terminated => 143,
         }
     }
 }

@@ -39,6 +39,8 @@ enum Command {
     Fuzz(cmd::fuzz::FuzzArgs),
     /// Connect to a broker, report its share-group support, run a smoke round.
     Probe(cmd::probe::ProbeArgs),
+    /// Remove the topics and share groups of earlier runs by their prefix.
+    Cleanup(cmd::cleanup::CleanupArgs),
     /// Run the reference broker standalone (optionally a mutant) until SIGINT/SIGTERM.
     Broker(cmd::broker::BrokerArgs),
 }
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::List(args) => cmd::conform::list(args),
         Command::Matrix(args) => cmd::matrix::run(args),
         Command::Fuzz(args) => cmd::fuzz::run(args),
+        Command::Cleanup(args) => cmd::cleanup::run(args),
     };
     match result {
         Ok(outcome) => outcome.into(),

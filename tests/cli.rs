@@ -798,9 +798,123 @@ fn a_run_deletes_its_share_groups_unless_kept() {
             !keep,
             "{stdout}"
         );
-        let code = group_code(&format!("sc-{seed}-0-ack-accept-is-final-g"));
+        let code = group_code(&format!("sharecheck-{seed}-0-ack-accept-is-final-g"));
         assert_eq!(code, if keep { 0 } else { 69 }, "seed {seed}, keep {keep}");
     }
     let _ = broker.kill();
     let _ = broker.wait();
+}
+
+/// What a kept run left, `sharecheck cleanup --prefix` lists (`--dry-run`) and removes — its
+/// groups still have members, which it makes leave —, and a second time finds nothing; prefixes
+/// that could name what no run made are refused (64).
+#[test]
+fn cleanup_removes_what_a_kept_run_left_by_its_prefix() {
+    let (mut broker, addr) = standalone_broker();
+    sharecheck()
+        .args(["conform", "--bootstrap", &addr, "--seed", "515", "--keep"])
+        .args(["--filter", "kip932.ack.accept"])
+        .arg("--artifacts")
+        .arg(std::env::temp_dir().join("sharecheck-cleanup-test"))
+        .assert()
+        .code(0);
+    let cleanup = |extra: &[&str]| {
+        let out = sharecheck()
+            .args(["cleanup", "--bootstrap", &addr, "--prefix", "sharecheck-515"])
+            .args(extra)
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8_lossy(&out).to_string()
+    };
+    let dry = cleanup(&["--dry-run"]);
+    assert!(
+        dry.contains("2 topic(s), 2 group(s)")
+            && dry.contains("would remove group sharecheck-515-0-ack-accept-is-final-g"),
+        "{dry}"
+    );
+    let removed = cleanup(&[]);
+    assert!(
+        removed.contains("removed group sharecheck-515-0-ack-accept-is-final-g")
+            && removed.contains("removed topic sharecheck-515-0-ack-accept-is-final")
+            && !removed.contains("LEFT"),
+        "{removed}"
+    );
+    let again = cleanup(&[]);
+    assert!(again.contains("0 topic(s), 0 group(s)"), "{again}");
+    for bad in ["__", "sc", "a b"] {
+        sharecheck()
+            .args(["cleanup", "--bootstrap", &addr, "--prefix", bad])
+            .assert()
+            .code(64);
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+}
+
+/// SIGINT and SIGTERM in the middle of `conform`: the run stops, removes every topic and share
+/// group with its prefix, and exits 130 / 143; nothing with the prefix remains.
+#[cfg(unix)]
+#[test]
+fn a_signal_mid_run_removes_everything_with_the_prefix() {
+    use std::process::{Command as Std, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin!("sharecheck");
+    let (mut broker, addr) = standalone_broker();
+    for (seed, signal, code) in [("6161", libc::SIGINT, 130), ("6262", libc::SIGTERM, 143)] {
+        let run = Std::new(bin)
+            .args(["conform", "--bootstrap", &addr, "--seed", seed])
+            .arg("--artifacts")
+            .arg(std::env::temp_dir().join("sharecheck-signal-test"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start conform");
+        // Wait until cases are running: the run's first topic exists.
+        let prefix = format!("sharecheck-{seed}");
+        let listed = |dry: bool| {
+            let mut c = sharecheck();
+            c.args(["cleanup", "--bootstrap", &addr, "--prefix", &prefix]);
+            if dry {
+                c.arg("--dry-run");
+            }
+            String::from_utf8_lossy(&c.assert().code(0).get_output().stdout).to_string()
+        };
+        let started = std::time::Instant::now();
+        while listed(true).contains(": 0 topic(s)") {
+            assert!(started.elapsed().as_secs() < 60, "no case started");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        unsafe {
+            libc::kill(run.id() as i32, signal);
+        }
+        let out = run.wait_with_output().expect("conform ends");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{stdout}");
+        assert!(stdout.contains("nothing with prefix"), "{stdout}");
+        let after = listed(true);
+        assert!(after.contains("0 topic(s), 0 group(s)"), "{after}");
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+}
+
+/// Against an address that is not on loopback, `conform` wants `--prefix` (or
+/// `--shared-cluster-ok`) before it creates anything; a prefix Kafka cannot name a topic with is a
+/// usage error.
+#[test]
+fn a_shared_cluster_needs_a_prefix() {
+    let out = sharecheck()
+        .args(["conform", "--bootstrap", "192.0.2.1:9092"])
+        .assert()
+        .code(64)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&out).contains("not on loopback"));
+    sharecheck()
+        .args(["conform", "--prefix", "no spaces"])
+        .assert()
+        .code(64);
 }

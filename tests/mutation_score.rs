@@ -24,7 +24,7 @@ async fn suite_against(mutant: Option<BrokerMutant>) -> Vec<CaseResult> {
         None,
     );
     let opts = RunOptions {
-        run_id: format!("ms-{}", mutant.map_or("none", |m| m.name())),
+        prefix: format!("sc-ms-{}", mutant.map_or("none", |m| m.name())),
         ..RunOptions::default()
     };
     let scheduler = Scheduler::new(embedded.target.clone(), opts);

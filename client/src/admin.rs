@@ -36,7 +36,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
     DescribeConfigsRequest, FindCoordinatorRequest, GroupId, IncrementalAlterConfigsRequest,
-    MetadataRequest, MetadataResponse, ProduceRequest, ShareGroupDescribeRequest, TopicName,
+    ListGroupsRequest, MetadataRequest, MetadataResponse, ProduceRequest,
+    ShareGroupDescribeRequest, ShareGroupHeartbeatRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -1252,6 +1253,76 @@ impl Client {
                 format!("group {group}"),
                 code,
                 &None,
+            )),
+        }
+    }
+
+    /// Every topic of the cluster (Metadata with a null topic list): `(name, internal)`.
+    pub async fn list_topics(&mut self) -> Result<Vec<(String, bool)>, ClientError> {
+        let req = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(None);
+        let resp = self.bootstrap.send(&req).await?;
+        self.absorb_metadata(&resp);
+        Ok(resp
+            .topics
+            .iter()
+            .filter(|t| t.error_code == 0)
+            .filter_map(|t| Some((t.name.as_ref()?.0.to_string(), t.is_internal)))
+            .collect())
+    }
+
+    /// ListGroups (16) on every broker of the cluster (each lists the groups it coordinates):
+    /// `(group id, type)` of every group, each once. The type is empty below v5.
+    pub async fn list_groups(&mut self) -> Result<Vec<(String, String)>, ClientError> {
+        self.refresh_metadata(&[]).await?;
+        let nodes: Vec<i32> = self.brokers.keys().copied().collect();
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        for node in nodes {
+            let resp = self
+                .connection(node)
+                .await?
+                .send(&ListGroupsRequest::default())
+                .await?;
+            if resp.error_code != 0 {
+                return Err(kafka_err(
+                    "ListGroups",
+                    format!("broker {node}"),
+                    resp.error_code,
+                    &None,
+                ));
+            }
+            for g in resp.groups {
+                out.insert(g.group_id.to_string(), g.group_type.to_string());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Ends `member_id`'s membership of share group `group` on its behalf: ShareGroupHeartbeat with
+    /// MemberEpoch −1 at the coordinator (a member that is already gone is not an error). The
+    /// coordinator ties no member to a connection, so this is how a tool empties a group whose
+    /// members were dropped without leaving, instead of waiting out their session timeout.
+    pub async fn leave_share_group(
+        &mut self,
+        group: &str,
+        member_id: &str,
+    ) -> Result<(), ClientError> {
+        let coordinator = self.find_coordinator(group).await?;
+        let req = ShareGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_member_id(StrBytes::from_string(member_id.to_string()))
+            .with_member_epoch(-1);
+        let resp = self.connection(coordinator).await?.send(&req).await?;
+        match ErrorCode(resp.error_code) {
+            ErrorCode::NONE | ErrorCode::UNKNOWN_MEMBER_ID | ErrorCode::GROUP_ID_NOT_FOUND => {
+                Ok(())
+            }
+            _ => Err(kafka_err(
+                "ShareGroupHeartbeat",
+                format!("leave of member {member_id} of group {group}"),
+                resp.error_code,
+                &resp.error_message,
             )),
         }
     }

@@ -301,6 +301,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("schemas/AlterPartitionReassignmentsResponse.json"),
     ),
     (
+        "ListGroupsRequest.json",
+        include_str!("schemas/ListGroupsRequest.json"),
+    ),
+    (
+        "ListGroupsResponse.json",
+        include_str!("schemas/ListGroupsResponse.json"),
+    ),
+    (
         "DeleteGroupsRequest.json",
         include_str!("schemas/DeleteGroupsRequest.json"),
     ),
@@ -1202,6 +1210,7 @@ mod tests {
             43: ElectLeadersRequest, ElectLeadersResponse;
             45: AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse;
             42: DeleteGroupsRequest, DeleteGroupsResponse;
+            16: ListGroupsRequest, ListGroupsResponse;
         }
         let hb = ShareGroupHeartbeatResponse::default().with_assignment(Some(
             Assignment::default().with_topic_partitions(vec![TopicPartitions::default()

@@ -2,6 +2,7 @@
 //! (steps → requests → a typed history), the oracle (history + spec → verdict), reports, the probe
 //! and the fuzzer. The wire client lives in `sharecheck-client`; the rules in `sharecheck-model`.
 
+pub mod cleanup;
 pub mod fuzz;
 pub mod history;
 pub mod oracle;

@@ -295,7 +295,7 @@ async fn probe(
     let opts = RunOptions {
         timeout: config.timeout,
         fetch_patience: config.fetch_patience,
-        run_id: format!("probe-{}", RunOptions::default().run_id),
+        prefix: format!("sc-probe-{:08x}", crate::run::rand_u32()),
         ..RunOptions::default()
     };
     emit(

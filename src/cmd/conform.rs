@@ -3,6 +3,7 @@
 use crate::cmd::target::{seed_or_random, start_target, TargetArgs};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::{Args, ValueEnum};
+use sharecheck_conformance::cleanup::{check_prefix, cleanup_prefix};
 use sharecheck_conformance::oracle::CaseVerdict;
 use sharecheck_conformance::report::baseline::Baseline;
 use sharecheck_conformance::report::{self, text, RunVerdict};
@@ -75,6 +76,15 @@ pub struct ConformArgs {
     /// out).
     #[arg(long)]
     pub keep: bool,
+    /// Name every topic and share group of the run PREFIX-SERIAL-CASE (default `sharecheck-SEED`);
+    /// at the end (and on SIGINT/SIGTERM) everything with the prefix is removed unless `--keep`,
+    /// and `sharecheck cleanup --prefix` removes what a killed run left.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Run against a broker that is not on loopback without `--prefix` (a shared cluster: the
+    /// run creates and deletes topics and groups there).
+    #[arg(long)]
+    pub shared_cluster_ok: bool,
     /// Judge the run against expected results (case id → verdict and the finding that explains
     /// it): exit 0 when they match, 1 on any difference in either direction, which is printed.
     #[arg(long, value_name = "FILE")]
@@ -155,11 +165,26 @@ pub fn conform(args: ConformArgs) -> CmdResult {
         }
         None => None,
     };
+    if let Some(p) = &args.prefix {
+        check_prefix(p).map_err(|e| Fail::usage(format!("--prefix: {e}")))?;
+    }
+    if let Some(b) = &args.target.bootstrap {
+        if !is_loopback(b) && args.prefix.is_none() && !args.shared_cluster_ok {
+            return Err(Fail::usage(format!(
+                "{b} is not on loopback: a run creates and deletes topics and share groups there; \
+                 name them with --prefix (e.g. --prefix sharecheck-$USER) or pass --shared-cluster-ok"
+            )));
+        }
+    }
     let seed = seed_or_random(args.seed);
     let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("sharecheck-{seed}"));
     let opts = RunOptions {
-        run_id: format!("{seed}"),
+        prefix: prefix.clone(),
         timeout: args.target.deadline(),
         keep: args.keep,
         ..RunOptions::default()
@@ -171,7 +196,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     );
     println!("target: {} ({})", target.bootstrap, target.implementation);
     println!(
-        "profile: {}; delivery limit {}; seed {seed}; jobs {}",
+        "profile: {}; delivery limit {}; seed {seed}; jobs {}; prefix {prefix}",
         target.profile.name, target.delivery_limit, args.jobs
     );
     let _ = std::io::stdout().flush();
@@ -193,13 +218,22 @@ pub fn conform(args: ConformArgs) -> CmdResult {
         }
     };
     let scheduler = Scheduler::new(target.clone(), opts.clone());
-    let ran = running
-        .runtime
-        .block_on(run_suite(&scheduler, &cases, args.jobs, &mut progress));
+    let ran = running.runtime.block_on(async {
+        tokio::select! {
+            ran = run_suite(&scheduler, &cases, args.jobs, &mut progress) => Ok(ran),
+            signal = interrupt() => Err(signal),
+        }
+    });
     drop(heartbeat);
     if tty {
         eprint!("\r\x1b[2K");
     }
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(signal) => {
+            return interrupted(&running, &target, &opts, args.keep, signal);
+        }
+    };
     let target_gone = ran.iter().flatten().any(|r| r.unreachable.is_some());
     if !args.keep && running._broker.is_none() && !target_gone {
         // Members dropped without leaving (a rejoin, a restart) keep a group until their session
@@ -211,9 +245,29 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             &opts,
             Duration::from_secs(180),
         ));
+        let rest = running.runtime.block_on(cleanup_prefix(
+            &target.bootstrap,
+            opts.timeout,
+            &opts.prefix,
+            false,
+            Duration::from_secs(30),
+        ));
+        if let Ok(rest) = &rest {
+            if !rest.topics.is_empty() || !rest.groups.is_empty() {
+                println!(
+                    "cleanup: {} topic(s) and {} group(s) with prefix {} were still there and are removed{}",
+                    rest.topics.len(),
+                    rest.groups.len(),
+                    opts.prefix,
+                    if rest.left.is_empty() { String::new() } else {
+                        format!(" but {}", rest.left.iter().map(|(n, w)| format!("{n} ({w})")).collect::<Vec<_>>().join(", "))
+                    }
+                );
+            }
+        }
         if left.is_empty() {
             println!(
-                "cleanup: every case deleted its topics and share group ({late} group(s) once their members timed out)"
+                "cleanup: every case deleted its topics and share group ({late} group(s) deleted at the end)"
             );
         } else {
             println!(
@@ -421,7 +475,7 @@ fn replay_repeated(args: &ReplayArgs, case: Case) -> CmdResult {
     let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
     let opts = RunOptions {
-        run_id: format!("{seed}"),
+        prefix: format!("sharecheck-{seed}"),
         timeout: args.target.deadline(),
         ..RunOptions::default()
     };
@@ -526,4 +580,89 @@ pub fn case_outcome(verdict: CaseVerdict, reason: Option<&str>) -> CmdResult {
             reason.unwrap_or_default()
         ))),
     }
+}
+
+/// Whether `bootstrap` (HOST:PORT, or a comma-separated list) names only loopback addresses.
+fn is_loopback(bootstrap: &str) -> bool {
+    bootstrap.split(',').all(|hp| {
+        let host = hp.trim().rsplit_once(':').map_or(hp.trim(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, with the outcome to exit with.
+async fn interrupt() -> Outcome {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => Outcome::Interrupted,
+                _ = term.recv() => Outcome::Terminated,
+            };
+        }
+    }
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => Outcome::Interrupted,
+        // No signal handling: never resolve.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// A run stopped by a signal: the cases in flight are dropped, and unless `--keep` everything
+/// with the run's prefix is removed from an external target (a second signal skips that).
+fn interrupted(
+    running: &crate::cmd::target::Running,
+    target: &sharecheck_conformance::target::Target,
+    opts: &RunOptions,
+    keep: bool,
+    signal: Outcome,
+) -> CmdResult {
+    let name = if signal == Outcome::Terminated {
+        "SIGTERM"
+    } else {
+        "SIGINT"
+    };
+    if keep || running._broker.is_some() {
+        println!("interrupted ({name}): the cases in flight are dropped; nothing removed");
+        return Ok(signal);
+    }
+    println!(
+        "interrupted ({name}): removing every topic and share group with prefix {} (again to skip)",
+        opts.prefix
+    );
+    let _ = std::io::stdout().flush();
+    let done = running.runtime.block_on(async {
+        tokio::select! {
+            done = cleanup_prefix(&target.bootstrap, opts.timeout, &opts.prefix, false, Duration::from_secs(30)) => Some(done),
+            _ = interrupt() => None,
+        }
+    });
+    match done {
+        Some(Ok(c)) if c.left.is_empty() => println!(
+            "cleanup: removed {} topic(s) and {} group(s); nothing with prefix {} remains",
+            c.topics.len(),
+            c.groups.len(),
+            opts.prefix
+        ),
+        Some(Ok(c)) => println!(
+            "cleanup: left {}; `sharecheck cleanup --bootstrap {} --prefix {}` removes them later",
+            c.left.iter().map(|(n, w)| format!("{n} ({w})")).collect::<Vec<_>>().join(", "),
+            target.bootstrap,
+            opts.prefix
+        ),
+        Some(Err(e)) => println!(
+            "cleanup failed: {e}; `sharecheck cleanup --bootstrap {} --prefix {}` removes what is left",
+            target.bootstrap, opts.prefix
+        ),
+        None => println!(
+            "cleanup skipped; `sharecheck cleanup --bootstrap {} --prefix {}` removes what is left",
+            target.bootstrap, opts.prefix
+        ),
+    }
+    Ok(signal)
 }

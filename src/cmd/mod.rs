@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod check;
+pub mod cleanup;
 pub mod conform;
 pub mod fuzz;
 pub mod heartbeat;

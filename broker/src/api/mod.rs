@@ -43,6 +43,8 @@ pub mod find_coordinator;
 pub mod incremental_alter_configs;
 #[path = "22_init_producer_id.rs"]
 pub mod init_producer_id;
+#[path = "16_list_groups.rs"]
+pub mod list_groups;
 #[path = "02_list_offsets.rs"]
 pub mod list_offsets;
 #[path = "03_metadata.rs"]
@@ -62,7 +64,7 @@ pub mod share_group_heartbeat;
 /// (Kafka 4.1 schemas), ShareFetch/ShareAcknowledge v2 (Kafka 4.2's RENEW), which the client
 /// crate writes on top of kafka-protocol's v1, and DescribeShareGroupOffsets v1 (`Lag`), which it
 /// writes itself.
-pub const SERVED: [ApiKey; 21] = [
+pub const SERVED: [ApiKey; 22] = [
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
@@ -84,6 +86,7 @@ pub const SERVED: [ApiKey; 21] = [
     ApiKey::AlterShareGroupOffsets,
     ApiKey::DeleteShareGroupOffsets,
     ApiKey::DeleteGroups,
+    ApiKey::ListGroups,
 ];
 
 /// The (min, max) version of `key` this broker serves, or `None`. ShareFetch and ShareAcknowledge
@@ -331,6 +334,15 @@ pub async fn serve(
         ApiKey::DeleteGroups => sync_api!(
             delete_groups,
             DeleteGroupsRequest,
+            shared,
+            ctx,
+            version,
+            header,
+            body
+        ),
+        ApiKey::ListGroups => sync_api!(
+            list_groups,
+            ListGroupsRequest,
             shared,
             ctx,
             version,

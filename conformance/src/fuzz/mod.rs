@@ -94,7 +94,7 @@ impl FuzzOptions {
                 fetch_patience: Duration::from_millis(50),
                 tolerance_ms: 25,
                 margin_ms: 10,
-                run_id: format!("fz{seed}"),
+                prefix: format!("sc-fz{seed}"),
                 idle_fetch_wait_ms: 5,
                 ..RunOptions::default()
             },
@@ -110,7 +110,7 @@ impl FuzzOptions {
             jobs: 4,
             lock_ms: KAFKA_MIN_LOCK_MS,
             run: RunOptions {
-                run_id: format!("fz{seed}-{:04x}", std::process::id() & 0xffff),
+                prefix: format!("sc-fz{seed}-{:04x}", std::process::id() & 0xffff),
                 ..RunOptions::default()
             },
             ..FuzzOptions::in_process(seed)

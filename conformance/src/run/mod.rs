@@ -48,8 +48,9 @@ pub struct RunOptions {
     pub tolerance_ms: Millis,
     /// Extra wait after a deadline before acting on it.
     pub margin_ms: Millis,
-    /// Unique prefix for topic and group names.
-    pub run_id: String,
+    /// The run's prefix: every topic and share group a case makes is named `PREFIX-SERIAL-CASE`
+    /// (`conform --prefix`; [`crate::cleanup`] removes what carries it).
+    pub prefix: String,
     /// MaxWaitMs of a ShareFetch that expects nothing (nothing is surely acquirable, or a raw
     /// fetch): how long the broker may hold it open. A remote broker gets 200 ms; an in-process
     /// broker answers an empty fetch at once, so the fuzzer uses a few ms.
@@ -70,7 +71,7 @@ impl Default for RunOptions {
             fetch_patience: Duration::from_secs(5),
             tolerance_ms: 500,
             margin_ms: 200,
-            run_id: format!("{:08x}", rand_u32()),
+            prefix: format!("sc-{:08x}", rand_u32()),
             idle_fetch_wait_ms: 200,
             keep: false,
             leftover_groups: Arc::default(),
@@ -78,7 +79,7 @@ impl Default for RunOptions {
     }
 }
 
-fn rand_u32() -> u32 {
+pub(crate) fn rand_u32() -> u32 {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -1529,7 +1530,7 @@ async fn run_steps(
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .take(60)
         .collect();
-    let topic = format!("sc-{}-{serial}-{short}", opts.run_id);
+    let topic = format!("{}-{serial}-{short}", opts.prefix);
     let group = format!("{topic}-g");
     let topic_id = match client
         .create_topic(&topic, case.settings.partitions as i32)
@@ -1718,7 +1719,13 @@ async fn run_steps(
         if let Some(d) = &dlq {
             let _ = tokio::time::timeout(bound, run.client.delete_topic(&d.topic)).await;
         }
-        let deleted = tokio::time::timeout(bound, run.client.delete_group(&run.group)).await;
+        // Members dropped on the way (a rejoin's old incarnation, a restart) are made to leave on
+        // their behalf, so the group goes now rather than after their session timeout.
+        let deleted = tokio::time::timeout(
+            2 * bound,
+            crate::cleanup::delete_group_emptying(&mut run.client, &run.group),
+        )
+        .await;
         if !matches!(deleted, Ok(Ok(()))) {
             lock_leftovers(&opts.leftover_groups).push(run.group.clone());
         }
@@ -1760,7 +1767,12 @@ pub async fn delete_leftover_groups(
         if let Some(c) = client.as_mut() {
             let mut still = Vec::new();
             for g in left {
-                match tokio::time::timeout(Duration::from_secs(2), c.delete_group(&g)).await {
+                match tokio::time::timeout(
+                    Duration::from_secs(4),
+                    crate::cleanup::delete_group_emptying(c, &g),
+                )
+                .await
+                {
                     Ok(Ok(())) => {}
                     _ => still.push(g),
                 }

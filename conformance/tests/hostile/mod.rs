@@ -337,7 +337,7 @@ pub async fn run_session(kind: Session, bootstrap: &str, seed: u64) -> &'static 
         fetch_patience: Duration::from_millis(300),
         tolerance_ms: 50,
         margin_ms: 20,
-        run_id: format!("hostile-{seed}"),
+        prefix: format!("sc-hostile-{seed}"),
         idle_fetch_wait_ms: 5,
         ..RunOptions::default()
     };
