@@ -820,7 +820,13 @@ fn cleanup_removes_what_a_kept_run_left_by_its_prefix() {
         .code(0);
     let cleanup = |extra: &[&str]| {
         let out = sharecheck()
-            .args(["cleanup", "--bootstrap", &addr, "--prefix", "sharecheck-515"])
+            .args([
+                "cleanup",
+                "--bootstrap",
+                &addr,
+                "--prefix",
+                "sharecheck-515",
+            ])
             .args(extra)
             .assert()
             .code(0)

@@ -73,7 +73,8 @@ fn steps_of(trace: &Trace) -> Option<Vec<Step>> {
             },
             Action::Ack {
                 ty: AckType::Renew, ..
-            } => return None,
+            }
+            | Action::OddAck { .. } => return None,
             Action::Ack {
                 member,
                 offsets,

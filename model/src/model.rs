@@ -25,6 +25,7 @@ use crate::profile::{Profile, SessionRelease, WindowRule};
 use crate::spec::{
     AckBatch, AckType, Change, MemberIdx, Offset, RecordState, Rules, SharePartition,
 };
+use crate::ErrorCode;
 use serde::Serialize;
 use smallvec::SmallVec;
 use stateright::{Expectation, Model, Property, Representative};
@@ -150,6 +151,10 @@ pub enum Action {
         offsets: u8,
         ty: AckType,
     },
+    /// ShareAcknowledge by `member` of its lowest held record in a request shaped by
+    /// [`MALFORMED_ACKS`]`[shape]`: malformed (answered INVALID_REQUEST), or two batches that only
+    /// touch (well-formed, but the record twice: INVALID_RECORD_STATE).
+    OddAck { member: u8, shape: u8 },
     /// The acquisition lock of one record expires.
     ExpireLock { offset: u8 },
     /// `member` closes its share session (ShareFetch/ShareAcknowledge epoch −1, T9).
@@ -189,6 +194,12 @@ impl fmt::Display for Action {
                     mask_list(offsets)
                 )
             }
+            Action::OddAck { member, shape } => write!(
+                f,
+                "member {} acknowledges with {}",
+                name(member),
+                MALFORMED_ACKS[shape as usize]
+            ),
             Action::ExpireLock { offset } => write!(f, "lock on offset {offset} expires"),
             Action::CloseSession { member } => {
                 write!(f, "member {} closes its share session", name(member))
@@ -253,6 +264,13 @@ pub enum Prop {
     /// the leader's own choice is always one it may make: a leader that picks records it then
     /// cannot acquire answers an empty fetch while records wait (§2.4, §4.2).
     AcquisitionLegal,
+    /// A malformed acknowledgement request — FirstOffset > LastOffset, a batch starting before the
+    /// previous one's LastOffset, no types, a type count that is not the range length, a type out
+    /// of range, RENEW without IsRenewAck — is refused with INVALID_REQUEST and changes nothing;
+    /// two batches that only touch (the second starts at the first's LastOffset) are well-formed,
+    /// and acknowledging that record twice is INVALID_RECORD_STATE (§5.3,
+    /// `KA.validateAcknowledgementBatches@4.2:4059-4103`).
+    MalformedAckRefused,
     // ---- reachability (sometimes), on states -------------------------------------------------
     /// Some record is Acquired.
     ReachAcquired,
@@ -282,7 +300,7 @@ pub enum PropKind {
 
 impl Prop {
     /// The safety properties, in bit order.
-    pub const SAFETY: [Prop; 15] = [
+    pub const SAFETY: [Prop; 16] = [
         Prop::OneOwner,
         Prop::OnlyOwnerAcks,
         Prop::UnownedAckRejected,
@@ -298,6 +316,7 @@ impl Prop {
         Prop::AckAtomic,
         Prop::SessionCloseReleases,
         Prop::AcquisitionLegal,
+        Prop::MalformedAckRefused,
     ];
     /// The state reachability properties.
     pub const REACH: [Prop; 4] = [
@@ -325,6 +344,7 @@ impl Prop {
             Prop::AckAtomic => "ack-atomic",
             Prop::SessionCloseReleases => "session-close-releases",
             Prop::AcquisitionLegal => "acquisition-legal",
+            Prop::MalformedAckRefused => "malformed-ack-refused",
             Prop::ReachAcquired => "reach-acquired",
             Prop::ReachAcknowledged => "reach-acknowledged",
             Prop::ReachArchived => "reach-archived",
@@ -361,13 +381,14 @@ impl Prop {
             Prop::SessionCloseReleases => Anomaly::MissingRedelivery,
             Prop::WindowLimitRespected => Anomaly::WindowLimitExceeded,
             Prop::AcquisitionLegal => Anomaly::UnexpectedAcquisition,
+            Prop::MalformedAckRefused => Anomaly::WrongErrorCode,
             Prop::EventuallyAllTerminal => Anomaly::LostRecord,
             _ => return None,
         })
     }
 
     fn bit(self) -> u16 {
-        let i = Prop::SAFETY.iter().position(|p| *p == self).unwrap_or(15);
+        let i = Prop::SAFETY.iter().position(|p| *p == self).unwrap_or(0);
         1 << i
     }
 }
@@ -922,6 +943,30 @@ impl ShareModel {
                     }
                 }
             }
+            Action::OddAck { member, shape } => {
+                let held = s.held[member as usize];
+                if held == 0 {
+                    return None;
+                }
+                let o = Offset::from(held.trailing_zeros() as u8);
+                let (batches, want) = odd_ack(o, shape);
+                let m = MemberIdx::from(member);
+                if want != ErrorCode::INVALID_REQUEST
+                    && s.part.record(o).map(|r| r.state) != Some(RecordState::Acquired(m))
+                {
+                    // Twice a record the member no longer holds: another check answers first.
+                    return None;
+                }
+                let answer = n
+                    .part
+                    .acknowledge(&rules, MemberIdx::from(member), &batches, false);
+                if answer.map_err(|e| e.code) == Err(want) && n.part == s.part {
+                    // Refused as it must be, and nothing changed: no new state.
+                    return None;
+                }
+                n = s.clone();
+                n.violate(Prop::MalformedAckRefused);
+            }
             Action::ExpireLock { offset } => {
                 let change = n.part.expire_lock(&rules, Offset::from(offset))?;
                 kinds.extend(Transitions::of_change(Cause::LockExpiry, &change));
@@ -993,6 +1038,47 @@ impl ShareModel {
             n.violate(Prop::SpsoNeverPassesNonTerminal);
         }
     }
+}
+
+/// The request shapes of [`Action::OddAck`], by name.
+pub const MALFORMED_ACKS: [&str; 8] = [
+    "FirstOffset > LastOffset",
+    "a batch starting before the previous LastOffset",
+    "no acknowledge types",
+    "three types for a range of two",
+    "type code 9",
+    "type code -1",
+    "RENEW without IsRenewAck",
+    "two batches that touch at the record",
+];
+
+/// The batches of odd-ack `shape` around held offset `o`, and the error they must get.
+fn odd_ack(o: Offset, shape: u8) -> (SmallVec<[AckBatch; 3]>, ErrorCode) {
+    let accept = AckType::Accept.code();
+    let mut out: SmallVec<[AckBatch; 3]> = SmallVec::new();
+    let with = |first: Offset, last: Offset, types: &[i8]| AckBatch {
+        first_offset: first,
+        last_offset: last,
+        types: types.iter().copied().collect(),
+    };
+    match shape {
+        0 => out.push(with(o + 1, o, &[accept])),
+        1 => {
+            out.push(with(o, o + 1, &[accept]));
+            out.push(with(o, o, &[accept]));
+        }
+        2 => out.push(with(o, o, &[])),
+        3 => out.push(with(o, o + 1, &[accept, accept, accept])),
+        4 => out.push(with(o, o, &[9])),
+        5 => out.push(with(o, o, &[-1])),
+        6 => out.push(with(o, o, &[AckType::Renew.code()])),
+        _ => {
+            out.push(with(o, o, &[accept]));
+            out.push(with(o, o, &[accept]));
+            return (out, ErrorCode::INVALID_RECORD_STATE);
+        }
+    }
+    (out, ErrorCode::INVALID_REQUEST)
 }
 
 /// The set bits of a mask, as offsets.
@@ -1092,6 +1178,9 @@ impl Model for ShareModel {
                         ty: AckType::Renew,
                     });
                 }
+                for shape in 0..MALFORMED_ACKS.len() as u8 {
+                    out.push(Action::OddAck { member, shape });
+                }
                 if held.count_ones() > 1 {
                     for ty in [AckType::Accept, AckType::Release] {
                         out.push(Action::Ack {
@@ -1141,6 +1230,7 @@ impl Model for ShareModel {
             safety!(Prop::AckAtomic),
             safety!(Prop::SessionCloseReleases),
             safety!(Prop::AcquisitionLegal),
+            safety!(Prop::MalformedAckRefused),
             Property::<ShareModel>::sometimes(Prop::ReachAcquired.name(), |m, s: &State| {
                 m.reach(Prop::ReachAcquired, || {
                     s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0
