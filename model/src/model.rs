@@ -268,7 +268,8 @@ pub enum Prop {
     /// previous one's LastOffset, no types, a type count that is not the range length, a type out
     /// of range, RENEW without IsRenewAck — is refused with INVALID_REQUEST and changes nothing;
     /// two batches that only touch (the second starts at the first's LastOffset) are well-formed,
-    /// and acknowledging that record twice is INVALID_RECORD_STATE (§5.3,
+    /// and acknowledging that record twice is INVALID_RECORD_STATE; a batch that runs from a record
+    /// in flight to past the share-partition end offset is INVALID_REQUEST (§5.3,
     /// `KA.validateAcknowledgementBatches@4.2:4059-4103`).
     MalformedAckRefused,
     // ---- reachability (sometimes), on states -------------------------------------------------
@@ -949,12 +950,12 @@ impl ShareModel {
                     return None;
                 }
                 let o = Offset::from(held.trailing_zeros() as u8);
-                let (batches, want) = odd_ack(o, shape);
+                let (batches, want, in_flight) = odd_ack(o, shape);
                 let m = MemberIdx::from(member);
-                if want != ErrorCode::INVALID_REQUEST
-                    && s.part.record(o).map(|r| r.state) != Some(RecordState::Acquired(m))
+                if in_flight && s.part.record(o).map(|r| r.state) != Some(RecordState::Acquired(m))
                 {
-                    // Twice a record the member no longer holds: another check answers first.
+                    // A record the member no longer holds (after a restart, say): another check
+                    // answers first.
                     return None;
                 }
                 let answer = n
@@ -1041,7 +1042,7 @@ impl ShareModel {
 }
 
 /// The request shapes of [`Action::OddAck`], by name.
-pub const MALFORMED_ACKS: [&str; 8] = [
+pub const MALFORMED_ACKS: [&str; 9] = [
     "FirstOffset > LastOffset",
     "a batch starting before the previous LastOffset",
     "no acknowledge types",
@@ -1050,10 +1051,13 @@ pub const MALFORMED_ACKS: [&str; 8] = [
     "type code -1",
     "RENEW without IsRenewAck",
     "two batches that touch at the record",
+    "one batch from the record to past the share-partition end offset",
 ];
 
-/// The batches of odd-ack `shape` around held offset `o`, and the error they must get.
-fn odd_ack(o: Offset, shape: u8) -> (SmallVec<[AckBatch; 3]>, ErrorCode) {
+/// The batches of odd-ack `shape` around held offset `o`, the error they must get, and whether
+/// that answer needs `o` to be in flight (the malformed shapes are refused before any record is
+/// looked at).
+fn odd_ack(o: Offset, shape: u8) -> (SmallVec<[AckBatch; 3]>, ErrorCode, bool) {
     let accept = AckType::Accept.code();
     let mut out: SmallVec<[AckBatch; 3]> = SmallVec::new();
     let with = |first: Offset, last: Offset, types: &[i8]| AckBatch {
@@ -1072,13 +1076,17 @@ fn odd_ack(o: Offset, shape: u8) -> (SmallVec<[AckBatch; 3]>, ErrorCode) {
         4 => out.push(with(o, o, &[9])),
         5 => out.push(with(o, o, &[-1])),
         6 => out.push(with(o, o, &[AckType::Renew.code()])),
+        7 => {
+            out.push(with(o, o, &[accept]));
+            out.push(with(o, o, &[accept]));
+            return (out, ErrorCode::INVALID_RECORD_STATE, true);
+        }
         _ => {
-            out.push(with(o, o, &[accept]));
-            out.push(with(o, o, &[accept]));
-            return (out, ErrorCode::INVALID_RECORD_STATE);
+            out.push(with(o, Offset::from(MAX_RECORDS) + 1, &[accept]));
+            return (out, ErrorCode::INVALID_REQUEST, true);
         }
     }
-    (out, ErrorCode::INVALID_REQUEST)
+    (out, ErrorCode::INVALID_REQUEST, false)
 }
 
 /// The set bits of a mask, as offsets.
