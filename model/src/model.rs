@@ -272,6 +272,10 @@ pub enum Prop {
     /// in flight to past the share-partition end offset is INVALID_REQUEST (§5.3,
     /// `KA.validateAcknowledgementBatches@4.2:4059-4103`).
     MalformedAckRefused,
+    /// A broker restart (or leader failover) forgets every acquisition: afterwards no record is
+    /// Acquired, so no member's lock outlives the leader that granted it — acquisitions are never
+    /// written to the share coordinator (T14, §10.2).
+    RestartForgetsAcquisitions,
     // ---- reachability (sometimes), on states -------------------------------------------------
     /// Some record is Acquired.
     ReachAcquired,
@@ -301,7 +305,7 @@ pub enum PropKind {
 
 impl Prop {
     /// The safety properties, in bit order.
-    pub const SAFETY: [Prop; 16] = [
+    pub const SAFETY: [Prop; 17] = [
         Prop::OneOwner,
         Prop::OnlyOwnerAcks,
         Prop::UnownedAckRejected,
@@ -318,6 +322,7 @@ impl Prop {
         Prop::SessionCloseReleases,
         Prop::AcquisitionLegal,
         Prop::MalformedAckRefused,
+        Prop::RestartForgetsAcquisitions,
     ];
     /// The state reachability properties.
     pub const REACH: [Prop; 4] = [
@@ -346,6 +351,7 @@ impl Prop {
             Prop::SessionCloseReleases => "session-close-releases",
             Prop::AcquisitionLegal => "acquisition-legal",
             Prop::MalformedAckRefused => "malformed-ack-refused",
+            Prop::RestartForgetsAcquisitions => "restart-forgets-acquisitions",
             Prop::ReachAcquired => "reach-acquired",
             Prop::ReachAcknowledged => "reach-acknowledged",
             Prop::ReachArchived => "reach-archived",
@@ -383,12 +389,13 @@ impl Prop {
             Prop::WindowLimitRespected => Anomaly::WindowLimitExceeded,
             Prop::AcquisitionLegal => Anomaly::UnexpectedAcquisition,
             Prop::MalformedAckRefused => Anomaly::WrongErrorCode,
+            Prop::RestartForgetsAcquisitions => Anomaly::MissingRedelivery,
             Prop::EventuallyAllTerminal => Anomaly::LostRecord,
             _ => return None,
         })
     }
 
-    fn bit(self) -> u16 {
+    fn bit(self) -> u32 {
         let i = Prop::SAFETY.iter().position(|p| *p == self).unwrap_or(0);
         1 << i
     }
@@ -410,7 +417,7 @@ pub struct State {
     /// Ghost: deliveries per offset since the count was last persisted (saturating at limit + 1).
     pub deliveries: [u8; MAX_RECORDS as usize],
     /// Sticky bits of the safety properties violated on the way here ([`Prop::SAFETY`] order).
-    pub violations: u16,
+    pub violations: u32,
     /// Members in the run (constant; needed by [`Representative`]).
     pub members: u8,
 }
@@ -428,9 +435,9 @@ impl std::hash::Hash for State {
                 | u64::from(self.restarts) << 24
                 | u64::from(self.accepted) << 32
                 | u64::from(self.archived) << 40
-                | u64::from(self.violations) << 48,
+                | u64::from(self.violations & 0xffff) << 48,
         );
-        let mut d = u64::from(self.members) << 48;
+        let mut d = u64::from(self.members) << 48 | u64::from(self.violations >> 16) << 56;
         for (i, c) in self.deliveries.iter().enumerate() {
             d |= u64::from(*c) << (8 * i);
         }
@@ -997,6 +1004,12 @@ impl ShareModel {
             Action::Restart => {
                 n.part.restart(&rules);
                 n.restarts += 1;
+                if n.part
+                    .records()
+                    .any(|(_, r)| matches!(r.state, RecordState::Acquired(_)))
+                {
+                    n.violate(Prop::RestartForgetsAcquisitions);
+                }
                 for (o, r) in n.part.records() {
                     n.deliveries[o as usize] = r.delivery_count;
                 }
@@ -1239,6 +1252,7 @@ impl Model for ShareModel {
             safety!(Prop::SessionCloseReleases),
             safety!(Prop::AcquisitionLegal),
             safety!(Prop::MalformedAckRefused),
+            safety!(Prop::RestartForgetsAcquisitions),
             Property::<ShareModel>::sometimes(Prop::ReachAcquired.name(), |m, s: &State| {
                 m.reach(Prop::ReachAcquired, || {
                     s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0
