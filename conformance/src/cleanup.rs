@@ -29,27 +29,41 @@ pub async fn delete_group_emptying(client: &mut Client, group: &str) -> Result<(
     }
 }
 
-/// Why a prefix is refused: it could name what the run did not make.
-pub fn check_prefix(prefix: &str) -> Result<(), String> {
-    if prefix.chars().count() < 3 {
-        return Err(format!(
-            "prefix {prefix:?} is too short: at least 3 characters, so that it names only what a run made"
-        ));
+/// A prefix refused by [`check_prefix`], and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadPrefix {
+    /// The prefix.
+    pub prefix: String,
+    /// Why it could name what no run made.
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for BadPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "prefix {:?} {}", self.prefix, self.why)
     }
-    if prefix.starts_with('_') {
-        return Err(format!(
-            "prefix {prefix:?} starts with '_', which names internal topics (__consumer_offsets, __share_group_state)"
-        ));
-    }
-    if !prefix
+}
+
+impl std::error::Error for BadPrefix {}
+
+/// Whether `prefix` names only what a run made.
+pub fn check_prefix(prefix: &str) -> Result<(), BadPrefix> {
+    let why = if prefix.chars().count() < 3 {
+        "is too short: at least 3 characters, so that it names only what a run made"
+    } else if prefix.starts_with('_') {
+        "starts with '_', which names internal topics (__consumer_offsets, __share_group_state)"
+    } else if !prefix
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(format!(
-            "prefix {prefix:?} has a character Kafka does not allow in a topic name (letters, digits, '.', '_', '-')"
-        ));
-    }
-    Ok(())
+        "has a character Kafka does not allow in a topic name (letters, digits, '.', '_', '-')"
+    } else {
+        return Ok(());
+    };
+    Err(BadPrefix {
+        prefix: prefix.to_string(),
+        why,
+    })
 }
 
 /// What [`cleanup_prefix`] found and did.

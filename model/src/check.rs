@@ -88,15 +88,23 @@ pub enum Phase {
     Counterexample(Prop),
 }
 
-/// Renders a Stateright path as numbered steps.
+/// Renders a Stateright path of the share-partition model as numbered steps.
 pub fn steps_of_path(path: Path<State, Action>) -> Vec<Step> {
+    steps_of(path, State::table)
+}
+
+/// Renders a Stateright path of any model as numbered steps, each state as `table` lines.
+pub fn steps_of<S, A: std::fmt::Display>(
+    path: Path<S, A>,
+    table: impl Fn(&S) -> Vec<String>,
+) -> Vec<Step> {
     let mut out = Vec::new();
     let mut pending: Option<String> = None;
     for (i, (state, action)) in path.into_vec().into_iter().enumerate() {
         out.push(Step {
             step: i,
             action: pending.take(),
-            records: state.table(),
+            records: table(&state),
         });
         pending = action.map(|a| a.to_string());
     }

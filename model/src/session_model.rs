@@ -23,11 +23,11 @@
 //! each of the three request kinds; one member starts with a session that has already carried
 //! `i32::MAX − 1` requests, so that the wrap is reached.
 
-use crate::check::{PropertyReport, Status, Step};
+use crate::check::{steps_of, PropertyReport, Status};
 use crate::model::PropKind;
 use crate::session::{SessionEffect, SessionRequest, ShareSessions};
 use crate::spec::ErrorCode;
-use stateright::{Checker, Model, Path, Property};
+use stateright::{Checker, Model, Property};
 use std::fmt;
 
 // The wire values, as the KIP gives them (the monitor states them itself rather than reading the
@@ -453,20 +453,6 @@ impl Model for SessionModel {
     }
 }
 
-fn steps_of(path: Path<SessionState, SessionAction>) -> Vec<Step> {
-    let mut out = Vec::new();
-    let mut pending: Option<String> = None;
-    for (i, (state, action)) in path.into_vec().into_iter().enumerate() {
-        out.push(Step {
-            step: i,
-            action: pending.take(),
-            records: state.table(),
-        });
-        pending = action.map(|a| a.to_string());
-    }
-    out
-}
-
 /// Model-checks the session model (breadth-first, so each counterexample is a shortest one) and
 /// reports every property; `states` is the number of unique states.
 pub fn check_sessions() -> (Vec<PropertyReport>, usize) {
@@ -487,7 +473,7 @@ pub fn check_sessions() -> (Vec<PropertyReport>, usize) {
                 kind: p.kind(),
                 status,
                 counterexample: if status == Status::Violated {
-                    found.map(steps_of)
+                    found.map(|p| steps_of(p, SessionState::table))
                 } else {
                     None
                 },

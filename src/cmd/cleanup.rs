@@ -29,7 +29,7 @@ pub struct CleanupArgs {
 }
 
 pub fn run(args: CleanupArgs) -> CmdResult {
-    check_prefix(&args.prefix).map_err(Fail::usage)?;
+    check_prefix(&args.prefix).map_err(|e| Fail::usage(e.to_string()))?;
     let rt = runtime()?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let found = rt
