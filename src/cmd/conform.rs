@@ -248,7 +248,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
         let rest = running.runtime.block_on(cleanup_prefix(
             &target.bootstrap,
             opts.timeout,
-            &opts.prefix,
+            &run_names(&opts.prefix),
             false,
             Duration::from_secs(30),
         ));
@@ -636,9 +636,10 @@ fn interrupted(
         opts.prefix
     );
     let _ = std::io::stdout().flush();
+    let names = run_names(&opts.prefix);
     let done = running.runtime.block_on(async {
         tokio::select! {
-            done = cleanup_prefix(&target.bootstrap, opts.timeout, &opts.prefix, false, Duration::from_secs(30)) => Some(done),
+            done = cleanup_prefix(&target.bootstrap, opts.timeout, &names, false, Duration::from_secs(30)) => Some(done),
             _ = interrupt() => None,
         }
     });
@@ -665,4 +666,10 @@ fn interrupted(
         ),
     }
     Ok(signal)
+}
+
+/// What the names of a run with `prefix` start with: `PREFIX-` (so that removing run
+/// `sharecheck-42` never touches run `sharecheck-421`).
+fn run_names(prefix: &str) -> String {
+    format!("{prefix}-")
 }
