@@ -850,7 +850,8 @@ fn cleanup_removes_what_a_kept_run_left_by_its_prefix() {
     );
     let again = cleanup(&[]);
     assert!(again.contains("0 topic(s), 0 group(s)"), "{again}");
-    for bad in ["__", "sc", "a b"] {
+    let long = "x".repeat(101);
+    for bad in ["__", "sc", "a b", long.as_str()] {
         sharecheck()
             .args(["cleanup", "--bootstrap", &addr, "--prefix", bad])
             .assert()

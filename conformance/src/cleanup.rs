@@ -50,6 +50,8 @@ impl std::error::Error for BadPrefix {}
 pub fn check_prefix(prefix: &str) -> Result<(), BadPrefix> {
     let why = if prefix.chars().count() < 3 {
         "is too short: at least 3 characters, so that it names only what a run made"
+    } else if prefix.len() > 100 {
+        "is longer than 100 characters: with the case's name a topic would pass Kafka's 249"
     } else if prefix.starts_with('_') {
         "starts with '_', which names internal topics (__consumer_offsets, __share_group_state)"
     } else if !prefix
