@@ -925,3 +925,101 @@ fn a_shared_cluster_needs_a_prefix() {
         .assert()
         .code(64);
 }
+
+/// Runs `cmd`, which must exit `code`; its stdout and stderr together.
+fn output_of(cmd: &mut Command, code: i32) -> String {
+    let out = cmd.assert().code(code).get_output().clone();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `--command-config`: an unreadable file exits 66 and one that asks for something sharecheck
+/// cannot do exits 65, both before any connection and never echoing the password; a SASL client
+/// at a broker without SASL (the reference broker) exits 3 naming authentication; conform takes it
+/// only with `--bootstrap`.
+#[test]
+fn client_properties_are_checked_and_never_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("absent.properties");
+    let out = sharecheck()
+        .args(["probe", "--bootstrap", &closed_port(), "--command-config"])
+        .arg(&missing)
+        .assert()
+        .code(66)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&out).contains("absent.properties"));
+
+    let password = "pw-that-must-not-show-7731";
+    let kerberos = dir.path().join("kerberos.properties");
+    std::fs::write(
+        &kerberos,
+        format!("security.protocol=SASL_SSL\nsasl.username=alice\nsasl.password={password}\n"),
+    )
+    .unwrap();
+    let broken_jaas = dir.path().join("jaas.properties");
+    std::fs::write(
+        &broken_jaas,
+        format!("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"alice\" password=\"{password}\"\n"),
+    )
+    .unwrap();
+    let jks = dir.path().join("jks.properties");
+    std::fs::write(
+        &jks,
+        "security.protocol=SSL\nssl.truststore.location=/etc/kafka/truststore.jks\n",
+    )
+    .unwrap();
+    for (file, says) in [
+        (&kerberos, "GSSAPI"),
+        (&broken_jaas, "`;`"),
+        (&jks, "keytool"),
+    ] {
+        let all = output_of(
+            sharecheck()
+                .args(["probe", "--bootstrap", &closed_port(), "--command-config"])
+                .arg(file),
+            65,
+        );
+        assert!(all.contains(says), "{all}");
+        assert!(!all.contains(password), "{all}");
+    }
+
+    let (mut broker, addr) = standalone_broker();
+    let sasl = dir.path().join("sasl.properties");
+    std::fs::write(
+        &sasl,
+        format!("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=alice\nsasl.password={password}\n"),
+    )
+    .unwrap();
+    for args in [
+        vec!["probe", "--bootstrap", &addr, "--info-only"],
+        vec!["conform", "--bootstrap", &addr, "--suite", "smoke"],
+        vec!["cleanup", "--bootstrap", &addr, "--prefix", "sharecheck-1"],
+    ] {
+        let all = output_of(
+            sharecheck()
+                .args(&args)
+                .arg("--command-config")
+                .arg(&sasl)
+                .timeout(std::time::Duration::from_secs(60)),
+            3,
+        );
+        assert!(
+            all.contains("authentication failed (SCRAM-SHA-512 as alice)"),
+            "{args:?}: {all}"
+        );
+        assert!(!all.contains(password), "{all}");
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+
+    sharecheck()
+        .args(["conform", "--command-config"])
+        .arg(&sasl)
+        .assert()
+        .code(64);
+}

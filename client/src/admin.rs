@@ -387,6 +387,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     pub client_id: String,
     pub observer: Option<Observer>,
+    /// TLS and SASL for every connection (`--command-config`).
+    pub security: std::sync::Arc<crate::security::Security>,
 }
 
 impl ClientConfig {
@@ -396,6 +398,7 @@ impl ClientConfig {
             timeout: crate::wire::DEFAULT_TIMEOUT,
             client_id: crate::wire::DEFAULT_CLIENT_ID.to_string(),
             observer: None,
+            security: std::sync::Arc::new(crate::security::Security::plaintext()),
         }
     }
 
@@ -404,11 +407,17 @@ impl ClientConfig {
         self
     }
 
+    pub fn with_security(mut self, security: std::sync::Arc<crate::security::Security>) -> Self {
+        self.security = security;
+        self
+    }
+
     fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
             timeout: self.timeout,
             client_id: self.client_id.clone(),
             observer: self.observer.clone(),
+            security: self.security.clone(),
         }
     }
 }
@@ -419,6 +428,7 @@ impl fmt::Debug for ClientConfig {
             .field("bootstrap", &self.bootstrap)
             .field("timeout", &self.timeout)
             .field("client_id", &self.client_id)
+            .field("security", &self.security.describe())
             .finish()
     }
 }
@@ -494,8 +504,21 @@ impl Client {
             cluster_id: None,
             controller_id: -1,
         };
-        client.refresh_metadata(&[]).await?;
-        Ok(client)
+        match client.refresh_metadata(&[]).await {
+            Ok(_) => Ok(client),
+            // A SASL listener answers ApiVersions, then closes a client that does not authenticate
+            // at its next request (Kafka's SaslServerAuthenticator).
+            Err(ClientError::Wire(WireError::Closed {
+                addr,
+                partial: false,
+            })) if client.config.security.sasl.is_none() => {
+                Err(ClientError::Wire(WireError::WrongProtocol {
+                    message: "closed the connection at the first request after ApiVersions, as a SASL listener does with a client that does not authenticate: if it is one, set security.protocol=SASL_PLAINTEXT or SASL_SSL and sasl.* in --command-config".to_string(),
+                    addr,
+                }))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {

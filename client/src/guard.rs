@@ -340,6 +340,22 @@ const FILES: &[(&str, &str)] = &[
         "DeleteShareGroupOffsetsResponse.json",
         include_str!("schemas/DeleteShareGroupOffsetsResponse.json"),
     ),
+    (
+        "SaslHandshakeRequest.json",
+        include_str!("schemas/SaslHandshakeRequest.json"),
+    ),
+    (
+        "SaslHandshakeResponse.json",
+        include_str!("schemas/SaslHandshakeResponse.json"),
+    ),
+    (
+        "SaslAuthenticateRequest.json",
+        include_str!("schemas/SaslAuthenticateRequest.json"),
+    ),
+    (
+        "SaslAuthenticateResponse.json",
+        include_str!("schemas/SaslAuthenticateResponse.json"),
+    ),
 ];
 
 type Schemas = HashMap<(i16, Direction), Schema>;
@@ -1211,6 +1227,8 @@ mod tests {
             45: AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse;
             42: DeleteGroupsRequest, DeleteGroupsResponse;
             16: ListGroupsRequest, ListGroupsResponse;
+            17: SaslHandshakeRequest, SaslHandshakeResponse;
+            36: SaslAuthenticateRequest, SaslAuthenticateResponse;
         }
         let hb = ShareGroupHeartbeatResponse::default().with_assignment(Some(
             Assignment::default().with_topic_partitions(vec![TopicPartitions::default()

@@ -17,6 +17,8 @@ pub mod guard;
 pub mod member;
 pub mod offsets;
 pub mod release;
+pub mod scram;
+pub mod security;
 pub mod v2;
 pub mod wire;
 

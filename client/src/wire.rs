@@ -14,7 +14,12 @@
 //! * every other API is sent at the highest version both sides support;
 //! * each request has a deadline; a connection whose request timed out or came back with the wrong
 //!   correlation id is *poisoned* (a late answer could be mistaken for the next one) and refuses
-//!   further requests.
+//!   further requests;
+//! * security as [`Security`] says (`--command-config`): a TLS handshake (rustls) before any frame,
+//!   then ApiVersions, then SaslHandshake v1 + SaslAuthenticate (PLAIN, SCRAM-SHA-256/512), all
+//!   within the connect deadline; when the broker gives the session a lifetime
+//!   (`connections.max.reauth.ms`, KIP-368) the connection authenticates again before it ends.
+//!   Authentication exchanges are never shown to the observer (they carry credentials).
 //!
 //! Kafka error codes are data ([`ErrorCode`]), never errors of this layer: a response carrying
 //! UNKNOWN_TOPIC_ID is a successful exchange.
@@ -33,7 +38,14 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
 use serde::Serialize;
 use sharecheck_model::ErrorCode;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::scram::{Hash, ScramClient};
+use crate::security::{Mechanism, Security};
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use tokio_util::codec::{Framed, LengthDelimitedCodec, LengthDelimitedCodecError};
 
 /// Largest response frame accepted (64 MiB): larger than any fetch response the suite asks for,
@@ -131,11 +143,28 @@ pub enum WireError {
     ApiVersions { addr: String, code: ErrorCode },
     #[error("{addr}: connection unusable after an earlier failure: {reason}")]
     Poisoned { addr: String, reason: String },
+    /// The TLS handshake failed (a plaintext listener, an untrusted or misnamed certificate).
+    #[error("{addr}: TLS handshake failed: {message}")]
+    Tls { addr: String, message: String },
+    /// What came back is not Kafka framing as the security settings expect it (a plaintext client
+    /// answered by a TLS listener).
+    #[error("{addr}: {message}")]
+    WrongProtocol { addr: String, message: String },
+    /// SASL refused: wrong credentials, a mechanism the listener does not enable, a server that
+    /// cannot prove it knows the password. Never carries the password.
+    #[error("{addr}: authentication failed ({mechanism} as {user}): {message}")]
+    Authentication {
+        addr: String,
+        mechanism: String,
+        user: String,
+        message: String,
+    },
 }
 
 impl WireError {
-    /// True when the failure means the broker could not be reached or stopped answering
-    /// (as opposed to a protocol-level problem with what it said).
+    /// True when the failure means the broker could not be reached, stopped answering, or
+    /// will not let us in (TLS, authentication) — as opposed to a protocol-level problem with
+    /// what it said.
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
@@ -145,6 +174,19 @@ impl WireError {
                 | WireError::Closed { .. }
                 | WireError::Io { .. }
                 | WireError::Poisoned { .. }
+                | WireError::Tls { .. }
+                | WireError::WrongProtocol { .. }
+                | WireError::Authentication { .. }
+        )
+    }
+
+    /// True when the broker refused the TLS handshake or the credentials.
+    pub fn is_security(&self) -> bool {
+        matches!(
+            self,
+            WireError::Tls { .. }
+                | WireError::WrongProtocol { .. }
+                | WireError::Authentication { .. }
         )
     }
 }
@@ -305,6 +347,8 @@ pub struct ConnectOptions {
     /// `client.id` in request headers.
     pub client_id: String,
     pub observer: Option<Observer>,
+    /// TLS and SASL (`--command-config`); PLAINTEXT by default.
+    pub security: Arc<Security>,
 }
 
 impl Default for ConnectOptions {
@@ -313,6 +357,7 @@ impl Default for ConnectOptions {
             timeout: DEFAULT_TIMEOUT,
             client_id: DEFAULT_CLIENT_ID.to_string(),
             observer: None,
+            security: Arc::new(Security::plaintext()),
         }
     }
 }
@@ -323,15 +368,65 @@ impl fmt::Debug for ConnectOptions {
             .field("timeout", &self.timeout)
             .field("client_id", &self.client_id)
             .field("observer", &self.observer.is_some())
+            .field("security", &self.security.describe())
             .finish()
+    }
+}
+
+/// The byte stream under the frames: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
 /// One TCP connection to one broker, with negotiated versions. Requests are strictly sequential.
 pub struct Connection {
     addr: String,
-    framed: Framed<TcpStream, LengthDelimitedCodec>,
+    framed: Framed<Stream, LengthDelimitedCodec>,
     next_correlation_id: i32,
+    security: Arc<Security>,
+    /// When the SASL session must be renewed (KIP-368), if the broker gave it a lifetime.
+    reauth_at: Option<Instant>,
+    /// How many times the SASL session was renewed on this connection.
+    reauthentications: u32,
     client_id: StrBytes,
     timeout: Duration,
     versions: BrokerVersions,
@@ -386,10 +481,20 @@ impl Connection {
         };
         // Small request/response exchanges: do not wait for Nagle.
         let _ = stream.set_nodelay(true);
+        let stream = match &opts.security.tls {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                Stream::Tls(Box::new(tls_handshake(addr, stream, tls, remaining).await?))
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_string(),
             framed: Framed::new(stream, codec()),
             next_correlation_id: 1,
+            security: opts.security.clone(),
+            reauth_at: None,
+            reauthentications: 0,
             client_id: StrBytes::from_string(opts.client_id.clone()),
             timeout: opts.timeout,
             versions: BrokerVersions::default(),
@@ -397,17 +502,148 @@ impl Connection {
             observer: opts.observer.clone(),
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match conn.negotiate(remaining).await {
-            Ok(v) => {
-                conn.versions = v;
-                Ok(conn)
-            }
-            Err(WireError::Timeout { .. }) => Err(WireError::ConnectTimeout {
+        let plaintext = opts.security.tls.is_none();
+        let timed_out = |e: WireError| {
+            match e {
+            WireError::Timeout { .. } => WireError::ConnectTimeout {
                 addr: addr.to_string(),
                 timeout: opts.timeout,
-            }),
-            Err(e) => Err(e),
+            },
+            // A TLS listener answers a plaintext ApiVersions with a TLS alert, whose first bytes
+            // (0x15 0x03 0x03 0x00) read as a 352 MB frame length.
+            WireError::FrameTooLarge { .. } if plaintext => WireError::WrongProtocol {
+                addr: addr.to_string(),
+                message: "the first answer is not a Kafka frame (its length prefix is over 64 MiB), as when a TLS listener answers a plaintext client: set security.protocol=SSL or SASL_SSL in --command-config".into(),
+            },
+            e => e,
         }
+        };
+        conn.versions = conn.negotiate(remaining).await.map_err(timed_out)?;
+        if conn.security.sasl.is_some() {
+            conn.authenticate(deadline).await.map_err(timed_out)?;
+        }
+        Ok(conn)
+    }
+
+    /// SaslHandshake v1 then SaslAuthenticate round(s), all before `deadline` (KIP-152). Not
+    /// observed: the exchanges carry credentials. Sets the re-authentication time from the
+    /// session lifetime the broker gives (KIP-368: at 85 % of it, as Kafka's client does at
+    /// 85–95 %).
+    async fn authenticate(&mut self, deadline: Instant) -> Result<(), WireError> {
+        let Some(creds) = self.security.sasl.clone() else {
+            return Ok(());
+        };
+        let addr = self.addr.clone();
+        let refused = |message: String| WireError::Authentication {
+            addr: addr.clone(),
+            mechanism: creds.mechanism.name().to_string(),
+            user: creds.username.clone(),
+            message,
+        };
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let handshake = SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_static_str(creds.mechanism.name()));
+        let version = self
+            .versions
+            .negotiate(ApiKey::SaslHandshake)
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| {
+                refused("the broker does not offer SaslHandshake v1 (is the listener SASL?)".into())
+            })?;
+        let resp = self.exchange_quiet(&handshake, version, left()).await?;
+        match ErrorCode(resp.error_code) {
+            ErrorCode::NONE => {}
+            ErrorCode::UNSUPPORTED_SASL_MECHANISM => {
+                let enabled: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();
+                return Err(refused(format!(
+                    "the listener does not enable {} (it enables: {})",
+                    creds.mechanism.name(),
+                    if enabled.is_empty() {
+                        "none".to_string()
+                    } else {
+                        enabled.join(", ")
+                    }
+                )));
+            }
+            code => return Err(refused(format!("SaslHandshake answered {code}"))),
+        }
+        let auth_version = self
+            .versions
+            .negotiate(ApiKey::SaslAuthenticate)
+            .ok_or_else(|| refused("the broker does not offer SaslAuthenticate".into()))?;
+        let user = creds.username.as_str();
+        let password = creds.password.expose();
+        let lifetime_ms = match creds.mechanism {
+            Mechanism::Plain => {
+                let mut token = Vec::with_capacity(user.len() + password.len() + 2);
+                token.push(0);
+                token.extend_from_slice(user.as_bytes());
+                token.push(0);
+                token.extend_from_slice(password.as_bytes());
+                let (_, lifetime) = self
+                    .sasl_round(token, auth_version, left(), &refused)
+                    .await?;
+                lifetime
+            }
+            Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+                let hash = if creds.mechanism == Mechanism::ScramSha256 {
+                    Hash::Sha256
+                } else {
+                    Hash::Sha512
+                };
+                let mut scram = ScramClient::new(hash, user, password);
+                let (server_first, _) = self
+                    .sasl_round(scram.first(), auth_version, left(), &refused)
+                    .await?;
+                let fin = scram
+                    .final_message(&server_first)
+                    .map_err(|e| refused(e.to_string()))?;
+                let (server_final, lifetime) =
+                    self.sasl_round(fin, auth_version, left(), &refused).await?;
+                scram
+                    .verify(&server_final)
+                    .map_err(|e| refused(e.to_string()))?;
+                lifetime
+            }
+        };
+        self.reauth_at = (lifetime_ms > 0).then(|| {
+            Instant::now() + Duration::from_millis((lifetime_ms as u64).saturating_mul(85) / 100)
+        });
+        Ok(())
+    }
+
+    /// One SaslAuthenticate round: the server's bytes and the session lifetime (v1+, else 0).
+    async fn sasl_round(
+        &mut self,
+        token: Vec<u8>,
+        version: i16,
+        timeout: Duration,
+        refused: &impl Fn(String) -> WireError,
+    ) -> Result<(Vec<u8>, i64), WireError> {
+        let req = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
+        let resp = self.exchange_quiet(&req, version, timeout).await?;
+        let code = ErrorCode(resp.error_code);
+        if !code.is_none() {
+            let said = resp
+                .error_message
+                .as_ref()
+                .map(|m| format!(": {}", m.as_str()))
+                .unwrap_or_default();
+            return Err(refused(format!("{code}{said}")));
+        }
+        Ok((resp.auth_bytes.to_vec(), resp.session_lifetime_ms))
+    }
+
+    /// An exchange the observer does not see (authentication).
+    async fn exchange_quiet<R: Request>(
+        &mut self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, WireError> {
+        let correlation_id = self.take_correlation_id();
+        self.exchange_inner(req, version, correlation_id, timeout)
+            .await
     }
 
     pub fn addr(&self) -> &str {
@@ -417,6 +653,16 @@ impl Connection {
     /// What the broker advertised in ApiVersions.
     pub fn versions(&self) -> &BrokerVersions {
         &self.versions
+    }
+
+    /// How many times the SASL session was renewed on this connection (KIP-368).
+    pub fn reauthentications(&self) -> u32 {
+        self.reauthentications
+    }
+
+    /// When the SASL session will be renewed, if the broker gave it a lifetime.
+    pub fn reauthenticates_at(&self) -> Option<Instant> {
+        self.reauth_at
     }
 
     /// The default per-request deadline.
@@ -494,6 +740,11 @@ impl Connection {
             None => self.version_for::<R>()?,
         };
         let timeout = timeout.unwrap_or(self.timeout);
+        if self.reauth_at.is_some_and(|at| Instant::now() >= at) && self.poisoned.is_none() {
+            // KIP-368: renew the SASL session on this connection before the broker closes it.
+            self.authenticate(Instant::now() + timeout).await?;
+            self.reauthentications += 1;
+        }
         let correlation_id = self.take_correlation_id();
         let sent_at = SystemTime::now();
         let started = Instant::now();
@@ -730,6 +981,55 @@ impl Connection {
     }
 }
 
+/// The TLS handshake on a fresh TCP stream, within `timeout`; the server name is the host of
+/// `addr` (an IP address or a DNS name).
+async fn tls_handshake(
+    addr: &str,
+    stream: TcpStream,
+    tls: &crate::security::Tls,
+    timeout: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, WireError> {
+    let host = addr
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(addr)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| WireError::Tls {
+            addr: addr.to_string(),
+            message: format!("'{host}' is not a host name or address: {e}"),
+        })?;
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+        Err(_) => Err(WireError::ConnectTimeout {
+            addr: addr.to_string(),
+            timeout,
+        }),
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => {
+            let closed = matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            );
+            Err(WireError::Tls {
+                addr: addr.to_string(),
+                message: if closed {
+                    format!("{e} (the broker closed the connection: is this listener TLS? see security.protocol)")
+                } else if e.to_string().contains("UnknownIssuer") {
+                    format!(
+                        "{e} (the broker's certificate is not signed by a CA in ssl.truststore.*)"
+                    )
+                } else if e.to_string().contains("NotValidForName") {
+                    format!("{e} (the certificate does not name {host}; ssl.endpoint.identification.algorithm= (empty) skips the name check)")
+                } else {
+                    e.to_string()
+                },
+            })
+        }
+    }
+}
+
 fn map_io(addr: &str, e: std::io::Error) -> WireError {
     if e.get_ref()
         .is_some_and(|inner| inner.is::<LengthDelimitedCodecError>())
@@ -737,6 +1037,23 @@ fn map_io(addr: &str, e: std::io::Error) -> WireError {
         return WireError::FrameTooLarge {
             addr: addr.to_string(),
             max: MAX_FRAME_LEN,
+        };
+    }
+    // TLS alerts after the handshake (TLS 1.3 checks the client's certificate after the client
+    // finished): tokio-rustls passes rustls' error inside the io::Error.
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        let hint = match tls {
+            rustls::Error::AlertReceived(
+                rustls::AlertDescription::BadCertificate
+                | rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::UnknownCA
+                | rustls::AlertDescription::CertificateUnknown,
+            ) => " (the broker refused our client certificate: with ssl.client.auth=required it needs ssl.keystore.* signed by a CA it trusts)",
+            _ => "",
+        };
+        return WireError::Tls {
+            addr: addr.to_string(),
+            message: format!("{tls}{hint}"),
         };
     }
     // tokio-util reports EOF inside a frame as an `Other` error "bytes remaining on stream".

@@ -84,14 +84,13 @@ pub struct Cleanup {
 /// DeleteTopics, groups with [`delete_group_emptying`], retrying what fails for up to `patience`.
 /// The prefix must pass [`check_prefix`]. Every request has the client's deadline `timeout`.
 pub async fn cleanup_prefix(
-    bootstrap: &str,
-    timeout: Duration,
+    config: ClientConfig,
     prefix: &str,
     dry_run: bool,
     patience: Duration,
 ) -> Result<Cleanup, ClientError> {
     let deadline = Instant::now() + patience;
-    let mut client = Client::connect(ClientConfig::new(bootstrap).with_timeout(timeout)).await?;
+    let mut client = Client::connect(config).await?;
     let mut out = Cleanup::default();
     // List, delete, and list again until a listing finds nothing: a case dropped by an interrupt
     // may have sent a CreateTopics that lands after the first listing.

@@ -38,6 +38,8 @@ pub struct ProbeConfig {
     pub fetch_patience: Duration,
     /// Stop after describing the broker.
     pub info_only: bool,
+    /// TLS and SASL (`--command-config`).
+    pub security: std::sync::Arc<sharecheck_client::security::Security>,
 }
 
 impl ProbeConfig {
@@ -48,6 +50,7 @@ impl ProbeConfig {
             profile: None,
             fetch_patience: Duration::from_secs(10),
             info_only: false,
+            security: Default::default(),
         }
     }
 }
@@ -203,7 +206,9 @@ async fn probe(
 ) -> Verdict {
     let unusable = |reason: String| Verdict::Unusable { reason };
     // --- what the broker is ---------------------------------------------------------------
-    let client_config = ClientConfig::new(config.bootstrap.clone()).with_timeout(config.timeout);
+    let client_config = ClientConfig::new(config.bootstrap.clone())
+        .with_timeout(config.timeout)
+        .with_security(config.security.clone());
     let mut client = match Client::connect(client_config).await {
         Ok(c) => c,
         Err(e) => return unusable(e.to_string()),
@@ -241,11 +246,17 @@ async fn probe(
     let lock_ms = i64::from(case.settings.lock_duration_ms);
     let (min_lock, max_lock) = lock_bounds(&mut client).await;
     drop(client);
-    let target =
-        match crate::target::connect(&config.bootstrap, config.profile, config.timeout).await {
-            Ok(t) => t,
-            Err(e) => return unusable(e.to_string()),
-        };
+    let target = match crate::target::connect(
+        &config.bootstrap,
+        config.profile,
+        config.timeout,
+        config.security.clone(),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => return unusable(e.to_string()),
+    };
     report.implementation = Some(target.implementation.clone());
     report.profile = Some(target.profile.name.to_string());
     report.delivery_limit = Some(target.delivery_limit);

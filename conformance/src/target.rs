@@ -5,6 +5,7 @@
 use sharecheck_broker::{Broker, BrokerConfig, BrokerError, BrokerHandle, BrokerMutant};
 use sharecheck_client::admin::{Client, ClientConfig, ClientError};
 use sharecheck_client::release::{self, Release};
+use sharecheck_client::security::Security;
 use sharecheck_model::Profile;
 use std::future::Future;
 use std::pin::Pin;
@@ -70,6 +71,8 @@ pub struct Target {
     /// Whether leader moves go through the fault hook (the embedded broker) rather than over the
     /// wire (AlterPartitionReassignments + ElectLeaders, on a cluster of several brokers).
     pub moves_in_process: bool,
+    /// TLS and SASL of every connection to it (`--command-config`; PLAINTEXT for the embedded broker).
+    pub security: Arc<Security>,
 }
 
 impl std::fmt::Debug for Target {
@@ -81,6 +84,7 @@ impl std::fmt::Debug for Target {
             .field("delivery_limit", &self.delivery_limit)
             .field("nodes", &self.nodes)
             .field("faults", &self.faults.is_some())
+            .field("security", &self.security.describe())
             .finish()
     }
 }
@@ -101,6 +105,13 @@ impl Target {
         }
     }
 
+    /// How a client reaches it, with `timeout` on every request.
+    pub fn client_config(&self, timeout: Duration) -> ClientConfig {
+        ClientConfig::new(self.bootstrap.clone())
+            .with_timeout(timeout)
+            .with_security(self.security.clone())
+    }
+
     /// The same target without its fault hook (cases then share it safely).
     pub fn without_restarts(&self) -> Target {
         Target {
@@ -112,10 +123,10 @@ impl Target {
 
     /// The same target, faults injected by `nemesis` (a remote target).
     pub fn with_nemesis(self, nemesis: Nemesis) -> Target {
-        let bootstrap = self.bootstrap.clone();
+        let config = self.client_config(Duration::from_secs(5));
         let hook: FaultHook = Arc::new(move |fault| {
-            let (n, b) = (nemesis.clone(), bootstrap.clone());
-            Box::pin(async move { n.inject(&b, &fault).await })
+            let (n, c) = (nemesis.clone(), config.clone());
+            Box::pin(async move { n.inject(c, &fault).await })
         });
         Target {
             faults: Some(hook),
@@ -168,8 +179,10 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
-    /// Runs the command for `fault`, then waits until `bootstrap` answers.
-    pub async fn inject(&self, bootstrap: &str, fault: &Fault) -> Result<(), TargetError> {
+    /// Runs the command for `fault`, then waits until the target `config` reaches answers.
+    pub async fn inject(&self, config: ClientConfig, fault: &Fault) -> Result<(), TargetError> {
+        let bootstrap = config.bootstrap.clone();
+        let bootstrap = bootstrap.as_str();
         let Fault::Restart { node, hard } = fault else {
             return Err(TargetError::Fault(
                 "the nemesis only restarts nodes; leader moves go over the wire".into(),
@@ -213,8 +226,7 @@ impl Nemesis {
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
-            let probe = ClientConfig::new(bootstrap).with_timeout(Duration::from_secs(5));
-            if Client::connect(probe).await.is_ok() {
+            if Client::connect(config.clone()).await.is_ok() {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
@@ -234,8 +246,9 @@ pub async fn connect(
     bootstrap: &str,
     profile: Option<Profile>,
     timeout: Duration,
+    security: Arc<Security>,
 ) -> Result<Target, TargetError> {
-    tokio::time::timeout(timeout, prepare(bootstrap, profile, timeout))
+    tokio::time::timeout(timeout, prepare(bootstrap, profile, timeout, security))
         .await
         .map_err(|_| TargetError::Timeout {
             addr: bootstrap.to_string(),
@@ -247,8 +260,14 @@ async fn prepare(
     bootstrap: &str,
     profile: Option<Profile>,
     timeout: Duration,
+    security: Arc<Security>,
 ) -> Result<Target, TargetError> {
-    let mut client = Client::connect(ClientConfig::new(bootstrap).with_timeout(timeout)).await?;
+    let mut client = Client::connect(
+        ClientConfig::new(bootstrap)
+            .with_timeout(timeout)
+            .with_security(security.clone()),
+    )
+    .await?;
     client.check_share_support().map_err(ClientError::from)?;
     let info = client.broker_info();
     let guess = Release::guess(client.versions());
@@ -294,6 +313,7 @@ async fn prepare(
         dlq: client.versions().share_version() >= 2,
         faults: None,
         moves_in_process: false,
+        security,
     })
 }
 
@@ -389,6 +409,7 @@ pub async fn start_embedded(opts: EmbeddedOptions) -> Result<Embedded, TargetErr
         dlq: true,
         moves_in_process: faults.is_some(),
         faults,
+        security: Arc::new(Security::plaintext()),
     };
     Ok(Embedded { target, handle })
 }

@@ -17,12 +17,20 @@ import org.apache.kafka.clients.admin.ListGroupsOptions;
 
 public class Leftovers {
     public static void main(String[] args) {
-        if (args.length != 2) {
-            System.err.println("usage: Leftovers.java BOOTSTRAP PREFIX");
+        if (args.length != 2 && args.length != 3) {
+            System.err.println("usage: Leftovers.java BOOTSTRAP PREFIX [CLIENT_PROPERTIES]");
             System.exit(64);
         }
         String prefix = args[1];
         Properties props = new Properties();
+        if (args.length == 3) {
+            try (java.io.Reader r = java.nio.file.Files.newBufferedReader(java.nio.file.Path.of(args[2]))) {
+                props.load(r);
+            } catch (java.io.IOException e) {
+                System.err.println("Leftovers: cannot read " + args[2] + ": " + e);
+                System.exit(66);
+            }
+        }
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
         props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");

@@ -53,9 +53,12 @@ public class Warmup {
     /** What the current wait is for; named in the timeout message. */
     static String waitingFor = "start";
 
+    /** Client security properties (`--command-config`), added to every client's. */
+    static final Properties security = new Properties();
+
     public static void main(String[] args) {
         if (args.length < 1 || args[0].startsWith("-")) {
-            fail("usage: Warmup BOOTSTRAP [--timeout-ms MS] [--brokers N] [--share-disabled]");
+            fail("usage: Warmup BOOTSTRAP [--timeout-ms MS] [--brokers N] [--share-disabled] [--command-config FILE]");
         }
         String bootstrap = args[0];
         long timeoutMs = 90_000;
@@ -65,6 +68,14 @@ public class Warmup {
                 case "--timeout-ms" -> timeoutMs = Long.parseLong(value(args, ++i));
                 case "--brokers" -> brokers = Integer.parseInt(value(args, ++i));
                 case "--share-disabled" -> shareDisabled = true;
+                case "--command-config" -> {
+                    String file = value(args, ++i);
+                    try (java.io.Reader r = java.nio.file.Files.newBufferedReader(java.nio.file.Path.of(file))) {
+                        security.load(r);
+                    } catch (java.io.IOException e) {
+                        fail("cannot read --command-config " + file + ": " + e);
+                    }
+                }
                 default -> fail("unknown argument " + args[i]);
             }
         }
@@ -80,6 +91,7 @@ public class Warmup {
 
     static void run(String bootstrap, int brokers) throws Exception {
         Properties ap = new Properties();
+        ap.putAll(security);
         ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         ap.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
         ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 20_000);
@@ -150,6 +162,7 @@ public class Warmup {
         waitingFor = "producing to " + TOPIC;
         String nonce = UUID.randomUUID().toString();
         Properties pp = new Properties();
+        pp.putAll(security);
         pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         pp.put(ProducerConfig.ACKS_CONFIG, "all");
         pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 20_000);
@@ -167,6 +180,7 @@ public class Warmup {
 
         // 4. share round trip
         Properties cp = new Properties();
+        cp.putAll(security);
         cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         cp.put(ConsumerConfig.GROUP_ID_CONFIG, GROUP);
         cp.put(ConsumerConfig.SHARE_ACKNOWLEDGEMENT_MODE_CONFIG, "explicit");

@@ -1,9 +1,10 @@
 //! `sharecheck cleanup`: remove the topics and share groups of runs that could not clean up after
 //! themselves (killed, or run with `--keep`), by their prefix.
 
-use crate::cmd::target::runtime;
+use crate::cmd::target::{load_security, runtime};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::Args;
+use sharecheck_client::admin::ClientConfig;
 use sharecheck_conformance::cleanup::{check_prefix, cleanup_prefix};
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ pub struct CleanupArgs {
     /// The broker, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     pub bootstrap: String,
+    /// Kafka client properties: security.protocol, ssl.*, sasl.* (as Kafka's tools take them).
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
     /// Remove every topic and group whose name starts with PREFIX (a run's `--prefix`; conform's
     /// default is `sharecheck-SEED`, printed at its start). Internal topics are never touched.
     #[arg(long, value_name = "PREFIX")]
@@ -30,15 +34,18 @@ pub struct CleanupArgs {
 
 pub fn run(args: CleanupArgs) -> CmdResult {
     check_prefix(&args.prefix).map_err(|e| Fail::usage(e.to_string()))?;
+    let security = load_security(args.command_config.as_deref())?;
     let rt = runtime()?;
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let config = ClientConfig::new(args.bootstrap.clone())
+        .with_timeout(timeout)
+        .with_security(security);
     let found = rt
         .block_on(async {
             tokio::time::timeout(
                 timeout * 4 + Duration::from_secs(args.patience),
                 cleanup_prefix(
-                    &args.bootstrap,
-                    timeout,
+                    config,
                     &args.prefix,
                     args.dry_run,
                     Duration::from_secs(args.patience),

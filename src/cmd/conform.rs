@@ -246,8 +246,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             Duration::from_secs(180),
         ));
         let rest = running.runtime.block_on(cleanup_prefix(
-            &target.bootstrap,
-            opts.timeout,
+            target.client_config(opts.timeout),
             &run_names(&opts.prefix),
             false,
             Duration::from_secs(30),
@@ -639,7 +638,7 @@ fn interrupted(
     let names = run_names(&opts.prefix);
     let done = running.runtime.block_on(async {
         tokio::select! {
-            done = cleanup_prefix(&target.bootstrap, opts.timeout, &names, false, Duration::from_secs(30)) => Some(done),
+            done = cleanup_prefix(target.client_config(opts.timeout), &names, false, Duration::from_secs(30)) => Some(done),
             _ = interrupt() => None,
         }
     });

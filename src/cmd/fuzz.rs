@@ -240,6 +240,7 @@ pub fn run(args: FuzzArgs) -> CmdResult {
             dlq: false,
             faults: None,
             moves_in_process: false,
+            security: Default::default(),
         };
         opts.lock_ms = opts.lock_ms.max(KAFKA_MIN_LOCK_MS);
         let case = Fuzzer::new(target, opts)

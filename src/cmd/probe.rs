@@ -16,6 +16,9 @@ pub struct ProbeArgs {
     /// The broker to probe, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     pub bootstrap: String,
+    /// Kafka client properties: security.protocol, ssl.*, sasl.* (as Kafka's tools take them).
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
     /// Deadline in seconds for connecting and for each request.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub timeout: f64,
@@ -44,6 +47,7 @@ pub fn run(args: ProbeArgs) -> CmdResult {
     let mut config = ProbeConfig::new(bootstrap);
     config.timeout = Duration::from_secs_f64(args.timeout);
     config.info_only = args.info_only;
+    config.security = crate::cmd::target::load_security(args.command_config.as_deref())?;
 
     let runtime = crate::cmd::target::runtime()?;
     let json = args.json;

@@ -5,8 +5,10 @@
 use crate::exit::Fail;
 use clap::Args;
 use sharecheck_broker::{BrokerHandle, BrokerMutant};
+use sharecheck_client::security::Security;
 use sharecheck_conformance::target::{self, EmbeddedOptions, Target};
 use sharecheck_model::Profile;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,11 @@ pub struct TargetArgs {
     /// The broker to test, HOST:PORT. Without it, the embedded reference broker is started in-process.
     #[arg(long, value_name = "HOST:PORT")]
     pub bootstrap: Option<String>,
+    /// Kafka client properties for `--bootstrap`: security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT,
+    /// SASL_SSL), ssl.truststore.*, ssl.keystore.* (PEM), ssl.endpoint.identification.algorithm,
+    /// sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), sasl.jaas.config, as Kafka's tools take them.
+    #[arg(long, value_name = "FILE", requires = "bootstrap")]
+    pub command_config: Option<PathBuf>,
     /// Rules to judge by (kafka-4.1 .. kafka-4.4). Default: guessed from the broker's API versions
     /// (kafka-4.2 for the embedded broker).
     #[arg(long)]
@@ -43,6 +50,13 @@ impl TargetArgs {
         let mut flags = String::new();
         if let Some(b) = &self.bootstrap {
             flags.push_str(&format!(" --bootstrap {b}"));
+        }
+        if let Some(c) = &self.command_config {
+            // The path only: the credentials stay in the file.
+            flags.push_str(&format!(
+                " --command-config '{}'",
+                c.display().to_string().replace('\'', "'\\''")
+            ));
         }
         if let Some(m) = &self.mutant {
             flags.push_str(&format!(" --mutant {m}"));
@@ -80,6 +94,22 @@ impl TargetArgs {
     /// The request deadline.
     pub fn deadline(&self) -> Duration {
         Duration::from_secs(self.timeout)
+    }
+}
+
+/// The security of `--command-config FILE` (PLAINTEXT without it): exit 66 when the file or a PEM
+/// file it names cannot be read, 65 when it says something sharecheck cannot use.
+pub fn load_security(path: Option<&Path>) -> Result<Arc<Security>, Fail> {
+    match path {
+        None => Ok(Arc::new(Security::plaintext())),
+        Some(p) => Security::from_file(p).map(Arc::new).map_err(|e| {
+            let msg = format!("--command-config {}: {e}", p.display());
+            if e.is_unreadable() {
+                Fail::no_input(msg)
+            } else {
+                Fail::malformed(msg)
+            }
+        }),
     }
 }
 
@@ -143,11 +173,12 @@ pub fn start_target(
     embedded: impl FnOnce(Profile, Option<BrokerMutant>) -> EmbeddedOptions,
 ) -> Result<Running, Fail> {
     let (profile, mutant) = args.validate()?;
+    let security = load_security(args.command_config.as_deref())?;
     let rt = runtime()?;
     match &args.bootstrap {
         Some(addr) => {
             let mut target = rt
-                .block_on(target::connect(addr, profile, args.deadline()))
+                .block_on(target::connect(addr, profile, args.deadline(), security))
                 .map_err(|e| Fail::unusable(e.to_string()))?;
             if let Some(command) = &args.nemesis {
                 target = target.with_nemesis(target::Nemesis {

@@ -21,7 +21,7 @@ use crate::trace::{AckVia, Case, DlqTopic, Level, MemberIds, OffsetReset, Step};
 use bytes::Bytes;
 use held::Held;
 use serde::Serialize;
-use sharecheck_client::admin::{Client, ClientConfig, ClientError};
+use sharecheck_client::admin::{Client, ClientError};
 use sharecheck_client::member::{
     Epoch, FetchLimits, FetchOutcome, FetchSpec, FetchV2, MemberConfig, MemberError, ShareMember,
 };
@@ -841,10 +841,7 @@ impl CaseRun<'_> {
                 }
             }
         }
-        self.client = Client::connect(
-            ClientConfig::new(self.target.bootstrap.clone()).with_timeout(self.opts.timeout),
-        )
-        .await?;
+        self.client = Client::connect(self.target.client_config(self.opts.timeout)).await?;
         let topic = self.topic.clone();
         self.client
             .wait_for_leaders(&topic, self.partitions as i32)
@@ -1515,11 +1512,7 @@ async fn run_steps(
         oracle.observe(&event);
         (vec![event], oracle, gone)
     };
-    let mut client = match Client::connect(
-        ClientConfig::new(target.bootstrap.clone()).with_timeout(opts.timeout),
-    )
-    .await
-    {
+    let mut client = match Client::connect(target.client_config(opts.timeout)).await {
         Ok(c) => c,
         Err(e) => return setup_failed(format!("setup: {e}"), e.is_unreachable()).await,
     };
@@ -1751,7 +1744,7 @@ pub async fn delete_leftover_groups(
     }
     let total = left.len();
     let deadline = Instant::now() + patience;
-    let config = ClientConfig::new(target.bootstrap.clone()).with_timeout(opts.timeout);
+    let config = target.client_config(opts.timeout);
     let mut client = None;
     loop {
         if client.is_none() {
@@ -1794,7 +1787,7 @@ async fn classify(target: &Target, why: String, lost: bool) -> (String, Option<S
     if !lost {
         return (why, None);
     }
-    let probe = ClientConfig::new(target.bootstrap.clone()).with_timeout(Duration::from_secs(2));
+    let probe = target.client_config(Duration::from_secs(2));
     match tokio::time::timeout(Duration::from_secs(3), Client::connect(probe)).await {
         Ok(Ok(_)) => (
             format!(

@@ -358,7 +358,7 @@ pub async fn run_session(kind: Session, bootstrap: &str, seed: u64) -> &'static 
             probe::Verdict::Unusable { .. } => "unusable",
         };
     }
-    let Ok(target) = target::connect(bootstrap, None, timeout).await else {
+    let Ok(target) = target::connect(bootstrap, None, timeout, Default::default()).await else {
         return "unusable";
     };
     match kind {
