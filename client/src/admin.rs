@@ -218,6 +218,15 @@ impl ClientError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ClientError::Wire(w) if w.is_unreachable())
     }
+
+    /// The refusal, when the broker refused for want of a permission (an ACL): the API, the
+    /// resource and the code, in words.
+    pub fn denied(&self) -> Option<String> {
+        match self {
+            ClientError::Kafka { code, .. } if code.is_authorization() => Some(self.to_string()),
+            _ => None,
+        }
+    }
 }
 
 fn kafka_err(

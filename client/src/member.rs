@@ -246,6 +246,19 @@ pub struct FetchOutcome {
 }
 
 impl FetchOutcome {
+    /// A refusal for want of a permission, top-level or of a partition (TOPIC_AUTHORIZATION_FAILED
+    /// when the principal may not Read the topic), in words.
+    pub fn denied(&self, group: &str) -> Option<String> {
+        denied_in(
+            "ShareFetch",
+            group,
+            self.error_code,
+            self.partitions
+                .iter()
+                .flat_map(|p| [(p.partition, p.error_code), (p.partition, p.ack_error_code)]),
+        )
+    }
+
     pub fn partition(&self, topic_id: Uuid, partition: i32) -> Option<&FetchedPartition> {
         self.partitions
             .iter()
@@ -303,6 +316,16 @@ pub struct AckOutcome {
 }
 
 impl AckOutcome {
+    /// A refusal for want of a permission, top-level or of a partition, in words.
+    pub fn denied(&self, group: &str) -> Option<String> {
+        denied_in(
+            "ShareAcknowledge",
+            group,
+            self.error_code,
+            self.partitions.iter().map(|p| (p.partition, p.error_code)),
+        )
+    }
+
     pub fn partition_error(&self, topic_id: Uuid, partition: i32) -> Option<ErrorCode> {
         self.partitions
             .iter()
@@ -389,6 +412,34 @@ pub enum MemberError {
     NotJoined(String),
     #[error("the heartbeat task failed: {0}")]
     HeartbeatTask(String),
+}
+
+fn denied_in(
+    api: &str,
+    group: &str,
+    top: ErrorCode,
+    partitions: impl Iterator<Item = (i32, ErrorCode)>,
+) -> Option<String> {
+    if top.is_authorization() {
+        return Some(format!("{api} for group {group}: {top}"));
+    }
+    partitions
+        .filter(|(_, c)| c.is_authorization())
+        .map(|(p, c)| format!("{api} for group {group}, partition {p}: {c}"))
+        .next()
+}
+
+impl MemberError {
+    /// The refusal, when the broker refused for want of a permission (an ACL).
+    pub fn denied(&self) -> Option<String> {
+        match self {
+            MemberError::Client(c) => c.denied(),
+            MemberError::Heartbeat { code, .. } if code.is_authorization() => {
+                Some(self.to_string())
+            }
+            _ => None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ pub struct Cleanup {
     pub groups: Vec<String>,
     /// Topics and groups still there at the end, each with why.
     pub left: Vec<(String, String)>,
+    /// The first refusal for want of a permission (no retry can help then), if any.
+    pub denied: Option<String>,
 }
 
 /// Finds every topic (Metadata) and group (ListGroups on every broker) whose name starts with
@@ -129,7 +131,10 @@ pub async fn cleanup_prefix(
             match delete_group_emptying(&mut client, &g).await {
                 Ok(()) => {}
                 Err(e) if e.is_unreachable() => return Err(e),
-                Err(e) => left.push((g, e.to_string())),
+                Err(e) => {
+                    out.denied = out.denied.take().or(e.denied());
+                    left.push((g, e.to_string()))
+                }
             }
         }
         for t in topics {
@@ -138,10 +143,14 @@ pub async fn cleanup_prefix(
                 Ok(()) => {}
                 Err(e) if e.kafka_code() == Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => {}
                 Err(e) if e.is_unreachable() => return Err(e),
-                Err(e) => left.push((t, e.to_string())),
+                Err(e) => {
+                    out.denied = out.denied.take().or(e.denied());
+                    left.push((t, e.to_string()))
+                }
             }
         }
-        if Instant::now() >= deadline {
+        // A refused permission stays refused: waiting out the patience would change nothing.
+        if Instant::now() >= deadline || out.denied.is_some() {
             out.left = left;
             return Ok(out);
         }

@@ -40,6 +40,8 @@ pub struct ProbeConfig {
     pub info_only: bool,
     /// TLS and SASL (`--command-config`).
     pub security: std::sync::Arc<sharecheck_client::security::Security>,
+    /// The smoke round's topic and group are named `PREFIX-0-…` (default `sc-probe-RANDOM`).
+    pub prefix: Option<String>,
 }
 
 impl ProbeConfig {
@@ -51,6 +53,7 @@ impl ProbeConfig {
             fetch_patience: Duration::from_secs(10),
             info_only: false,
             security: Default::default(),
+            prefix: None,
         }
     }
 }
@@ -306,7 +309,10 @@ async fn probe(
     let opts = RunOptions {
         timeout: config.timeout,
         fetch_patience: config.fetch_patience,
-        prefix: format!("sc-probe-{:08x}", crate::run::rand_u32()),
+        prefix: config
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("sc-probe-{:08x}", crate::run::rand_u32())),
         ..RunOptions::default()
     };
     emit(

@@ -141,6 +141,9 @@ pub enum TargetError {
     /// Connecting or talking to it failed.
     #[error("{0}")]
     Client(#[from] ClientError),
+    /// It refused for want of a permission (an ACL).
+    #[error("{0}")]
+    Denied(String),
     /// It did not answer in time.
     #[error("{addr}: no answer within {}s", .timeout.as_secs())]
     Timeout {
@@ -276,7 +279,18 @@ async fn prepare(
     let mut delivery_limit = 5u8;
     let mut max_in_flight = 2000u32;
     let mut group_limits = false;
-    if let Ok(entries) = client.describe_configs(4, &node.to_string()).await {
+    // The broker's limits judge every case: a principal that may not read them cannot be judged
+    // fairly (fail closed); a broker that does not serve DescribeConfigs keeps Kafka's defaults.
+    let described = match client.describe_configs(4, &node.to_string()).await {
+        Err(e) if e.denied().is_some() => {
+            return Err(TargetError::Denied(format!(
+                "{}: reading broker {node}'s configs (the delivery limit and lock bounds every case is judged by): {e}",
+                crate::run::MISSING_PERMISSION
+            )));
+        }
+        other => other,
+    };
+    if let Ok(entries) = described {
         for e in entries {
             group_limits |= e.name == "group.share.max.delivery.count.limit";
             let v = e.value.as_deref().and_then(|v| v.parse::<u64>().ok());

@@ -169,6 +169,12 @@ error_codes! {
 }
 
 impl ErrorCode {
+    /// Whether the broker refused for want of a permission (an ACL): TOPIC_, GROUP_, CLUSTER_,
+    /// TRANSACTIONAL_ID_ or DELEGATION_TOKEN_AUTHORIZATION_FAILED.
+    pub fn is_authorization(self) -> bool {
+        matches!(self.0, 29 | 30 | 31 | 53 | 65)
+    }
+
     /// Whether this is NONE.
     pub fn is_none(self) -> bool {
         self.0 == 0

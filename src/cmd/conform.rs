@@ -3,7 +3,7 @@
 use crate::cmd::target::{seed_or_random, start_target, TargetArgs};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::{Args, ValueEnum};
-use sharecheck_conformance::cleanup::{check_prefix, cleanup_prefix};
+use sharecheck_conformance::cleanup::cleanup_prefix;
 use sharecheck_conformance::oracle::CaseVerdict;
 use sharecheck_conformance::report::baseline::Baseline;
 use sharecheck_conformance::report::{self, text, RunVerdict};
@@ -76,11 +76,6 @@ pub struct ConformArgs {
     /// out).
     #[arg(long)]
     pub keep: bool,
-    /// Name every topic and share group of the run PREFIX-SERIAL-CASE (default `sharecheck-SEED`);
-    /// at the end (and on SIGINT/SIGTERM) everything with the prefix is removed unless `--keep`,
-    /// and `sharecheck cleanup --prefix` removes what a killed run left.
-    #[arg(long, value_name = "PREFIX")]
-    pub prefix: Option<String>,
     /// Run against a broker that is not on loopback without `--prefix` (a shared cluster: the
     /// run creates and deletes topics and groups there).
     #[arg(long)]
@@ -165,11 +160,8 @@ pub fn conform(args: ConformArgs) -> CmdResult {
         }
         None => None,
     };
-    if let Some(p) = &args.prefix {
-        check_prefix(p).map_err(|e| Fail::usage(format!("--prefix: {e}")))?;
-    }
     if let Some(b) = &args.target.bootstrap {
-        if !is_loopback(b) && args.prefix.is_none() && !args.shared_cluster_ok {
+        if !is_loopback(b) && args.target.prefix.is_none() && !args.shared_cluster_ok {
             return Err(Fail::usage(format!(
                 "{b} is not on loopback: a run creates and deletes topics and share groups there; \
                  name them with --prefix (e.g. --prefix sharecheck-$USER) or pass --shared-cluster-ok"
@@ -180,6 +172,7 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
     let prefix = args
+        .target
         .prefix
         .clone()
         .unwrap_or_else(|| format!("sharecheck-{seed}"));
@@ -234,7 +227,14 @@ pub fn conform(args: ConformArgs) -> CmdResult {
             return interrupted(&running, &target, &opts, args.keep, signal);
         }
     };
-    let target_gone = ran.iter().flatten().any(|r| r.unreachable.is_some());
+    // A run stopped for want of a permission still reaches the target: it removes what it made.
+    let target_gone = ran.iter().flatten().any(|r| {
+        r.unreachable
+            .as_ref()
+            .is_some_and(|why| !why.contains(run::MISSING_PERMISSION))
+    });
+    // A cleanup refused for want of a permission: the run ends with exit 3 naming it.
+    let mut left_behind: Option<String> = None;
     if !args.keep && running._broker.is_none() && !target_gone {
         // Members dropped without leaving (a rejoin, a restart) keep a group until their session
         // times out: Kafka's default group.share.session.timeout.ms is 45 s, and after a restart the
@@ -254,21 +254,30 @@ pub fn conform(args: ConformArgs) -> CmdResult {
         if let Ok(rest) = &rest {
             if !rest.topics.is_empty() || !rest.groups.is_empty() {
                 println!(
-                    "cleanup: {} topic(s) and {} group(s) with prefix {} were still there and are removed{}",
+                    "cleanup: {} topic(s) and {} group(s) with prefix {} were still there{}",
                     rest.topics.len(),
                     rest.groups.len(),
                     opts.prefix,
-                    if rest.left.is_empty() { String::new() } else {
-                        format!(" but {}", rest.left.iter().map(|(n, w)| format!("{n} ({w})")).collect::<Vec<_>>().join(", "))
+                    match rest.left.first() {
+                        None => " and are removed".to_string(),
+                        Some((name, why)) => format!(
+                            "; {} of them could not be removed, e.g. {name}: {why}; `sharecheck cleanup --bootstrap {} --prefix {}` removes them later",
+                            rest.left.len(),
+                            target.bootstrap,
+                            run_names(&opts.prefix)
+                        ),
                     }
                 );
             }
+            if let Some(d) = &rest.denied {
+                left_behind = Some(format!("the cleanup: {}: {d}", run::MISSING_PERMISSION));
+            }
         }
-        if left.is_empty() {
+        if left.is_empty() && rest.as_ref().is_ok_and(|r| r.left.is_empty()) {
             println!(
                 "cleanup: every case deleted its topics and share group ({late} group(s) deleted at the end)"
             );
-        } else {
+        } else if !left.is_empty() && left_behind.is_none() {
             println!(
                 "cleanup: {} share group(s) still had members after 180 s and are left: {}",
                 left.len(),
@@ -343,8 +352,8 @@ pub fn conform(args: ConformArgs) -> CmdResult {
     if let Some(why) = unwritten {
         return Err(Fail::cannot_write(why));
     }
-    if let Some(why) = gone {
-        return Err(Fail::unusable(format!("the target went away during {why}")));
+    if let Some(why) = gone.or(left_behind) {
+        return Err(stopped(&why));
     }
     if let Some(b) = &baseline {
         let differences = b.differences(&results);
@@ -439,10 +448,13 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
             target.bootstrap, target.implementation, target.profile.name
         );
     }
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         timeout: args.target.deadline(),
         ..RunOptions::default()
     };
+    if let Some(p) = &args.target.prefix {
+        opts.prefix = p.clone();
+    }
     let r = running
         .runtime
         .block_on(run::run_case(&target, &opts, &case, 0));
@@ -463,7 +475,7 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
         );
     }
     if let Some(why) = &r.unreachable {
-        return Err(Fail::unusable(format!("the target went away during {why}")));
+        return Err(stopped(why));
     }
     case_outcome(r.verdict, r.reason.as_deref())
 }
@@ -474,7 +486,11 @@ fn replay_repeated(args: &ReplayArgs, case: Case) -> CmdResult {
     let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
     let opts = RunOptions {
-        prefix: format!("sharecheck-{seed}"),
+        prefix: args
+            .target
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("sharecheck-{seed}")),
         timeout: args.target.deadline(),
         ..RunOptions::default()
     };
@@ -557,7 +573,7 @@ fn replay_repeated(args: &ReplayArgs, case: Case) -> CmdResult {
         );
     }
     if let Some(why) = results.iter().find_map(|r| r.unreachable.as_ref()) {
-        return Err(Fail::unusable(format!("the target went away: {why}")));
+        return Err(stopped(why));
     }
     Ok(if failed > 0 {
         Outcome::Violation
@@ -671,4 +687,16 @@ fn interrupted(
 /// `sharecheck-42` never touches run `sharecheck-421`).
 fn run_names(prefix: &str) -> String {
     format!("{prefix}-")
+}
+
+/// Why a run stopped before its end (exit 3): the target went away, or refused for want of a
+/// permission (then every later case would fail the same way).
+fn stopped(why: &str) -> Fail {
+    if why.contains(run::MISSING_PERMISSION) {
+        Fail::unusable(format!(
+            "stopped: the run's principal lacks a permission (the ACLs a run needs: docs/real-kafka.md, \"Least privilege\"), during {why}"
+        ))
+    } else {
+        Fail::unusable(format!("the target went away during {why}"))
+    }
 }

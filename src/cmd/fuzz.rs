@@ -202,6 +202,9 @@ pub fn run(args: FuzzArgs) -> CmdResult {
     } else {
         FuzzOptions::in_process(seed)
     };
+    if let Some(p) = &args.target.prefix {
+        opts.run.prefix = p.clone();
+    }
     opts.cases = args.cases;
     opts.time_budget = args.time_budget.map(Duration::from_secs);
     if let Some(j) = args.jobs {

@@ -19,6 +19,10 @@ pub struct ProbeArgs {
     /// Kafka client properties: security.protocol, ssl.*, sasl.* (as Kafka's tools take them).
     #[arg(long, value_name = "FILE")]
     pub command_config: Option<std::path::PathBuf>,
+    /// Name the smoke round's topic and share group PREFIX-… (default `sc-probe-RANDOM`); on a
+    /// cluster with ACLs, the rights are granted on this prefix.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
     /// Deadline in seconds for connecting and for each request.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub timeout: f64,
@@ -48,6 +52,11 @@ pub fn run(args: ProbeArgs) -> CmdResult {
     config.timeout = Duration::from_secs_f64(args.timeout);
     config.info_only = args.info_only;
     config.security = crate::cmd::target::load_security(args.command_config.as_deref())?;
+    if let Some(p) = &args.prefix {
+        sharecheck_conformance::cleanup::check_prefix(p)
+            .map_err(|e| Fail::usage(format!("--prefix: {e}")))?;
+    }
+    config.prefix = args.prefix.clone();
 
     let runtime = crate::cmd::target::runtime()?;
     let json = args.json;

@@ -23,6 +23,12 @@ pub struct TargetArgs {
     /// sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), sasl.jaas.config, as Kafka's tools take them.
     #[arg(long, value_name = "FILE", requires = "bootstrap")]
     pub command_config: Option<PathBuf>,
+    /// Name every topic and share group the command creates PREFIX-SERIAL-CASE (conform's default
+    /// `sharecheck-SEED`); conform removes everything with the prefix at its end (and on
+    /// SIGINT/SIGTERM) unless `--keep`, and `sharecheck cleanup --prefix` removes what a killed run
+    /// left. On a cluster with ACLs, the run's rights are granted on this prefix.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
     /// Rules to judge by (kafka-4.1 .. kafka-4.4). Default: guessed from the broker's API versions
     /// (kafka-4.2 for the embedded broker).
     #[arg(long)]
@@ -64,6 +70,9 @@ impl TargetArgs {
         if let Some(p) = &self.profile {
             flags.push_str(&format!(" --profile {p}"));
         }
+        if let Some(p) = &self.prefix {
+            flags.push_str(&format!(" --prefix {p}"));
+        }
         if let Some(n) = &self.nemesis {
             flags.push_str(&format!(" --nemesis '{}'", n.replace('\'', "'\\''")));
         }
@@ -87,6 +96,10 @@ impl TargetArgs {
         }
         if self.nemesis_timeout == 0 {
             return Err(Fail::usage("--nemesis-timeout must be at least 1 second"));
+        }
+        if let Some(p) = &self.prefix {
+            sharecheck_conformance::cleanup::check_prefix(p)
+                .map_err(|e| Fail::usage(format!("--prefix: {e}")))?;
         }
         Ok((profile, mutant))
     }

@@ -147,12 +147,16 @@ impl CaseResult {
 struct Abort {
     why: String,
     unreachable: bool,
+    /// The broker refused for want of a permission (an ACL): the run stops (exit 3) naming it,
+    /// instead of failing every case the same way.
+    denied: Option<String>,
 }
 
 impl From<ClientError> for Abort {
     fn from(e: ClientError) -> Self {
         Abort {
             unreachable: e.is_unreachable(),
+            denied: e.denied(),
             why: e.to_string(),
         }
     }
@@ -166,6 +170,7 @@ impl From<MemberError> for Abort {
             _ => false,
         };
         Abort {
+            denied: e.denied(),
             why: e.to_string(),
             unreachable,
         }
@@ -177,6 +182,7 @@ impl Abort {
         Abort {
             why: why.into(),
             unreachable: false,
+            denied: None,
         }
     }
 }
@@ -563,6 +569,7 @@ impl CaseRun<'_> {
                     is_renew_ack: false,
                 });
                 let out = self.member(i)?.fetch_to(broker, &spec).await?;
+                self.refused_permission(out.denied(&self.group))?;
                 requests += 1;
                 let (new, again) = self.absorb_fetch(step, i, &out, &group, remaining as u32, &[]);
                 for (p, offsets) in new {
@@ -662,6 +669,7 @@ impl CaseRun<'_> {
                         }
                         other => other?,
                     };
+                    self.refused_permission(out.denied(&self.group))?;
                     let (sent, received) = self.times(out.sent_at, out.elapsed);
                     for (p, b) in &these {
                         let partition_error = out.partition_error(self.topic_id, *p);
@@ -740,6 +748,7 @@ impl CaseRun<'_> {
                             other => other?,
                         }
                     };
+                    self.refused_permission(out.denied(&self.group))?;
                     self.absorb_fetch(step, i, &out, &[], 0, &these);
                     let per: Vec<String> = these
                         .iter()
@@ -853,10 +862,7 @@ impl CaseRun<'_> {
         let Some(hook) = self.target.faults.clone() else {
             return Err(Abort::new("the target cannot inject faults (no --nemesis)"));
         };
-        hook(fault).await.map_err(|e| Abort {
-            unreachable: false,
-            why: e.to_string(),
-        })
+        hook(fault).await.map_err(|e| Abort::new(e.to_string()))
     }
 
     async fn restart(
@@ -990,6 +996,10 @@ impl CaseRun<'_> {
             .iter()
             .find(|(p, _)| *p == partition as i32)
             .map(|(_, c)| *c);
+        self.refused_codes(
+            "AlterShareGroupOffsets",
+            [answer.error].into_iter().chain(partition_error),
+        )?;
         self.record(Event::OffsetsAltered {
             step,
             partition: partition as i32,
@@ -1013,6 +1023,10 @@ impl CaseRun<'_> {
             .delete_share_group_offsets(&group, &topic)
             .await?;
         let topic_error = answer.parts.first().map(|(_, c)| *c);
+        self.refused_codes(
+            "DeleteShareGroupOffsets",
+            [answer.error].into_iter().chain(topic_error),
+        )?;
         self.record(Event::OffsetsDeleted {
             step,
             error: answer.error,
@@ -1055,6 +1069,10 @@ impl CaseRun<'_> {
                 )
             })
             .collect();
+        self.refused_codes(
+            "DescribeShareGroupOffsets",
+            std::iter::once(ErrorCode(answer.error_code)).chain(partitions.iter().map(|p| p.error)),
+        )?;
         self.record(Event::OffsetsDescribed {
             step,
             version,
@@ -1160,6 +1178,7 @@ impl CaseRun<'_> {
                 None => return Err(e.into()),
             },
         };
+        self.refused_codes("IncrementalAlterConfigs", [error])?;
         self.record(Event::GroupLimitSet {
             step,
             name: name.to_string(),
@@ -1219,6 +1238,33 @@ impl CaseRun<'_> {
             waited_ms: waited,
         });
         Ok(format!("after {waited} ms: {}", text.join(", ")))
+    }
+
+    /// Stops the case when an answer refused for want of a permission: no case asks for that,
+    /// so it is the run's rights, not the broker's share-group behaviour, that are at fault.
+    fn refused_permission(&self, denied: Option<String>) -> Result<(), Abort> {
+        match denied {
+            None => Ok(()),
+            Some(d) => Err(Abort {
+                why: d.clone(),
+                unreachable: false,
+                denied: Some(d),
+            }),
+        }
+    }
+
+    /// [`refused_permission`](Self::refused_permission) for an answer's error codes.
+    fn refused_codes(
+        &self,
+        api: &str,
+        codes: impl IntoIterator<Item = ErrorCode>,
+    ) -> Result<(), Abort> {
+        self.refused_permission(
+            codes
+                .into_iter()
+                .find(|c| c.is_authorization())
+                .map(|c| format!("{api} for group {}: {c}", self.group)),
+        )
     }
 
     async fn run_step(&mut self, n: usize, step: &Step) -> Result<String, Abort> {
@@ -1505,8 +1551,8 @@ async fn run_steps(
     case: &Case,
     serial: usize,
 ) -> (Vec<Event>, Oracle, Option<String>) {
-    let setup_failed = |why: String, unreachable: bool| async move {
-        let (why, gone) = classify(target, why, unreachable).await;
+    let setup_failed = |why: String, unreachable: bool, denied: Option<String>| async move {
+        let (why, gone) = classify(target, why, unreachable, denied).await;
         let event = Event::SetupFailed { reason: why };
         let mut oracle = Oracle::without_setup();
         oracle.observe(&event);
@@ -1514,7 +1560,7 @@ async fn run_steps(
     };
     let mut client = match Client::connect(target.client_config(opts.timeout)).await {
         Ok(c) => c,
-        Err(e) => return setup_failed(format!("setup: {e}"), e.is_unreachable()).await,
+        Err(e) => return setup_failed(format!("setup: {e}"), e.is_unreachable(), e.denied()).await,
     };
     let short: String = case
         .id
@@ -1531,7 +1577,12 @@ async fn run_steps(
     {
         Ok(id) => id,
         Err(e) => {
-            return setup_failed(format!("setup: create topic: {e}"), e.is_unreachable()).await
+            return setup_failed(
+                format!("setup: create topic: {e}"),
+                e.is_unreachable(),
+                e.denied(),
+            )
+            .await
         }
     };
     let reset = match case.settings.auto_offset_reset {
@@ -1550,7 +1601,12 @@ async fn run_steps(
         .await
     {
         let _ = tokio::time::timeout(Duration::from_secs(2), client.delete_topic(&topic)).await;
-        return setup_failed(format!("setup: group configs: {e}"), e.is_unreachable()).await;
+        return setup_failed(
+            format!("setup: group configs: {e}"),
+            e.is_unreachable(),
+            e.denied(),
+        )
+        .await;
     }
     // Group-level limits exist only on some targets (Kafka 4.3+, the reference broker): each is tried
     // on its own, and where refused the target's own value applies.
@@ -1591,6 +1647,7 @@ async fn run_steps(
             return setup_failed(
                 format!("setup: share.renew.acknowledge.enable={v}: {e}"),
                 e.is_unreachable(),
+                e.denied(),
             )
             .await;
         }
@@ -1624,6 +1681,7 @@ async fn run_steps(
                 return setup_failed(
                     format!("setup: dead-letter topic {name}: {e}"),
                     e.is_unreachable(),
+                    e.denied(),
                 )
                 .await;
             }
@@ -1651,7 +1709,7 @@ async fn run_steps(
     };
     let oracle = match Oracle::new(&setup, Some(target.profile)) {
         Ok(o) => o,
-        Err(e) => return setup_failed(format!("setup: {e}"), false).await,
+        Err(e) => return setup_failed(format!("setup: {e}"), false, None).await,
     };
     let mut run = CaseRun {
         target,
@@ -1682,8 +1740,9 @@ async fn run_steps(
             Err(Abort {
                 why,
                 unreachable: lost,
+                denied,
             }) => {
-                let (why, gone) = classify(target, why, lost).await;
+                let (why, gone) = classify(target, why, lost, denied).await;
                 unreachable = gone.map(|g| format!("step {n} ({step}): {g}"));
                 run.record(Event::StepFailed {
                     step: n,
@@ -1759,6 +1818,7 @@ pub async fn delete_leftover_groups(
         }
         if let Some(c) = client.as_mut() {
             let mut still = Vec::new();
+            let mut denied = false;
             for g in left {
                 match tokio::time::timeout(
                     Duration::from_secs(4),
@@ -1767,10 +1827,18 @@ pub async fn delete_leftover_groups(
                 .await
                 {
                     Ok(Ok(())) => {}
-                    _ => still.push(g),
+                    Ok(Err(e)) => {
+                        // A refused permission stays refused: the run's final cleanup names it.
+                        denied |= e.denied().is_some();
+                        still.push(g)
+                    }
+                    Err(_) => still.push(g),
                 }
             }
             left = still;
+            if denied {
+                return (total - left.len(), left);
+            }
         }
         if left.is_empty() || Instant::now() >= deadline {
             return (total - left.len(), left);
@@ -1779,11 +1847,22 @@ pub async fn delete_leftover_groups(
     }
 }
 
+/// How a stopped run names a refusal for want of a permission (the start of its reason).
+pub const MISSING_PERMISSION: &str = "missing permission";
+
 /// After a step or the setup lost its connection (`lost`): is the target gone, or did it only drop
 /// the connection (a restart nobody asked for, a flapping listener)? Returns the reason to record
 /// and, when the target is gone, why — the run then stops (exit 3), and the case is not judged as
 /// a spec anomaly either way.
-async fn classify(target: &Target, why: String, lost: bool) -> (String, Option<String>) {
+async fn classify(
+    target: &Target,
+    why: String,
+    lost: bool,
+    denied: Option<String>,
+) -> (String, Option<String>) {
+    if let Some(d) = denied {
+        return (why, Some(format!("{MISSING_PERMISSION}: {d}")));
+    }
     if !lost {
         return (why, None);
     }
