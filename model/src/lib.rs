@@ -16,6 +16,7 @@
 
 pub mod anomaly;
 pub mod check;
+pub mod design;
 pub mod graph;
 pub mod model;
 pub mod mutant;

@@ -302,7 +302,7 @@ pub struct AcquireError {
 
 /// What a transition did to one record: the client-visible effect the oracle, the broker and the
 /// model all reason about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Change {
     /// The record.
     pub offset: Offset,

@@ -2,7 +2,8 @@
 
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::{Args, ValueEnum};
-use sharecheck_model::check::{check, CheckReport, Phase, Status, Verdict};
+use sharecheck_model::check::{check, CheckReport, Phase, PropertyReport, Status, Verdict};
+use sharecheck_model::design::{self, DesignMutant};
 use sharecheck_model::model::{Config, ShareModel};
 use sharecheck_model::{Mutant, Profile};
 use std::io::{IsTerminal, Write};
@@ -80,9 +81,13 @@ impl ModelArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Print the names of the spec mutants, one per line, and exit.
+    /// Print the names of the spec mutants (with --design: of the design), one per line, and exit.
     #[arg(long)]
     pub list_mutants: bool,
+    /// Check the durability design instead (leader, writes in flight, share coordinator;
+    /// docs/research/durability-design.md) under --profile, with --mutant a design mutant.
+    #[arg(long)]
+    pub design: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -99,6 +104,9 @@ pub struct ExploreArgs {
 }
 
 pub fn run(args: CheckArgs) -> CmdResult {
+    if args.design {
+        return run_design(&args);
+    }
     if args.list_mutants {
         for m in Mutant::ALL {
             println!("{}", m.name());
@@ -162,7 +170,105 @@ fn print_text(r: &CheckReport) {
         r.states_unique, r.states_total, r.max_depth, secs
     );
     println!();
-    for p in &r.properties {
+    print_properties(&r.properties);
+    println!();
+    let verdict = match r.verdict {
+        Verdict::Pass => "pass: every safety and liveness property holds and every reachability property is reached",
+        Verdict::Fail => "FAIL: a property is violated or unreached",
+    };
+    println!("verdict: {verdict}");
+}
+
+/// `sharecheck check --design`: the durability-design model under a profile.
+fn run_design(args: &CheckArgs) -> CmdResult {
+    if args.list_mutants {
+        for m in DesignMutant::ALL {
+            println!("{}\t{}", m.name(), m.description());
+        }
+        return Ok(Outcome::Pass);
+    }
+    let profile = Profile::by_name(&args.model.profile).ok_or_else(|| {
+        let names: Vec<_> = Profile::ALL.iter().map(|p| p.name).collect();
+        Fail::usage(format!(
+            "unknown profile '{}'; known: {}",
+            args.model.profile,
+            names.join(", ")
+        ))
+    })?;
+    let mutant = match &args.model.mutant {
+        None => None,
+        Some(name) => Some(DesignMutant::by_name(name).ok_or_else(|| {
+            Fail::usage(format!(
+                "unknown design mutant '{name}'; `sharecheck check --design --list-mutants` lists them"
+            ))
+        })?),
+    };
+    let started = Instant::now();
+    let (properties, states) = design::check_design(profile, mutant);
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let failed = properties
+        .iter()
+        .any(|p| matches!(p.status, Status::Violated | Status::Unreached));
+    match args.format {
+        Format::Json => {
+            let json = serde_json::json!({
+                "format_version": 1,
+                "model": "durability-design",
+                "profile": profile.name,
+                "mutant": mutant.map(|m| m.name()),
+                "bounds": {
+                    "records": design::RECORDS,
+                    "delivery_limit": design::LIMIT,
+                    "faults": design::FAULTS,
+                    "writes_in_flight": design::IN_FLIGHT,
+                },
+                "states_unique": states,
+                "elapsed_ms": elapsed_ms,
+                "properties": properties,
+                "verdict": if failed { "fail" } else { "pass" },
+            });
+            println!("{json:#}");
+        }
+        Format::Text => {
+            println!(
+                "sharecheck check --design: Kafka's durability design for one share partition"
+            );
+            println!(
+                "config: profile {}, {} records, delivery limit {}, {} fault(s), {} write(s) in flight, mutant {}",
+                profile.name,
+                design::RECORDS,
+                design::LIMIT,
+                design::FAULTS,
+                design::IN_FLIGHT,
+                mutant.map_or("none", |m| m.name())
+            );
+            println!(
+                "states: {states} unique; {:.2} s",
+                elapsed_ms as f64 / 1000.0
+            );
+            println!();
+            print_properties(&properties);
+            println!();
+            println!(
+                "verdict: {}",
+                if failed {
+                    "FAIL: a promise is broken by the design (or a behaviour is unreached)"
+                } else {
+                    "pass: every promise holds across reloads and every fault is reached"
+                }
+            );
+        }
+    }
+    Ok(if failed {
+        Outcome::Violation
+    } else {
+        Outcome::Pass
+    })
+}
+
+/// Each property with its status, and a violated one's shortest counterexample.
+fn print_properties(properties: &[PropertyReport]) {
+    for p in properties {
         let status = match p.status {
             Status::Holds => "holds",
             Status::Violated => "VIOLATED",
@@ -193,12 +299,6 @@ fn print_text(r: &CheckReport) {
             }
         }
     }
-    println!();
-    let verdict = match r.verdict {
-        Verdict::Pass => "pass: every safety and liveness property holds and every reachability property is reached",
-        Verdict::Fail => "FAIL: a property is violated or unreached",
-    };
-    println!("verdict: {verdict}");
 }
 
 pub fn explore(args: ExploreArgs) -> CmdResult {
