@@ -93,6 +93,46 @@ pub fn steps_of_path(path: Path<State, Action>) -> Vec<Step> {
     steps_of(path, State::table)
 }
 
+/// Checks `model` breadth-first on one thread (each counterexample a shortest one) and reports
+/// `props` (name, kind) from what it discovered, each violation's path rendered with `table`;
+/// also the number of unique states. The second and third models (sessions, design) use it.
+pub fn check_props<M>(
+    model: M,
+    props: impl IntoIterator<Item = (&'static str, PropKind)>,
+    table: impl Fn(&M::State) -> Vec<String> + Copy,
+) -> (Vec<PropertyReport>, usize)
+where
+    M: Model + Send + Sync + 'static,
+    M::State: std::fmt::Debug + std::hash::Hash + Clone + PartialEq + Send + Sync + 'static,
+    M::Action: std::fmt::Display + std::fmt::Debug + Clone + PartialEq + Send + Sync + 'static,
+{
+    let checker = model.checker().threads(1).spawn_bfs().join();
+    let discoveries = checker.discoveries();
+    let reports = props
+        .into_iter()
+        .map(|(name, kind)| {
+            let found = discoveries.get(name).cloned();
+            let status = match (kind, found.is_some()) {
+                (PropKind::Sometimes, true) => Status::Reached,
+                (PropKind::Sometimes, false) => Status::Unreached,
+                (_, true) => Status::Violated,
+                (_, false) => Status::Holds,
+            };
+            PropertyReport {
+                name: name.to_string(),
+                kind,
+                status,
+                counterexample: if status == Status::Violated {
+                    found.map(|p| steps_of(p, table))
+                } else {
+                    None
+                },
+            }
+        })
+        .collect();
+    (reports, checker.unique_state_count())
+}
+
 /// Renders a Stateright path of any model as numbered steps, each state as `table` lines.
 pub fn steps_of<S, A: std::fmt::Display>(
     path: Path<S, A>,

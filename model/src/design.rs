@@ -35,14 +35,14 @@
 //! One member, [`RECORDS`] records, delivery limit [`LIMIT`], at most [`FAULTS`] faults and
 //! [`IN_FLIGHT`] writes in flight.
 
-use crate::check::{steps_of, PropertyReport, Status};
+use crate::check::PropertyReport;
 use crate::model::PropKind;
 use crate::spec::{
     AckBatch, AckType, Change, InFlight, Offset, RecordState, Rules, SharePartition,
 };
 use crate::Profile;
 use smallvec::SmallVec;
-use stateright::{Checker, Model, Property};
+use stateright::{Model, Property};
 use std::fmt;
 
 /// Records in the log.
@@ -815,40 +815,20 @@ pub fn check_design(
     profile: Profile,
     mutant: Option<DesignMutant>,
 ) -> (Vec<PropertyReport>, usize) {
-    let model = DesignModel {
-        profile: DesignProfile::of(profile),
-        mutant,
-    };
-    let checker = model.checker().threads(1).spawn_bfs().join();
-    let discoveries = checker.discoveries();
-    let reports = DesignProp::ALL
-        .iter()
-        .map(|p| {
-            let found = discoveries.get(p.name()).cloned();
-            let status = match (p.kind(), found.is_some()) {
-                (PropKind::Sometimes, true) => Status::Reached,
-                (PropKind::Sometimes, false) => Status::Unreached,
-                (_, true) => Status::Violated,
-                (_, false) => Status::Holds,
-            };
-            PropertyReport {
-                name: p.name().to_string(),
-                kind: p.kind(),
-                status,
-                counterexample: if status == Status::Violated {
-                    found.map(|p| steps_of(p, DesignState::table))
-                } else {
-                    None
-                },
-            }
-        })
-        .collect();
-    (reports, checker.unique_state_count())
+    crate::check::check_props(
+        DesignModel {
+            profile: DesignProfile::of(profile),
+            mutant,
+        },
+        DesignProp::ALL.iter().map(|p| (p.name(), p.kind())),
+        DesignState::table,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Status;
 
     fn status(reports: &[PropertyReport], p: DesignProp) -> Status {
         reports

@@ -23,11 +23,11 @@
 //! each of the three request kinds; one member starts with a session that has already carried
 //! `i32::MAX − 1` requests, so that the wrap is reached.
 
-use crate::check::{steps_of, PropertyReport, Status};
+use crate::check::PropertyReport;
 use crate::model::PropKind;
 use crate::session::{SessionEffect, SessionRequest, ShareSessions};
 use crate::spec::ErrorCode;
-use stateright::{Checker, Model, Property};
+use stateright::{Model, Property};
 use std::fmt;
 
 // The wire values, as the KIP gives them (the monitor states them itself rather than reading the
@@ -456,36 +456,17 @@ impl Model for SessionModel {
 /// Model-checks the session model (breadth-first, so each counterexample is a shortest one) and
 /// reports every property; `states` is the number of unique states.
 pub fn check_sessions() -> (Vec<PropertyReport>, usize) {
-    let checker = SessionModel.checker().threads(1).spawn_bfs().join();
-    let discoveries = checker.discoveries();
-    let reports = SessionProp::ALL
-        .iter()
-        .map(|p| {
-            let found = discoveries.get(p.name()).cloned();
-            let status = match (p.kind(), found.is_some()) {
-                (PropKind::Sometimes, true) => Status::Reached,
-                (PropKind::Sometimes, false) => Status::Unreached,
-                (_, true) => Status::Violated,
-                (_, false) => Status::Holds,
-            };
-            PropertyReport {
-                name: p.name().to_string(),
-                kind: p.kind(),
-                status,
-                counterexample: if status == Status::Violated {
-                    found.map(|p| steps_of(p, SessionState::table))
-                } else {
-                    None
-                },
-            }
-        })
-        .collect();
-    (reports, checker.unique_state_count())
+    crate::check::check_props(
+        SessionModel,
+        SessionProp::ALL.iter().map(|p| (p.name(), p.kind())),
+        SessionState::table,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Status;
 
     #[test]
     fn every_session_promise_holds_and_every_answer_is_reached() {
