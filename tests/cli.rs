@@ -1027,14 +1027,7 @@ fn client_properties_are_checked_and_never_echoed() {
 /// `check --design`: its mutants are listed, and a name that is not one is a usage error.
 #[test]
 fn check_design_lists_its_mutants_and_refuses_unknown_ones() {
-    let out = sharecheck()
-        .args(["check", "--design", "--list-mutants"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8_lossy(&out);
+    let text = output_of(sharecheck().args(["check", "--design", "--list-mutants"]), 0);
     for m in [
         "answer-before-write",
         "no-leader-fencing",
