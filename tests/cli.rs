@@ -1027,7 +1027,10 @@ fn client_properties_are_checked_and_never_echoed() {
 /// `check --design`: its mutants are listed, and a name that is not one is a usage error.
 #[test]
 fn check_design_lists_its_mutants_and_refuses_unknown_ones() {
-    let text = output_of(sharecheck().args(["check", "--design", "--list-mutants"]), 0);
+    let text = output_of(
+        sharecheck().args(["check", "--design", "--list-mutants"]),
+        0,
+    );
     for m in [
         "answer-before-write",
         "no-leader-fencing",
@@ -1039,4 +1042,45 @@ fn check_design_lists_its_mutants_and_refuses_unknown_ones() {
         .args(["check", "--design", "--mutant", "no-such-bug"])
         .assert()
         .code(64);
+}
+
+/// `check --design --export`: the 4.2 counterexamples come out as the cases kept in
+/// fixtures/design (byte for byte, so the fixtures cannot go stale), `--write-order` and
+/// `--export` are refused without `--design`, and every kept case passes on the reference broker
+/// (which persists synchronously: none of the orderings the model found can happen there).
+#[test]
+fn design_counterexamples_are_exported_as_the_kept_cases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = output_of(
+        sharecheck()
+            .args(["check", "--design", "--profile", "4.2", "--export"])
+            .arg(dir.path()),
+        1,
+    );
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/design");
+    for name in [
+        "kip932.faults.design-accept-never-lost-42-any.json",
+        "kip932.faults.design-reject-never-lost-42-any.json",
+        "kip932.faults.design-start-offset-never-back-42-any.json",
+    ] {
+        assert!(text.contains(name), "{text}");
+        let made = std::fs::read_to_string(dir.path().join(name)).expect("exported");
+        let kept = std::fs::read_to_string(fixtures.join(name)).expect("kept");
+        assert_eq!(
+            made, kept,
+            "{name}: regenerate fixtures/design (docs/findings.md F11)"
+        );
+    }
+    for flag in ["--write-order=any", "--export=x"] {
+        sharecheck().args(["check", flag]).assert().code(64);
+    }
+    let mut kept: Vec<_> = std::fs::read_dir(&fixtures)
+        .expect("fixtures/design")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 5, "{kept:?}");
+    for case in kept {
+        output_of(sharecheck().arg("replay").arg(&case), 0);
+    }
 }

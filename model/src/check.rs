@@ -1,12 +1,12 @@
 //! One model-checking run over a [`Config`]: Stateright for the safety and reachability properties,
 //! [`crate::graph`] for liveness and transition coverage, and one single-property breadth-first run
 //! per violated safety property for its shortest counterexample (the checkers' own paths need not
-//! be shortest).
+//! be shortest). The session and design models are checked by [`breadth_first`] alone.
 
 use crate::graph::{self, Trace};
 use crate::model::{Action, Config, Prop, PropKind, ShareModel, State, Transition, SAFETY};
 use serde::Serialize;
-use stateright::{Checker, HasDiscoveries, Model, Path};
+use stateright::{Checker, Model, Path};
 use std::time::Duration;
 
 /// The outcome of one property.
@@ -95,19 +95,25 @@ pub fn steps_of_path(path: Path<State, Action>) -> Vec<Step> {
 
 /// Checks `model` breadth-first on one thread (each counterexample a shortest one) and reports
 /// `props` (name, kind) from what it discovered, each violation's path rendered with `table`;
-/// also the number of unique states. The second and third models (sessions, design) use it.
+/// also the number of unique states and each violated property's path as actions (for export).
+/// The second and third models (sessions, design) use it.
+#[allow(clippy::type_complexity)]
 pub fn check_props<M>(
     model: M,
     props: impl IntoIterator<Item = (&'static str, PropKind)>,
     table: impl Fn(&M::State) -> Vec<String> + Copy,
-) -> (Vec<PropertyReport>, usize)
+) -> (
+    Vec<PropertyReport>,
+    usize,
+    Vec<(&'static str, Vec<M::Action>)>,
+)
 where
     M: Model + Send + Sync + 'static,
     M::State: std::fmt::Debug + std::hash::Hash + Clone + PartialEq + Send + Sync + 'static,
     M::Action: std::fmt::Display + std::fmt::Debug + Clone + PartialEq + Send + Sync + 'static,
 {
-    let checker = model.checker().threads(1).spawn_bfs().join();
-    let discoveries = checker.discoveries();
+    let (discoveries, unique) = breadth_first(&model, false, &mut |_| {});
+    let mut paths = Vec::new();
     let reports = props
         .into_iter()
         .map(|(name, kind)| {
@@ -123,14 +129,158 @@ where
                 kind,
                 status,
                 counterexample: if status == Status::Violated {
-                    found.map(|p| steps_of(p, table))
+                    found.map(|p| {
+                        paths.push((name, p.clone().into_actions()));
+                        steps_of(p, table)
+                    })
                 } else {
                     None
                 },
             }
         })
         .collect();
-    (reports, checker.unique_state_count())
+    (reports, unique, paths)
+}
+
+fn fingerprint<T: std::hash::Hash>(t: &T) -> u64 {
+    use std::hash::Hasher;
+    // SipHash with fixed keys: the same fingerprints on every run.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// Where a state was first generated from: its parent's fingerprint and the index of the action
+/// (in `Model::actions` order) that led from it, or for an initial state its index.
+#[derive(Clone, Copy)]
+enum Origin {
+    Init(usize),
+    Step(u64, usize),
+}
+
+/// Each state's [`Origin`], by fingerprint.
+type Origins = std::collections::HashMap<
+    u64,
+    Origin,
+    std::hash::BuildHasherDefault<crate::graph::PassThrough>,
+>;
+
+/// Each property's first state as a path, by property name.
+pub type Found<M> =
+    std::collections::HashMap<&'static str, Path<<M as Model>::State, <M as Model>::Action>>;
+
+/// A strict breadth-first search of `model` on one thread: for each always property the first
+/// state in breadth-first order that violates it, for each sometimes property the first that
+/// satisfies it — so every path is a shortest one — and the number of unique states (eventually
+/// properties are not evaluated). With `stop_when_found`, it stops once every property has one.
+///
+/// Stateright 0.31's own breadth-first checker is not used for this: it records the *last*
+/// violating state it pops, not the first (`checker/bfs.rs:262` inserts the discovery on every
+/// violating state), and a sticky violation is then reported through a path that runs on past
+/// the step that broke the promise, and its worker hands work through a job market, so the order is
+/// not strictly breadth-first either.
+pub fn breadth_first<M>(
+    model: &M,
+    stop_when_found: bool,
+    progress: &mut dyn FnMut(usize),
+) -> (Found<M>, usize)
+where
+    M: Model,
+    M::State: std::hash::Hash + Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    use stateright::Expectation;
+    use std::collections::VecDeque;
+    let props: Vec<_> = model
+        .properties()
+        .into_iter()
+        .filter(|p| p.expectation != Expectation::Eventually)
+        .collect();
+    let mut found: Vec<Option<u64>> = vec![None; props.len()];
+    let mut origins = Origins::default();
+    let mut queue = VecDeque::new();
+    for (i, s) in model.init_states().into_iter().enumerate() {
+        let fp = fingerprint(&s);
+        if origins.insert(fp, Origin::Init(i)).is_none() {
+            queue.push_back((s, fp));
+        }
+    }
+    let mut actions = Vec::new();
+    let mut popped = 0usize;
+    while let Some((state, fp)) = queue.pop_front() {
+        popped += 1;
+        if popped.is_multiple_of(1 << 16) {
+            progress(origins.len());
+        }
+        for (p, slot) in props.iter().zip(found.iter_mut()) {
+            if slot.is_none() {
+                let hit = match p.expectation {
+                    Expectation::Always => !(p.condition)(model, &state),
+                    _ => (p.condition)(model, &state),
+                };
+                if hit {
+                    *slot = Some(fp);
+                }
+            }
+        }
+        if stop_when_found && found.iter().all(Option::is_some) {
+            break;
+        }
+        model.actions(&state, &mut actions);
+        for (i, action) in actions.drain(..).enumerate() {
+            let Some(next) = model.next_state(&state, action) else {
+                continue;
+            };
+            if !model.within_boundary(&next) {
+                continue;
+            }
+            let nfp = fingerprint(&next);
+            if let std::collections::hash_map::Entry::Vacant(e) = origins.entry(nfp) {
+                e.insert(Origin::Step(fp, i));
+                queue.push_back((next, nfp));
+            }
+        }
+    }
+    let paths = props
+        .iter()
+        .zip(&found)
+        .filter_map(|(p, fp)| Some((p.name, path_to(model, &origins, (*fp)?))))
+        .collect();
+    (paths, origins.len())
+}
+
+/// Replays the recorded origins from an initial state to the state with fingerprint `fp`.
+fn path_to<M>(model: &M, origins: &Origins, mut fp: u64) -> Path<M::State, M::Action>
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    let mut indices = Vec::new();
+    let init = loop {
+        match origins[&fp] {
+            Origin::Init(i) => break i,
+            Origin::Step(parent, i) => {
+                indices.push(i);
+                fp = parent;
+            }
+        }
+    };
+    indices.reverse();
+    let first = model.init_states().swap_remove(init);
+    let mut state = first.clone();
+    let mut taken = Vec::with_capacity(indices.len());
+    for i in indices {
+        let mut actions = Vec::new();
+        model.actions(&state, &mut actions);
+        let action = actions.swap_remove(i);
+        state = model
+            .next_state(&state, action.clone())
+            .expect("a recorded step replays (the model is deterministic)");
+        taken.push(action);
+    }
+    Path::from_actions(model, first, taken.iter())
+        .expect("a recorded path replays (the model is deterministic)")
 }
 
 /// Renders a Stateright path of any model as numbered steps, each state as `table` lines.
@@ -185,21 +335,18 @@ fn join_with_progress<C: Checker<ShareModel>>(
     checker.join()
 }
 
-/// The shortest counterexample to one safety property: a single-threaded breadth-first run that
-/// checks only that property and stops at its first violation.
+/// The shortest counterexample to one safety property: a strict breadth-first run
+/// ([`breadth_first`]) that checks only that property and stops at its first violation.
 pub fn shortest_counterexample(
     config: Config,
     prop: Prop,
     progress: &mut dyn FnMut(Phase, usize),
 ) -> Option<Vec<Step>> {
     let model = ShareModel::new(config).only(prop);
-    let checker = model
-        .checker()
-        .threads(1)
-        .finish_when(HasDiscoveries::AnyFailures)
-        .spawn_bfs();
-    let checker = join_with_progress(checker, Phase::Counterexample(prop), progress);
-    checker.discovery(prop.name()).map(steps_of_path)
+    let (mut found, _) = breadth_first(&model, true, &mut |n| {
+        progress(Phase::Counterexample(prop), n)
+    });
+    found.remove(prop.name()).map(steps_of_path)
 }
 
 /// Model-checks `config`. `progress` is called a few times a second with the phase and the number of

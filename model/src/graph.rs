@@ -46,7 +46,7 @@ type FingerprintMap = HashMap<u64, u32, std::hash::BuildHasherDefault<PassThroug
 
 /// The hasher of [`FingerprintMap`]: a `u64` key is its own hash.
 #[derive(Default)]
-struct PassThrough(u64);
+pub(crate) struct PassThrough(u64);
 
 impl std::hash::Hasher for PassThrough {
     fn finish(&self) -> u64 {

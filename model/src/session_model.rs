@@ -456,11 +456,12 @@ impl Model for SessionModel {
 /// Model-checks the session model (breadth-first, so each counterexample is a shortest one) and
 /// reports every property; `states` is the number of unique states.
 pub fn check_sessions() -> (Vec<PropertyReport>, usize) {
-    crate::check::check_props(
+    let (reports, states, _) = crate::check::check_props(
         SessionModel,
         SessionProp::ALL.iter().map(|p| (p.name(), p.kind())),
         SessionState::table,
-    )
+    );
+    (reports, states)
 }
 
 #[cfg(test)]

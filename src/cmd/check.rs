@@ -3,7 +3,7 @@
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::{Args, ValueEnum};
 use sharecheck_model::check::{check, CheckReport, Phase, PropertyReport, Status, Verdict};
-use sharecheck_model::design::{self, DesignMutant};
+use sharecheck_model::design::{self, DesignMutant, WriteOrder};
 use sharecheck_model::model::{Config, ShareModel};
 use sharecheck_model::{Mutant, Profile};
 use std::io::{IsTerminal, Write};
@@ -88,9 +88,35 @@ pub struct CheckArgs {
     /// docs/research/durability-design.md) under --profile, with --mutant a design mutant.
     #[arg(long)]
     pub design: bool,
+    /// With --design: which writes in flight may reach the share coordinator next — any (a
+    /// write retried after a coordinator error is overtaken) or per-leader (in the order sent).
+    #[arg(long, value_enum, requires = "design")]
+    pub write_order: Option<WriteOrderArg>,
+    /// With --design: write each violated property's shortest counterexample to this directory
+    /// as a conformance case (`sharecheck replay FILE` tries it on a broker).
+    #[arg(long, value_name = "DIR", requires = "design")]
+    pub export: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `--write-order`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriteOrderArg {
+    /// Any write in flight may land next.
+    Any,
+    /// A leader's writes land in the order sent.
+    PerLeader,
+}
+
+impl From<WriteOrderArg> for WriteOrder {
+    fn from(a: WriteOrderArg) -> WriteOrder {
+        match a {
+            WriteOrderArg::Any => WriteOrder::Any,
+            WriteOrderArg::PerLeader => WriteOrder::PerLeader,
+        }
+    }
 }
 
 /// `sharecheck explore`.
@@ -204,7 +230,22 @@ fn run_design(args: &CheckArgs) -> CmdResult {
         })?),
     };
     let started = Instant::now();
-    let (properties, states) = design::check_design(profile, mutant);
+    let order = args.write_order.map_or(WriteOrder::Any, WriteOrder::from);
+    let report = design::check_design(profile, mutant, order);
+    let mut exported = Vec::new();
+    if let Some(dir) = &args.export {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Fail::cannot_write(format!("cannot create {}: {e}", dir.display())))?;
+        for (prop, actions) in &report.counterexamples {
+            let case = crate::cmd::design_export::case_of(profile, order, *prop, actions);
+            let path = dir.join(format!("{}.json", case.id));
+            let mut text = case.to_json();
+            text.push('\n');
+            crate::cmd::conform::write_output(&path, &text)?;
+            exported.push(path);
+        }
+    }
+    let (properties, states) = (report.properties, report.states);
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let failed = properties
         .iter()
@@ -222,9 +263,11 @@ fn run_design(args: &CheckArgs) -> CmdResult {
                     "faults": design::FAULTS,
                     "writes_in_flight": design::IN_FLIGHT,
                 },
+                "write_order": order.name(),
                 "states_unique": states,
                 "elapsed_ms": elapsed_ms,
                 "properties": properties,
+                "exported": exported,
                 "verdict": if failed { "fail" } else { "pass" },
             });
             println!("{json:#}");
@@ -234,12 +277,13 @@ fn run_design(args: &CheckArgs) -> CmdResult {
                 "sharecheck check --design: Kafka's durability design for one share partition"
             );
             println!(
-                "config: profile {}, {} records, delivery limit {}, {} fault(s), {} write(s) in flight, mutant {}",
+                "config: profile {}, {} records, delivery limit {}, {} fault(s), {} write(s) in flight ({} order), mutant {}",
                 profile.name,
                 design::RECORDS,
                 design::LIMIT,
                 design::FAULTS,
                 design::IN_FLIGHT,
+                order.name(),
                 mutant.map_or("none", |m| m.name())
             );
             println!(
@@ -249,6 +293,9 @@ fn run_design(args: &CheckArgs) -> CmdResult {
             println!();
             print_properties(&properties);
             println!();
+            for path in &exported {
+                println!("exported: {}", path.display());
+            }
             println!(
                 "verdict: {}",
                 if failed {

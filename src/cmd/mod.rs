@@ -4,6 +4,7 @@ pub mod broker;
 pub mod check;
 pub mod cleanup;
 pub mod conform;
+pub mod design_export;
 pub mod fuzz;
 pub mod heartbeat;
 pub mod judge;
