@@ -58,7 +58,7 @@ pub const FAULTS: u8 = 2;
 pub const IN_FLIGHT: usize = 2;
 
 /// The one member.
-const MEMBER: u16 = 0;
+pub const MEMBER: u16 = 0;
 
 /// How the coordinator takes a write's start offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

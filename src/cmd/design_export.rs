@@ -10,7 +10,7 @@ use sharecheck_conformance::trace::{
     Allowance, Capability, Case, Level, Origin, Selection, Settings, Step, Suite, FORMAT_VERSION,
 };
 use sharecheck_model::design::{
-    DesignAction, DesignModel, DesignProfile, DesignProp, WriteOrder, LIMIT, RECORDS,
+    self, DesignAction, DesignModel, DesignProfile, DesignProp, WriteOrder, LIMIT, RECORDS,
 };
 use sharecheck_model::spec::RecordState;
 use sharecheck_model::Profile;
@@ -53,7 +53,8 @@ pub fn case_of(
                 let held: Vec<i64> = state.loaded.as_ref().map_or_else(Vec::new, |l| {
                     (0..i64::from(RECORDS))
                         .filter(|&x| {
-                            l.part.record(x).map(|r| r.state) == Some(RecordState::Acquired(0))
+                            l.part.record(x).map(|r| r.state)
+                                == Some(RecordState::Acquired(design::MEMBER))
                         })
                         .collect()
                 });
