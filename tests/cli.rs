@@ -1062,6 +1062,7 @@ fn design_counterexamples_are_exported_as_the_kept_cases() {
         "kip932.faults.design-accept-never-lost-42-any.json",
         "kip932.faults.design-reject-never-lost-42-any.json",
         "kip932.faults.design-start-offset-never-back-42-any.json",
+        "kip932.faults.design-eventually-all-terminal-42-any.json",
     ] {
         assert!(text.contains(name), "{text}");
         let made = std::fs::read_to_string(dir.path().join(name)).expect("exported");
@@ -1079,7 +1080,7 @@ fn design_counterexamples_are_exported_as_the_kept_cases() {
         .map(|e| e.expect("entry").path())
         .collect();
     kept.sort();
-    assert_eq!(kept.len(), 5, "{kept:?}");
+    assert_eq!(kept.len(), 7, "{kept:?}");
     for case in kept {
         output_of(sharecheck().arg("replay").arg(&case), 0);
     }

@@ -101,6 +101,7 @@ pub fn steps_of_path(path: Path<State, Action>) -> Vec<Step> {
 pub fn check_props<M>(
     model: M,
     props: impl IntoIterator<Item = (&'static str, PropKind)>,
+    live: Option<&Quiet<'_, M>>,
     table: impl Fn(&M::State) -> Vec<String> + Copy,
 ) -> (
     Vec<PropertyReport>,
@@ -112,12 +113,16 @@ where
     M::State: std::fmt::Debug + std::hash::Hash + Clone + PartialEq + Send + Sync + 'static,
     M::Action: std::fmt::Display + std::fmt::Debug + Clone + PartialEq + Send + Sync + 'static,
 {
-    let (discoveries, unique) = breadth_first(&model, false, &mut |_| {});
+    let search = breadth_first(&model, false, live, &mut |_| {});
     let mut paths = Vec::new();
     let reports = props
         .into_iter()
         .map(|(name, kind)| {
-            let found = discoveries.get(name).cloned();
+            // The one liveness property is the `live` one.
+            let found = match kind {
+                PropKind::Liveness => search.stuck.clone(),
+                _ => search.found.get(name).cloned(),
+            };
             let status = match (kind, found.is_some()) {
                 (PropKind::Sometimes, true) => Status::Reached,
                 (PropKind::Sometimes, false) => Status::Unreached,
@@ -139,7 +144,7 @@ where
             }
         })
         .collect();
-    (reports, unique, paths)
+    (reports, search.unique, paths)
 }
 
 fn fingerprint<T: std::hash::Hash>(t: &T) -> u64 {
@@ -150,40 +155,64 @@ fn fingerprint<T: std::hash::Hash>(t: &T) -> u64 {
     h.finish()
 }
 
-/// Where a state was first generated from: its parent's fingerprint and the index of the action
-/// (in `Model::actions` order) that led from it, or for an initial state its index.
+/// Where a state was first generated from: its parent's index and the index of the action (in
+/// `Model::actions` order) that led from it; an initial state is its own parent, the action its
+/// index among the initial states.
 #[derive(Clone, Copy)]
-enum Origin {
-    Init(usize),
-    Step(u64, usize),
+struct Origin {
+    parent: u32,
+    action: u32,
 }
 
-/// Each state's [`Origin`], by fingerprint.
-type Origins = std::collections::HashMap<
-    u64,
-    Origin,
-    std::hash::BuildHasherDefault<crate::graph::PassThrough>,
->;
+/// Each state's index (in the order first generated), by fingerprint.
+type Indices =
+    std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<crate::graph::PassThrough>>;
 
 /// Each property's first state as a path, by property name.
 pub type Found<M> =
     std::collections::HashMap<&'static str, Path<<M as Model>::State, <M as Model>::Action>>;
 
+/// A liveness property `AG EF goal` over the *quiet* steps: from every reachable state, steps
+/// that `quiet` admits (no more faults) can still reach a state satisfying `goal`. Under fair
+/// scheduling of a finite graph that is "once faults stop, the goal is eventually reached".
+pub struct Quiet<'a, M: Model> {
+    /// The state every quiet run must be able to reach.
+    pub goal: &'a dyn Fn(&M::State) -> bool,
+    /// Whether a step is one that goes on after faults stop.
+    pub quiet: &'a dyn Fn(&M::Action) -> bool,
+}
+
+/// What [`breadth_first`] found.
+pub struct Search<M: Model> {
+    /// Each property's first state as a path.
+    pub found: Found<M>,
+    /// Unique states.
+    pub unique: usize,
+    /// With a [`Quiet`] property: a shortest path to a state from which no quiet run reaches
+    /// the goal, if there is one.
+    pub stuck: Option<Path<M::State, M::Action>>,
+}
+
 /// A strict breadth-first search of `model` on one thread: for each always property the first
 /// state in breadth-first order that violates it, for each sometimes property the first that
 /// satisfies it — so every path is a shortest one — and the number of unique states (eventually
 /// properties are not evaluated). With `stop_when_found`, it stops once every property has one.
+/// With `live`, it also keeps the quiet steps between states and then searches backwards from the
+/// goal states: any reachable state not reached backwards breaks the property, and the first
+/// such in breadth-first order gives a shortest path (`live` explores the whole graph).
 ///
 /// Stateright 0.31's own breadth-first checker is not used for this: it records the *last*
 /// violating state it pops, not the first (`checker/bfs.rs:262` inserts the discovery on every
 /// violating state), and a sticky violation is then reported through a path that runs on past
 /// the step that broke the promise, and its worker hands work through a job market, so the order is
-/// not strictly breadth-first either.
+/// not strictly breadth-first either. Its `eventually` properties are checked only at terminal
+/// states, which a quiet cycle never reaches.
 pub fn breadth_first<M>(
     model: &M,
     stop_when_found: bool,
+    live: Option<&Quiet<'_, M>>,
     progress: &mut dyn FnMut(usize),
-) -> (Found<M>, usize)
+) -> Search<M>
 where
     M: Model,
     M::State: std::hash::Hash + Clone + PartialEq,
@@ -191,26 +220,37 @@ where
 {
     use stateright::Expectation;
     use std::collections::VecDeque;
+    let stop_when_found = stop_when_found && live.is_none();
     let props: Vec<_> = model
         .properties()
         .into_iter()
         .filter(|p| p.expectation != Expectation::Eventually)
         .collect();
-    let mut found: Vec<Option<u64>> = vec![None; props.len()];
-    let mut origins = Origins::default();
+    let mut found: Vec<Option<u32>> = vec![None; props.len()];
+    let mut indices = Indices::default();
+    let mut origins: Vec<Origin> = Vec::new();
+    // With `live`: the quiet steps as (to, from), and which states are goals.
+    let mut quiet_edges: Vec<(u32, u32)> = Vec::new();
+    let mut goals: Vec<bool> = Vec::new();
     let mut queue = VecDeque::new();
     for (i, s) in model.init_states().into_iter().enumerate() {
         let fp = fingerprint(&s);
-        if origins.insert(fp, Origin::Init(i)).is_none() {
-            queue.push_back((s, fp));
+        let idx = origins.len() as u32;
+        if let std::collections::hash_map::Entry::Vacant(e) = indices.entry(fp) {
+            e.insert(idx);
+            origins.push(Origin {
+                parent: idx,
+                action: i as u32,
+            });
+            queue.push_back((s, idx));
         }
     }
     let mut actions = Vec::new();
     let mut popped = 0usize;
-    while let Some((state, fp)) = queue.pop_front() {
+    while let Some((state, idx)) = queue.pop_front() {
         popped += 1;
         if popped.is_multiple_of(1 << 16) {
-            progress(origins.len());
+            progress(indices.len());
         }
         for (p, slot) in props.iter().zip(found.iter_mut()) {
             if slot.is_none() {
@@ -219,15 +259,19 @@ where
                     _ => (p.condition)(model, &state),
                 };
                 if hit {
-                    *slot = Some(fp);
+                    *slot = Some(idx);
                 }
             }
+        }
+        if let Some(live) = live {
+            goals.push((live.goal)(&state));
         }
         if stop_when_found && found.iter().all(Option::is_some) {
             break;
         }
         model.actions(&state, &mut actions);
         for (i, action) in actions.drain(..).enumerate() {
+            let quiet = live.is_some_and(|l| (l.quiet)(&action));
             let Some(next) = model.next_state(&state, action) else {
                 continue;
             };
@@ -235,42 +279,82 @@ where
                 continue;
             }
             let nfp = fingerprint(&next);
-            if let std::collections::hash_map::Entry::Vacant(e) = origins.entry(nfp) {
-                e.insert(Origin::Step(fp, i));
-                queue.push_back((next, nfp));
+            let next_idx = match indices.entry(nfp) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let n = origins.len() as u32;
+                    e.insert(n);
+                    origins.push(Origin {
+                        parent: idx,
+                        action: i as u32,
+                    });
+                    queue.push_back((next, n));
+                    n
+                }
+            };
+            if quiet {
+                quiet_edges.push((next_idx, idx));
             }
         }
     }
-    let paths = props
+    let stuck = live.and_then(|_| {
+        // Backwards from the goals over the quiet steps; states are indexed in breadth-first
+        // order, so the lowest unmarked index is a nearest stuck state.
+        quiet_edges.sort_unstable();
+        let mut starts = vec![0usize; goals.len() + 1];
+        for &(to, _) in &quiet_edges {
+            starts[to as usize + 1] += 1;
+        }
+        for i in 0..goals.len() {
+            starts[i + 1] += starts[i];
+        }
+        let mut marked = goals.clone();
+        let mut stack: Vec<u32> = (0..goals.len() as u32).filter(|&i| goals[i as usize]).collect();
+        while let Some(to) = stack.pop() {
+            let to = to as usize;
+            for &(_, from) in &quiet_edges[starts[to]..starts[to + 1]] {
+                if !marked[from as usize] {
+                    marked[from as usize] = true;
+                    stack.push(from);
+                }
+            }
+        }
+        let first = marked.iter().position(|m| !m)?;
+        Some(path_to(model, &origins, first as u32))
+    });
+    let found = props
         .iter()
         .zip(&found)
-        .filter_map(|(p, fp)| Some((p.name, path_to(model, &origins, (*fp)?))))
+        .filter_map(|(p, idx)| Some((p.name, path_to(model, &origins, (*idx)?))))
         .collect();
-    (paths, origins.len())
+    Search {
+        found,
+        unique: indices.len(),
+        stuck,
+    }
 }
 
-/// Replays the recorded origins from an initial state to the state with fingerprint `fp`.
-fn path_to<M>(model: &M, origins: &Origins, mut fp: u64) -> Path<M::State, M::Action>
+/// Replays the recorded origins from an initial state to the state with index `idx`.
+fn path_to<M>(model: &M, origins: &[Origin], mut idx: u32) -> Path<M::State, M::Action>
 where
     M: Model,
     M::State: Clone + PartialEq,
     M::Action: Clone + PartialEq,
 {
-    let mut indices = Vec::new();
+    let mut steps = Vec::new();
     let init = loop {
-        match origins[&fp] {
-            Origin::Init(i) => break i,
-            Origin::Step(parent, i) => {
-                indices.push(i);
-                fp = parent;
-            }
+        let o = origins[idx as usize];
+        if o.parent == idx {
+            break o.action as usize;
         }
+        steps.push(o.action as usize);
+        idx = o.parent;
     };
-    indices.reverse();
+    steps.reverse();
     let first = model.init_states().swap_remove(init);
     let mut state = first.clone();
-    let mut taken = Vec::with_capacity(indices.len());
-    for i in indices {
+    let mut taken = Vec::with_capacity(steps.len());
+    for i in steps {
         let mut actions = Vec::new();
         model.actions(&state, &mut actions);
         let action = actions.swap_remove(i);
@@ -343,10 +427,10 @@ pub fn shortest_counterexample(
     progress: &mut dyn FnMut(Phase, usize),
 ) -> Option<Vec<Step>> {
     let model = ShareModel::new(config).only(prop);
-    let (mut found, _) = breadth_first(&model, true, &mut |n| {
+    let mut search = breadth_first(&model, true, None, &mut |n| {
         progress(Phase::Counterexample(prop), n)
     });
-    found.remove(prop.name()).map(steps_of_path)
+    search.found.remove(prop.name()).map(steps_of_path)
 }
 
 /// Model-checks `config`. `progress` is called a few times a second with the phase and the number of

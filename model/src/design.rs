@@ -125,14 +125,17 @@ pub enum DesignMutant {
     NoLeaderFencing,
     /// The coordinator merges records last-writer-wins instead of by the highest (count, state).
     LastWriterRecords,
+    /// What a session release gave back stays in transition after its write completes.
+    ReleaseNeverCompletes,
 }
 
 impl DesignMutant {
     /// Every design mutant.
-    pub const ALL: [DesignMutant; 3] = [
+    pub const ALL: [DesignMutant; 4] = [
         DesignMutant::AnswerBeforeWrite,
         DesignMutant::NoLeaderFencing,
         DesignMutant::LastWriterRecords,
+        DesignMutant::ReleaseNeverCompletes,
     ];
 
     /// The stable name.
@@ -141,6 +144,7 @@ impl DesignMutant {
             DesignMutant::AnswerBeforeWrite => "answer-before-write",
             DesignMutant::NoLeaderFencing => "no-leader-fencing",
             DesignMutant::LastWriterRecords => "last-writer-records",
+            DesignMutant::ReleaseNeverCompletes => "release-never-completes",
         }
     }
 
@@ -155,6 +159,9 @@ impl DesignMutant {
             }
             DesignMutant::LastWriterRecords => {
                 "the share coordinator overwrites a record's state with the latest write instead of keeping the highest (count, state)"
+            }
+            DesignMutant::ReleaseNeverCompletes => {
+                "records a session release gave back stay in transition after its write completes (no member can acquire them until a reload)"
             }
         }
     }
@@ -189,6 +196,12 @@ pub enum DesignProp {
     /// what its last member held was released, and that release sent for persistence, before the
     /// share partition was dropped (F5).
     UnloadKeepsCounts,
+    /// Liveness: once faults stop, every record becomes Acknowledged or Archived at the share
+    /// coordinator, with no write in flight — the KIP's "records are delivered until
+    /// acknowledged or the delivery limit is reached", kept across reloads. Checked as
+    /// `AG EF` over the steps that go on after faults stop (every step but the group going
+    /// empty and a leader change; a crashed leader's write may still be lost).
+    EventuallyAllTerminal,
     /// Reachability: an ACCEPT answered with success.
     ReachAccepted,
     /// Reachability: a share partition read back after a fault.
@@ -204,13 +217,14 @@ pub enum DesignProp {
 
 impl DesignProp {
     /// Every property, in report order.
-    pub const ALL: [DesignProp; 11] = [
+    pub const ALL: [DesignProp; 12] = [
         DesignProp::AcceptNeverLost,
         DesignProp::RejectNeverLost,
         DesignProp::DeliveryBound,
         DesignProp::StartOffsetNeverBack,
         DesignProp::CountNeverLowered,
         DesignProp::UnloadKeepsCounts,
+        DesignProp::EventuallyAllTerminal,
         DesignProp::ReachAccepted,
         DesignProp::ReachReload,
         DesignProp::ReachFenced,
@@ -227,6 +241,7 @@ impl DesignProp {
             DesignProp::StartOffsetNeverBack => "design-start-offset-never-back",
             DesignProp::CountNeverLowered => "design-count-never-lowered",
             DesignProp::UnloadKeepsCounts => "design-unload-keeps-counts",
+            DesignProp::EventuallyAllTerminal => "design-eventually-all-terminal",
             DesignProp::ReachAccepted => "design-reach-accepted",
             DesignProp::ReachReload => "design-reach-reload",
             DesignProp::ReachFenced => "design-reach-fenced",
@@ -243,6 +258,7 @@ impl DesignProp {
             | DesignProp::ReachFenced
             | DesignProp::ReachLateWrite
             | DesignProp::ReachLostWrite => PropKind::Sometimes,
+            DesignProp::EventuallyAllTerminal => PropKind::Liveness,
             _ => PropKind::Always,
         }
     }
@@ -358,6 +374,16 @@ impl DesignState {
                 .any(|w| self.crashed & (1 << w.leader_epoch) != 0),
             _ => self.flags & p.bit() != 0,
         }
+    }
+
+    /// The liveness goal: every record terminal at the coordinator (or below its start offset),
+    /// nothing in flight.
+    fn all_terminal(&self) -> bool {
+        self.writes.is_empty()
+            && (0..RECORDS as Offset).all(|o| {
+                o < self.durable.start_offset
+                    || self.durable.records[o as usize].is_some_and(|r| r.state.is_terminal())
+            })
     }
 
     fn flag(&mut self, p: DesignProp) {
@@ -800,7 +826,9 @@ impl Model for DesignModel {
                         if w.answerable && !self.bug(DesignMutant::AnswerBeforeWrite) {
                             DesignModel::answered(&mut n, pending);
                         }
-                        if current {
+                        let stays = pending.ack.is_none()
+                            && self.bug(DesignMutant::ReleaseNeverCompletes);
+                        if current && !stays {
                             if let Some(l) = n.loaded.as_mut() {
                                 for c in &pending.changes {
                                     l.in_transition &= !(1 << c.offset);
@@ -906,6 +934,15 @@ pub fn check_design(
     mutant: Option<DesignMutant>,
     order: WriteOrder,
 ) -> DesignReport {
+    let quiet = crate::check::Quiet::<DesignModel> {
+        goal: &DesignState::all_terminal,
+        quiet: &|a| {
+            !matches!(
+                a,
+                DesignAction::GroupEmpty | DesignAction::LeaderChange { .. }
+            )
+        },
+    };
     let (properties, states, paths) = crate::check::check_props(
         DesignModel {
             profile: DesignProfile::of(profile),
@@ -913,6 +950,7 @@ pub fn check_design(
             order,
         },
         DesignProp::ALL.iter().map(|p| (p.name(), p.kind())),
+        Some(&quiet),
         DesignState::table,
     );
     let counterexamples = paths
@@ -983,6 +1021,11 @@ mod tests {
                 "{order:?}"
             );
             every_behaviour_reached(Profile::KAFKA_4_4, &r.properties);
+            assert_eq!(
+                status(&r.properties, DesignProp::EventuallyAllTerminal),
+                Status::Holds,
+                "{order:?}"
+            );
             assert_eq!(r.states, pinned, "{order:?}");
             // The shortest: the member acknowledges, its connection drops before the answer (the
             // group goes empty), the next fetch reads before the write lands: offset 0 is new.
@@ -1026,6 +1069,19 @@ mod tests {
             .expect("a counterexample")
             .1;
         assert_eq!(accept.len(), 13);
+        // Without any fault the coordinator already holds the accepted record as never written
+        // (the late expiry's start offset moved back over it): no quiet run repairs that.
+        let stuck = &any
+            .counterexamples
+            .iter()
+            .find(|(p, _)| *p == DesignProp::EventuallyAllTerminal)
+            .expect("a liveness counterexample")
+            .1;
+        assert_eq!(stuck.len(), 9);
+        assert!(!stuck.iter().any(|a| matches!(
+            a,
+            DesignAction::GroupEmpty | DesignAction::LeaderChange { .. }
+        )));
         let ordered = check_design(Profile::KAFKA_4_2, None, WriteOrder::PerLeader);
         assert_eq!(
             always_violated(&ordered.properties),
@@ -1034,15 +1090,24 @@ mod tests {
                 DesignProp::UnloadKeepsCounts.name(),
             ]
         );
+        assert_eq!(
+            status(&ordered.properties, DesignProp::EventuallyAllTerminal),
+            Status::Violated
+        );
     }
 
-    /// Each planted design bug loses an ACCEPT under 4.4, whose design keeps that promise.
+    /// Each planted design bug breaks a promise 4.4's design keeps: the first three lose an
+    /// ACCEPT, the fourth leaves a record that no quiet run makes terminal.
     #[test]
     fn every_design_mutant_is_caught_under_4_4() {
         for m in DesignMutant::ALL {
             let r = check_design(Profile::KAFKA_4_4, Some(m), WriteOrder::Any);
+            let broken = match m {
+                DesignMutant::ReleaseNeverCompletes => DesignProp::EventuallyAllTerminal,
+                _ => DesignProp::AcceptNeverLost,
+            };
             assert_eq!(
-                status(&r.properties, DesignProp::AcceptNeverLost),
+                status(&r.properties, broken),
                 Status::Violated,
                 "{} not caught",
                 m.name()

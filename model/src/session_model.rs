@@ -459,6 +459,7 @@ pub fn check_sessions() -> (Vec<PropertyReport>, usize) {
     let (reports, states, _) = crate::check::check_props(
         SessionModel,
         SessionProp::ALL.iter().map(|p| (p.name(), p.kind())),
+        None,
         SessionState::table,
     );
     (reports, states)

@@ -101,6 +101,20 @@ pub fn case_of(
         steps.push(Step::DescribeOffsets);
         requires.push(Capability::OffsetsAdmin);
     }
+    // A liveness counterexample ends where the coordinator's state can no longer become terminal;
+    // what makes that visible on the wire is the next read: the group goes empty, and the fetch
+    // after it must not hand out what was acknowledged.
+    let observe = prop == DesignProp::EventuallyAllTerminal;
+    if observe {
+        steps.push(Step::Rejoin {
+            member: MEMBER.into(),
+        });
+        steps.push(Step::Fetch {
+            member: MEMBER.into(),
+            max_records: 1,
+            acquire_mode: None,
+        });
+    }
     requires.sort();
     requires.dedup();
     let name = prop.name().trim_start_matches("design-");
@@ -137,7 +151,7 @@ pub fn case_of(
              The model's path: {}. Left to the broker (the wire cannot force which write reaches \
              the share coordinator when): step(s) {}. The model's member fetches one record at a \
              time and its lock expiries are one record's; here a fetch takes the lowest available \
-             and a wait expires every lock.",
+             and a wait expires every lock.{}",
             profile.name.trim_start_matches("kafka-"),
             order.name(),
             path.join("; "),
@@ -145,6 +159,12 @@ pub fn case_of(
                 "none".to_string()
             } else {
                 unforced.join(", ")
+            },
+            if observe {
+                " The last two steps (the group goes empty, a fetch) are not the model's: they \
+                 read back what the coordinator kept."
+            } else {
+                ""
             }
         )),
         history: None,
