@@ -1045,8 +1045,8 @@ fn check_design_lists_its_mutants_and_refuses_unknown_ones() {
 }
 
 /// `check --design --export`: the 4.2 counterexamples come out as the cases kept in
-/// fixtures/design (byte for byte, so the fixtures cannot go stale), `--write-order` and
-/// `--export` are refused without `--design`, and every kept case passes on the reference broker
+/// fixtures/design (byte for byte, so the fixtures cannot go stale), `--write-order`,
+/// `--leader-window` and `--export` are refused without `--design`, and every kept case passes on the reference broker
 /// (which persists synchronously: none of the orderings the model found can happen there).
 #[test]
 fn design_counterexamples_are_exported_as_the_kept_cases() {
@@ -1072,7 +1072,7 @@ fn design_counterexamples_are_exported_as_the_kept_cases() {
             "{name}: regenerate fixtures/design (docs/findings.md F11)"
         );
     }
-    for flag in ["--write-order=any", "--export=x"] {
+    for flag in ["--write-order=any", "--export=x", "--leader-window"] {
         sharecheck().args(["check", flag]).assert().code(64);
     }
     let mut kept: Vec<_> = std::fs::read_dir(&fixtures)

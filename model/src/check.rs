@@ -309,7 +309,9 @@ where
             starts[i + 1] += starts[i];
         }
         let mut marked = goals.clone();
-        let mut stack: Vec<u32> = (0..goals.len() as u32).filter(|&i| goals[i as usize]).collect();
+        let mut stack: Vec<u32> = (0..goals.len() as u32)
+            .filter(|&i| goals[i as usize])
+            .collect();
         while let Some(to) = stack.pop() {
             let to = to as usize;
             for &(_, from) in &quiet_edges[starts[to]..starts[to + 1]] {

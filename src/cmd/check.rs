@@ -96,6 +96,10 @@ pub struct CheckArgs {
     /// as a conformance case (`sharecheck replay FILE` tries it on a broker).
     #[arg(long, value_name = "DIR", requires = "design")]
     pub export: Option<std::path::PathBuf>,
+    /// With --design: a leader move is not one step — the former leader keeps handing out
+    /// records from its memory until it applies the metadata change.
+    #[arg(long, requires = "design")]
+    pub leader_window: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -231,13 +235,14 @@ fn run_design(args: &CheckArgs) -> CmdResult {
     };
     let started = Instant::now();
     let order = args.write_order.map_or(WriteOrder::Any, WriteOrder::from);
-    let report = design::check_design(profile, mutant, order);
+    let window = args.leader_window;
+    let report = design::check_design(profile, mutant, order, window);
     let mut exported = Vec::new();
     if let Some(dir) = &args.export {
         std::fs::create_dir_all(dir)
             .map_err(|e| Fail::cannot_write(format!("cannot create {}: {e}", dir.display())))?;
         for (prop, actions) in &report.counterexamples {
-            let case = crate::cmd::design_export::case_of(profile, order, *prop, actions);
+            let case = crate::cmd::design_export::case_of(profile, order, window, *prop, actions);
             let path = dir.join(format!("{}.json", case.id));
             let mut text = case.to_json();
             text.push('\n');
@@ -264,6 +269,7 @@ fn run_design(args: &CheckArgs) -> CmdResult {
                     "writes_in_flight": design::IN_FLIGHT,
                 },
                 "write_order": order.name(),
+                "leader_window": window,
                 "states_unique": states,
                 "elapsed_ms": elapsed_ms,
                 "properties": properties,
@@ -277,13 +283,14 @@ fn run_design(args: &CheckArgs) -> CmdResult {
                 "sharecheck check --design: Kafka's durability design for one share partition"
             );
             println!(
-                "config: profile {}, {} records, delivery limit {}, {} fault(s), {} write(s) in flight ({} order), mutant {}",
+                "config: profile {}, {} records, delivery limit {}, {} fault(s), {} write(s) in flight ({} order){}, mutant {}",
                 profile.name,
                 design::RECORDS,
                 design::LIMIT,
                 design::FAULTS,
                 design::IN_FLIGHT,
                 order.name(),
+                if window { ", leader window" } else { "" },
                 mutant.map_or("none", |m| m.name())
             );
             println!(

@@ -23,6 +23,7 @@ const MEMBER: &str = "A";
 pub fn case_of(
     profile: Profile,
     order: WriteOrder,
+    leader_window: bool,
     prop: DesignProp,
     actions: &[DesignAction],
 ) -> Case {
@@ -30,6 +31,7 @@ pub fn case_of(
         profile: DesignProfile::of(profile),
         mutant: None,
         order,
+        leader_window,
     };
     let mut state = model.init_states().remove(0);
     let mut steps = vec![Step::Produce {
@@ -49,6 +51,20 @@ pub fn case_of(
                 max_records: 1,
                 acquire_mode: None,
             }),
+            // Which broker a fetch reaches is the client's metadata, not the case's: a fetch
+            // that must reach the former leader is one the wire cannot force.
+            DesignAction::OldFetch(_) => {
+                unforced.push(format!("{} (must reach the former leader)", i + 1));
+                Some(Step::Fetch {
+                    member: MEMBER.into(),
+                    max_records: 1,
+                    acquire_mode: None,
+                })
+            }
+            DesignAction::OldLearns => {
+                unforced.push(format!("{}", i + 1));
+                None
+            }
             DesignAction::Ack(o, t) => {
                 let held: Vec<i64> = state.loaded.as_ref().map_or_else(Vec::new, |l| {
                     (0..i64::from(RECORDS))
@@ -132,7 +148,11 @@ pub fn case_of(
     };
     Case {
         format_version: FORMAT_VERSION,
-        id: format!("kip932.faults.design-{name}-{line}-{}", order.name()),
+        id: format!(
+            "kip932.faults.design-{name}-{line}-{}{}",
+            order.name(),
+            if leader_window { "-window" } else { "" }
+        ),
         level,
         rule: format!(
             "the durability design's shortest way to break {} under {} ({} write order), tried on the wire",
@@ -147,13 +167,14 @@ pub fn case_of(
         requires,
         steps,
         notes: Some(format!(
-            "Exported by `sharecheck check --design --profile {} --write-order {} --export DIR`. \
+            "Exported by `sharecheck check --design --profile {} --write-order {}{} --export DIR`. \
              The model's path: {}. Left to the broker (the wire cannot force which write reaches \
              the share coordinator when): step(s) {}. The model's member fetches one record at a \
              time and its lock expiries are one record's; here a fetch takes the lowest available \
              and a wait expires every lock.{}",
             profile.name.trim_start_matches("kafka-"),
             order.name(),
+            if leader_window { " --leader-window" } else { "" },
             path.join("; "),
             if unforced.is_empty() {
                 "none".to_string()
