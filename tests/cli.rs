@@ -1047,6 +1047,7 @@ fn check_design_lists_its_mutants_and_refuses_unknown_ones() {
 /// `check --design --export`: the 4.2 counterexamples come out as the cases kept in
 /// fixtures/design (byte for byte, so the fixtures cannot go stale), `--write-order`,
 /// `--leader-window` and `--export` are refused without `--design`, and every kept case passes on the reference broker
+/// (or, asking a former leader, is skipped there)
 /// (which persists synchronously: none of the orderings the model found can happen there).
 #[test]
 fn design_counterexamples_are_exported_as_the_kept_cases() {
@@ -1080,8 +1081,16 @@ fn design_counterexamples_are_exported_as_the_kept_cases() {
         .map(|e| e.expect("entry").path())
         .collect();
     kept.sort();
-    assert_eq!(kept.len(), 7, "{kept:?}");
+    assert_eq!(kept.len(), 11, "{kept:?}");
     for case in kept {
-        output_of(sharecheck().arg("replay").arg(&case), 0);
+        // The leader-window cases ask a former leader, which the embedded broker (one node,
+        // moves in process) does not have: skipped (3), on a cluster they run (F12).
+        let text = std::fs::read_to_string(&case).expect("kept");
+        let code = if text.contains("\"former-leader\"") {
+            3
+        } else {
+            0
+        };
+        output_of(sharecheck().arg("replay").arg(&case), code);
     }
 }

@@ -102,6 +102,7 @@ impl Target {
             Capability::Lag => self.offsets_version.is_some_and(|v| v >= 1),
             Capability::GroupLimits => self.group_limits,
             Capability::Dlq => self.dlq,
+            Capability::FormerLeader => !self.moves_in_process && self.nodes > 1,
         }
     }
 

@@ -86,6 +86,9 @@ pub enum Capability {
     GroupLimits,
     /// The dead-letter queue (KIP-1191; Kafka 4.4 with `share.version=2`, the embedded broker).
     Dlq,
+    /// A leader move over the wire between two brokers, so that the former leader can still be
+    /// asked (a cluster of several brokers; not the embedded broker, which moves in process).
+    FormerLeader,
 }
 
 /// `share.auto.offset.reset`.
@@ -440,6 +443,20 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "is_zero")]
         partition: u32,
     },
+    /// One ShareFetch sent to the broker that led a partition before the last `move_leader` of
+    /// it, at once and without fresh metadata, as a member with stale metadata would (needs
+    /// `former-leader`). A broker that has applied the move refuses it (NOT_LEADER_OR_FOLLOWER);
+    /// what it hands out is judged like any acquisition after the move.
+    FetchFormerLeader {
+        /// Member name.
+        member: String,
+        /// MaxRecords.
+        #[serde(default = "default_max_records")]
+        max_records: u32,
+        /// Which partition.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        partition: u32,
+    },
     /// Add partitions to the case's topic (CreatePartitions).
     AddPartitions {
         /// How many more.
@@ -610,6 +627,14 @@ impl fmt::Display for Step {
             Step::MoveLeader { partition } => {
                 write!(f, "move the leadership of partition {partition}")
             }
+            Step::FetchFormerLeader {
+                member,
+                max_records,
+                partition,
+            } => write!(
+                f,
+                "{member} fetches up to {max_records} of partition {partition} from its former leader"
+            ),
             Step::AddPartitions { count } => write!(f, "add {count} partition(s) to the topic"),
             Step::DeleteTopic => write!(f, "delete the topic"),
             Step::AlterOffsets { start, partition } => {
@@ -828,6 +853,7 @@ impl Case {
             let needs = match step {
                 Step::Restart { .. } | Step::RestartLeader { .. } => Some(Capability::Restart),
                 Step::MoveLeader { .. } => Some(Capability::LeaderMove),
+                Step::FetchFormerLeader { .. } => Some(Capability::FormerLeader),
                 Step::Ack {
                     ty: AckType::Renew, ..
                 }
@@ -868,6 +894,17 @@ impl Case {
                         .unwrap_or_default()
                 )));
             }
+            if let Step::FetchFormerLeader { partition, .. } = step {
+                let moved = self.steps[..i]
+                    .iter()
+                    .any(|s| matches!(s, Step::MoveLeader { partition: p } if p == partition));
+                if !moved {
+                    return Err(InvalidTrace::new(format!(
+                        "step {}: '{step}' needs an earlier move_leader of partition {partition}",
+                        i + 1
+                    )));
+                }
+            }
         }
         if self.settings.renew_acknowledge.is_some()
             && !self.requires.contains(&Capability::GroupLimits)
@@ -906,6 +943,7 @@ impl Case {
                 | Step::RawFetch { partition, .. }
                 | Step::RestartLeader { partition, .. }
                 | Step::MoveLeader { partition }
+                | Step::FetchFormerLeader { partition, .. }
                 | Step::AlterOffsets { partition, .. } => Some(*partition),
                 Step::Ack { partition, .. } => *partition,
                 _ => None,
@@ -1056,6 +1094,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("lock_duration_ms"));
+    }
+
+    /// `fetch_former_leader` needs `former-leader` declared and an earlier move of its partition.
+    #[test]
+    fn a_former_leader_fetch_needs_a_move_before_it() {
+        let case = |requires: &str, steps: &str| {
+            format!(
+                r#"{{"format_version": 1, "id": "kip932.faults.x", "level": "should", "rule": "r",
+                "source": "s", "requires": [{requires}], "steps": [{{"op": "produce", "records": 2}}, {steps}]}}"#
+            )
+        };
+        let ask = r#"{"op": "fetch_former_leader", "member": "A"}"#;
+        let moved = format!(r#"{{"op": "move_leader"}}, {ask}"#);
+        let both = r#""leader-move", "former-leader""#;
+        assert!(Case::parse(&case(both, &moved), "f").is_ok());
+        let undeclared = Case::parse(&case(r#""leader-move""#, &moved), "f").unwrap_err();
+        assert!(
+            undeclared.to_string().contains("[\"former-leader\"]"),
+            "{undeclared}"
+        );
+        let unmoved = Case::parse(&case(both, ask), "f").unwrap_err();
+        assert!(
+            unmoved
+                .to_string()
+                .contains("needs an earlier move_leader of partition 0"),
+            "{unmoved}"
+        );
     }
 
     #[test]

@@ -127,15 +127,19 @@ pub enum DesignMutant {
     LastWriterRecords,
     /// What a session release gave back stays in transition after its write completes.
     ReleaseNeverCompletes,
+    /// A moved former leader keeps its share partition and serves from it: it never drops it
+    /// on the metadata change (no `onBecomingFollower`).
+    FormerLeaderKeepsServing,
 }
 
 impl DesignMutant {
     /// Every design mutant.
-    pub const ALL: [DesignMutant; 4] = [
+    pub const ALL: [DesignMutant; 5] = [
         DesignMutant::AnswerBeforeWrite,
         DesignMutant::NoLeaderFencing,
         DesignMutant::LastWriterRecords,
         DesignMutant::ReleaseNeverCompletes,
+        DesignMutant::FormerLeaderKeepsServing,
     ];
 
     /// The stable name.
@@ -145,6 +149,7 @@ impl DesignMutant {
             DesignMutant::NoLeaderFencing => "no-leader-fencing",
             DesignMutant::LastWriterRecords => "last-writer-records",
             DesignMutant::ReleaseNeverCompletes => "release-never-completes",
+            DesignMutant::FormerLeaderKeepsServing => "former-leader-keeps-serving",
         }
     }
 
@@ -162,6 +167,9 @@ impl DesignMutant {
             }
             DesignMutant::ReleaseNeverCompletes => {
                 "records a session release gave back stay in transition after its write completes (no member can acquire them until a reload)"
+            }
+            DesignMutant::FormerLeaderKeepsServing => {
+                "a broker that lost the leadership by a move keeps its share partition and goes on handing out records from it"
             }
         }
     }
@@ -720,7 +728,9 @@ impl Model for DesignModel {
                     out.push(DesignAction::OldFetch(o));
                 }
             }
-            out.push(DesignAction::OldLearns);
+            if self.mutant != Some(DesignMutant::FormerLeaderKeepsServing) {
+                out.push(DesignAction::OldLearns);
+            }
         }
         for (i, w) in s.writes.iter().enumerate() {
             let overtakes = s.writes[..i]
@@ -938,7 +948,8 @@ impl Model for DesignModel {
                     }
                 }
                 // A crashed leader serves nothing; a moved one, with the window, until it learns.
-                n.old = if self.leader_window && !crash {
+                let keeps = self.mutant == Some(DesignMutant::FormerLeaderKeepsServing);
+                n.old = if (self.leader_window || keeps) && !crash {
                     n.loaded.take()
                 } else {
                     None
@@ -1246,11 +1257,37 @@ mod tests {
         );
     }
 
+    /// Without the leader window a move is atomic and 4.4 has one leader at a time
+    /// (`kafka_4_4_keeps_every_promise_but_the_count_across_an_unload`); a former leader that
+    /// never drops its share partition breaks it in the same 5 steps as the window does, and
+    /// hands out an answered ACCEPT again.
+    #[test]
+    fn a_former_leader_that_keeps_serving_is_caught() {
+        let model = DesignModel {
+            profile: DesignProfile::of(Profile::KAFKA_4_4),
+            mutant: Some(DesignMutant::FormerLeaderKeepsServing),
+            order: WriteOrder::Any,
+            leader_window: false,
+        };
+        let props = &[DesignProp::OneLeaderAtATime, DesignProp::AcceptNeverLost];
+        let search = crate::check::breadth_first(&Only(model, props), true, None, &mut |_| {});
+        let path =
+            |p: DesignProp| -> Vec<DesignAction> { search.found[p.name()].clone().into_actions() };
+        assert_eq!(path(DesignProp::OneLeaderAtATime).len(), 5);
+        assert!(path(DesignProp::AcceptNeverLost)
+            .iter()
+            .any(|a| matches!(a, DesignAction::OldFetch(_))));
+    }
+
     /// Each planted design bug breaks a promise 4.4's design keeps: the first three lose an
-    /// ACCEPT, the fourth leaves a record that no quiet run makes terminal.
+    /// ACCEPT, the fourth leaves a record that no quiet run makes terminal, the fifth has two
+    /// leaders hand out one record (checked apart, below).
     #[test]
     fn every_design_mutant_is_caught_under_4_4() {
         for m in DesignMutant::ALL {
+            if m == DesignMutant::FormerLeaderKeepsServing {
+                continue;
+            }
             let r = check_design(Profile::KAFKA_4_4, Some(m), WriteOrder::Any, false);
             let broken = match m {
                 DesignMutant::ReleaseNeverCompletes => DesignProp::EventuallyAllTerminal,

@@ -51,14 +51,18 @@ pub fn case_of(
                 max_records: 1,
                 acquire_mode: None,
             }),
-            // Which broker a fetch reaches is the client's metadata, not the case's: a fetch
-            // that must reach the former leader is one the wire cannot force.
+            // Sent to the former leader at once; whether it has applied the move by then is the
+            // cluster's timing, which the wire cannot force.
             DesignAction::OldFetch(_) => {
-                unforced.push(format!("{} (must reach the former leader)", i + 1));
-                Some(Step::Fetch {
+                requires.push(Capability::FormerLeader);
+                unforced.push(format!(
+                    "{} (the former leader must not have applied the move yet)",
+                    i + 1
+                ));
+                Some(Step::FetchFormerLeader {
                     member: MEMBER.into(),
                     max_records: 1,
-                    acquire_mode: None,
+                    partition: 0,
                 })
             }
             DesignAction::OldLearns => {

@@ -226,6 +226,8 @@ struct CaseRun<'a> {
     partitions: u32,
     /// The case deleted its topic: routing stays as it was (metadata no longer has the topic).
     deleted: bool,
+    /// The node that led each partition before its last leader move over the wire.
+    former_leader: BTreeMap<i32, i32>,
     oracle: Oracle,
     history: Vec<Event>,
     slots: Vec<Slot>,
@@ -926,6 +928,9 @@ impl CaseRun<'_> {
             self.client.move_leader(&topic, partition, to).await?;
             to
         };
+        if from != to {
+            self.former_leader.insert(partition, from);
+        }
         self.refresh_routing().await?;
         let received = self.now();
         self.record(Event::LeaderMove {
@@ -940,6 +945,50 @@ impl CaseRun<'_> {
             format!("partition {partition} reloaded by its leader {to}, as a new leader loads it")
         } else {
             format!("partition {partition} now led by node {to} (was {from})")
+        })
+    }
+
+    /// One ShareFetch to the node that led `partition` before its last move, sent at once: a
+    /// broker that has not yet applied the move may still serve it from its memory (F12).
+    async fn fetch_former_leader(
+        &mut self,
+        step: usize,
+        name: &str,
+        max_records: u32,
+        partition: i32,
+    ) -> Result<String, Abort> {
+        let i = self.joined(step, name).await?;
+        let broker = *self.former_leader.get(&partition).ok_or_else(|| {
+            Abort::new(format!(
+                "partition {partition} has no former leader: no leader move over the wire before this step"
+            ))
+        })?;
+        let limits = FetchLimits {
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes: 8 * 1024 * 1024,
+            max_records: max_records as i32,
+            batch_size: max_records as i32,
+        };
+        let spec = FetchSpec::partitions(vec![(self.topic_id, partition)]).with_limits(limits);
+        // No FetchBegin/FetchEnd: a former leader owes nothing, so what it does not hand out is
+        // not judged; what it does hand out is, like any acquisition.
+        let out = self.member(i)?.fetch_to(broker, &spec).await?;
+        self.refused_permission(out.denied(&self.group))?;
+        let (got, _) = self.absorb_fetch(step, i, &out, &[partition], max_records, &[]);
+        let code = out
+            .partitions
+            .iter()
+            .find(|p| p.topic_id == self.topic_id && p.partition == partition)
+            .map_or(out.error_code, |p| p.error_code);
+        let offsets = got.get(&partition).cloned().unwrap_or_default();
+        Ok(if offsets.is_empty() {
+            format!("former leader {broker} handed out nothing ({code})")
+        } else {
+            format!(
+                "former leader {broker} handed out {}",
+                offsets_text(offsets.iter().copied())
+            )
         })
     }
 
@@ -1450,6 +1499,14 @@ impl CaseRun<'_> {
                 self.restart(n, Some(node), *hard).await
             }
             Step::MoveLeader { partition } => self.move_leader(n, *partition as i32).await,
+            Step::FetchFormerLeader {
+                member,
+                max_records,
+                partition,
+            } => {
+                self.fetch_former_leader(n, member, *max_records, *partition as i32)
+                    .await
+            }
             Step::AddPartitions { count } => self.add_partitions(n, *count).await,
             Step::DeleteTopic => self.delete_topic(n).await,
             Step::AlterOffsets { start, partition } => {
@@ -1721,6 +1778,7 @@ async fn run_steps(
         topic_id,
         partitions: case.settings.partitions.max(1),
         deleted: false,
+        former_leader: BTreeMap::new(),
         oracle,
         history: Vec::new(),
         slots: Vec::new(),
