@@ -132,6 +132,12 @@ fn usage_errors_exit_64() {
         .args(["check", "--mutant", "nope"])
         .assert()
         .code(64);
+    // 4.2 has RENEW but no switch to turn it off.
+    assert!(output_of(
+        sharecheck().args(["check", "--profile", "4.2", "--renew-disabled"]),
+        64
+    )
+    .contains("--renew-disabled needs kafka-4.3"));
     sharecheck()
         .args(["check", "--no-such-flag"])
         .assert()

@@ -91,6 +91,16 @@ pub enum Capability {
     FormerLeader,
 }
 
+impl Capability {
+    /// Its name in a case's `requires` (`leader-move`, `former-leader`, …).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 /// `share.auto.offset.reset`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -888,10 +898,7 @@ impl Case {
                 return Err(InvalidTrace::new(format!(
                     "step {}: '{step}' needs \"requires\": [\"{}\"]",
                     i + 1,
-                    serde_json::to_value(cap)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
+                    cap.name()
                 )));
             }
             if let Step::FetchFormerLeader { partition, .. } = step {

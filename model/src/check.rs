@@ -493,7 +493,7 @@ pub fn check(config: Config, progress: &mut dyn FnMut(Phase, usize)) -> CheckRep
     let exploration = graph::explore_with_progress(&model, &mut graph_progress);
     for kind in Transition::ALL
         .into_iter()
-        .filter(|t| t.applies_to(&config.profile))
+        .filter(|t| t.happens_in(&config))
     {
         properties.push(PropertyReport {
             name: format!("covers-{}", kind.name()),

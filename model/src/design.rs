@@ -1223,18 +1223,9 @@ mod tests {
     /// (`kafka_4_4_keeps_every_promise_but_the_count_across_an_unload`).
     #[test]
     fn a_former_leader_that_has_not_learned_hands_out_an_accepted_record() {
-        let model = DesignModel {
-            profile: DesignProfile::of(Profile::KAFKA_4_4),
-            mutant: None,
-            order: WriteOrder::Any,
-            leader_window: true,
-        };
-        let props = &[DesignProp::OneLeaderAtATime, DesignProp::AcceptNeverLost];
-        let search = crate::check::breadth_first(&Only(model, props), true, None, &mut |_| {});
-        let path =
-            |p: DesignProp| -> Vec<DesignAction> { search.found[p.name()].clone().into_actions() };
+        let [one_leader, accept] = two_leader_paths(None, true);
         assert_eq!(
-            path(DesignProp::OneLeaderAtATime),
+            one_leader,
             vec![
                 DesignAction::Load,
                 DesignAction::Fetch(0),
@@ -1244,7 +1235,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            path(DesignProp::AcceptNeverLost),
+            accept,
             vec![
                 DesignAction::Load,
                 DesignAction::LeaderChange { crash: false },
@@ -1263,25 +1254,35 @@ mod tests {
     /// hands out an answered ACCEPT again.
     #[test]
     fn a_former_leader_that_keeps_serving_is_caught() {
-        let model = DesignModel {
-            profile: DesignProfile::of(Profile::KAFKA_4_4),
-            mutant: Some(DesignMutant::FormerLeaderKeepsServing),
-            order: WriteOrder::Any,
-            leader_window: false,
-        };
-        let props = &[DesignProp::OneLeaderAtATime, DesignProp::AcceptNeverLost];
-        let search = crate::check::breadth_first(&Only(model, props), true, None, &mut |_| {});
-        let path =
-            |p: DesignProp| -> Vec<DesignAction> { search.found[p.name()].clone().into_actions() };
-        assert_eq!(path(DesignProp::OneLeaderAtATime).len(), 5);
-        assert!(path(DesignProp::AcceptNeverLost)
+        let [one_leader, accept] =
+            two_leader_paths(Some(DesignMutant::FormerLeaderKeepsServing), false);
+        assert_eq!(one_leader.len(), 5);
+        assert!(accept
             .iter()
             .any(|a| matches!(a, DesignAction::OldFetch(_))));
     }
 
+    /// 4.4's shortest paths to `design-one-leader-at-a-time` and `design-accept-never-lost`
+    /// (a search that stops once both are found).
+    fn two_leader_paths(
+        mutant: Option<DesignMutant>,
+        leader_window: bool,
+    ) -> [Vec<DesignAction>; 2] {
+        let model = DesignModel {
+            profile: DesignProfile::of(Profile::KAFKA_4_4),
+            mutant,
+            order: WriteOrder::Any,
+            leader_window,
+        };
+        let props: &'static [DesignProp; 2] =
+            &[DesignProp::OneLeaderAtATime, DesignProp::AcceptNeverLost];
+        let search = crate::check::breadth_first(&Only(model, props), true, None, &mut |_| {});
+        props.map(|p| search.found[p.name()].clone().into_actions())
+    }
+
     /// Each planted design bug breaks a promise 4.4's design keeps: the first three lose an
-    /// ACCEPT, the fourth leaves a record that no quiet run makes terminal, the fifth has two
-    /// leaders hand out one record (checked apart, below).
+    /// ACCEPT, the fourth leaves a record that no quiet run makes terminal; the fifth, two leaders
+    /// handing out one record, is `a_former_leader_that_keeps_serving_is_caught`.
     #[test]
     fn every_design_mutant_is_caught_under_4_4() {
         for m in DesignMutant::ALL {

@@ -67,6 +67,8 @@ pub struct Config {
     pub profile: Profile,
     /// A planted bug, if any.
     pub mutant: Option<Mutant>,
+    /// `share.renew.acknowledge.enable` (4.3+ group config): false refuses every RENEW.
+    pub renew_enabled: bool,
 }
 
 fn serialize_profile<S: serde::Serializer>(p: &Profile, s: S) -> Result<S::Ok, S::Error> {
@@ -83,6 +85,7 @@ impl Config {
         restarts: 1,
         profile: Profile::DEFAULT,
         mutant: None,
+        renew_enabled: true,
     };
 
     /// The spec's rules for this configuration.
@@ -92,7 +95,7 @@ impl Config {
             delivery_limit: self.delivery_limit,
             max_in_flight: self.max_in_flight,
             mutant: self.mutant,
-            renew_enabled: true,
+            renew_enabled: self.renew_enabled,
         }
     }
 
@@ -123,6 +126,12 @@ impl Config {
             return Err(ConfigError(format!(
                 "--restarts must be 0..=3, got {}",
                 self.restarts
+            )));
+        }
+        if !self.renew_enabled && !self.profile.has_renew_switch() {
+            return Err(ConfigError(format!(
+                "--renew-disabled needs kafka-4.3 or later (the first release with share.renew.acknowledge.enable), got {}",
+                self.profile.name
             )));
         }
         Ok(())
@@ -276,6 +285,10 @@ pub enum Prop {
     /// Acquired, so no member's lock outlives the leader that granted it — acquisitions are never
     /// written to the share coordinator (T14, §10.2).
     RestartForgetsAcquisitions,
+    /// With `share.renew.acknowledge.enable=false` (4.3+) no RENEW is answered with success: the
+    /// member's lock is not extended (docs/semantics.md §16; a refusal that changes a record is
+    /// `ack-atomic`'s).
+    RenewRefusedWhenDisabled,
     // ---- reachability (sometimes), on states -------------------------------------------------
     /// Some record is Acquired.
     ReachAcquired,
@@ -305,7 +318,7 @@ pub enum PropKind {
 
 impl Prop {
     /// The safety properties, in bit order.
-    pub const SAFETY: [Prop; 17] = [
+    pub const SAFETY: [Prop; 18] = [
         Prop::OneOwner,
         Prop::OnlyOwnerAcks,
         Prop::UnownedAckRejected,
@@ -323,6 +336,7 @@ impl Prop {
         Prop::AcquisitionLegal,
         Prop::MalformedAckRefused,
         Prop::RestartForgetsAcquisitions,
+        Prop::RenewRefusedWhenDisabled,
     ];
     /// The state reachability properties.
     pub const REACH: [Prop; 4] = [
@@ -352,6 +366,7 @@ impl Prop {
             Prop::AcquisitionLegal => "acquisition-legal",
             Prop::MalformedAckRefused => "malformed-ack-refused",
             Prop::RestartForgetsAcquisitions => "restart-forgets-acquisitions",
+            Prop::RenewRefusedWhenDisabled => "renew-refused-when-disabled",
             Prop::ReachAcquired => "reach-acquired",
             Prop::ReachAcknowledged => "reach-acknowledged",
             Prop::ReachArchived => "reach-archived",
@@ -390,6 +405,7 @@ impl Prop {
             Prop::AcquisitionLegal => Anomaly::UnexpectedAcquisition,
             Prop::MalformedAckRefused => Anomaly::WrongErrorCode,
             Prop::RestartForgetsAcquisitions => Anomaly::MissingRedelivery,
+            Prop::RenewRefusedWhenDisabled => Anomaly::WrongErrorCode,
             Prop::EventuallyAllTerminal => Anomaly::LostRecord,
             _ => return None,
         })
@@ -646,6 +662,11 @@ impl Transition {
     /// Whether this kind exists under `profile`.
     pub fn applies_to(self, profile: &Profile) -> bool {
         self != Transition::Renew || profile.renew
+    }
+
+    /// Whether this kind can happen in a model run of `config` (RENEW only where it is enabled).
+    pub fn happens_in(self, config: &Config) -> bool {
+        self.applies_to(&config.profile) && (self != Transition::Renew || config.renew_enabled)
     }
 
     fn bit(self) -> u16 {
@@ -905,6 +926,9 @@ impl ShareModel {
                     .acknowledge(&rules, m, &batches, ty == AckType::Renew)
                 {
                     Ok(_) => {
+                        if ty == AckType::Renew && !self.config.renew_enabled {
+                            n.violate(Prop::RenewRefusedWhenDisabled);
+                        }
                         for o in bits(offsets) {
                             let before = s.part.record(o)?;
                             if o >= s.part.spso() && before.state != RecordState::Acquired(m) {
@@ -1253,6 +1277,7 @@ impl Model for ShareModel {
             safety!(Prop::AcquisitionLegal),
             safety!(Prop::MalformedAckRefused),
             safety!(Prop::RestartForgetsAcquisitions),
+            safety!(Prop::RenewRefusedWhenDisabled),
             Property::<ShareModel>::sometimes(Prop::ReachAcquired.name(), |m, s: &State| {
                 m.reach(Prop::ReachAcquired, || {
                     s.mask_where(|r| matches!(r, RecordState::Acquired(_))) != 0

@@ -94,6 +94,12 @@ impl Profile {
             .find(|p| p.name.strip_prefix("kafka-") == Some(wanted))
     }
 
+    /// Whether a group can switch RENEW off (`share.renew.acknowledge.enable`, 4.3+;
+    /// `SP@4.3.1:2307-2311`): RENEW exists and the release line is later than 4.2.
+    pub fn has_renew_switch(&self) -> bool {
+        self.renew && self.name != Profile::KAFKA_4_2.name
+    }
+
     /// The highest acknowledge type code a request may carry under this profile
     /// (`KA.validateAcknowledgementBatches@4.2:4059-4103`: `> 3` is invalid in v1, `> 4` in v2).
     pub fn max_ack_type(&self) -> i8 {

@@ -53,3 +53,16 @@ fn a_bigger_configuration_keeps_every_property() {
         ..Config::STANDARD
     });
 }
+
+#[test]
+fn the_standard_configuration_keeps_every_property_with_renew_disabled() {
+    // `share.renew.acknowledge.enable=false` (4.3+): every RENEW is refused, and
+    // `renew-refused-when-disabled` watches that none is answered with success.
+    for profile in Profile::ALL.into_iter().filter(|p| p.has_renew_switch()) {
+        every_property_holds(Config {
+            profile,
+            renew_enabled: false,
+            ..Config::STANDARD
+        });
+    }
+}

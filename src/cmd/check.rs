@@ -42,6 +42,9 @@ pub struct ModelArgs {
     /// Check the spec with a planted bug (see --list-mutants).
     #[arg(long)]
     pub mutant: Option<String>,
+    /// Model the group with `share.renew.acknowledge.enable=false` (4.3+): every RENEW refused.
+    #[arg(long)]
+    pub renew_disabled: bool,
 }
 
 impl ModelArgs {
@@ -70,6 +73,7 @@ impl ModelArgs {
             restarts: self.restarts,
             profile,
             mutant,
+            renew_enabled: !self.renew_disabled,
         };
         config.validate().map_err(|e| Fail::usage(e.to_string()))?;
         Ok(config)

@@ -1542,7 +1542,7 @@ pub async fn run_case(
     let started = Instant::now();
     let (history, oracle, unreachable) = match case.requires.iter().find(|c| !target.can(**c)) {
         Some(cap) => {
-            let reason = format!("the target lacks the {cap:?} capability");
+            let reason = format!("the target lacks the {} capability", cap.name());
             let mut oracle = Oracle::without_setup();
             let event = Event::Skipped { reason };
             oracle.observe(&event);

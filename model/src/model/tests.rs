@@ -251,6 +251,22 @@ fn config_bounds_are_validated() {
     .unwrap_err()
     .0
     .contains("--delivery-limit"));
+    // 4.2 has RENEW but no switch to turn it off; 4.3 has both.
+    assert!(Config {
+        renew_enabled: false,
+        ..Config::STANDARD
+    }
+    .validate()
+    .unwrap_err()
+    .0
+    .contains("--renew-disabled needs kafka-4.3"));
+    assert!(Config {
+        renew_enabled: false,
+        profile: crate::Profile::KAFKA_4_3,
+        ..Config::STANDARD
+    }
+    .validate()
+    .is_ok());
 }
 
 #[test]
@@ -317,4 +333,18 @@ fn a_failing_conjunction_is_checked_again_property_by_property() {
         .iter()
         .filter(|p| p.status == Status::Violated)
         .all(|p| p.counterexample.as_ref().is_some_and(|c| c.len() > 1)));
+}
+
+#[test]
+fn every_safety_property_is_monitored_by_the_checker() {
+    // A `Prop` in SAFETY that `properties()` leaves out can never be reported violated.
+    let model = ShareModel::new(Config::STANDARD);
+    let monitored: Vec<&str> = model.properties().iter().map(|p| p.name).collect();
+    for prop in Prop::SAFETY {
+        assert!(
+            monitored.contains(&prop.name()),
+            "{} is not monitored",
+            prop.name()
+        );
+    }
 }

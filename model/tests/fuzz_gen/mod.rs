@@ -67,6 +67,7 @@ pub fn config() -> impl Strategy<Value = Config> {
                 restarts,
                 profile: Profile::ALL[p],
                 mutant: None,
+                renew_enabled: true,
             },
         )
 }
@@ -800,6 +801,7 @@ pub fn big_run(rules: &Rules, members: u16, ops: &[BOp]) -> Result<usize, String
             restarts: 0,
             profile: rules.profile,
             mutant: None,
+            renew_enabled: rules.renew_enabled,
         };
         check_partition(&config, &part).map_err(at)?;
     }
