@@ -37,6 +37,8 @@ enum Command {
     Matrix(cmd::matrix::MatrixArgs),
     /// Fuzz acknowledgement sequences against a broker; shrink each failure to a replayable fixture.
     Fuzz(cmd::fuzz::FuzzArgs),
+    /// Long-running workload under faults, judged from its history.
+    Soak(cmd::soak::SoakArgs),
     /// Connect to a broker, report its share-group support, run a smoke round.
     Probe(cmd::probe::ProbeArgs),
     /// Remove the topics and share groups of earlier runs by their prefix.
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Explore(args) => cmd::check::explore(args),
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Soak(args) => cmd::soak::soak(args),
         Command::Broker(args) => cmd::broker::run(args),
         Command::Conform(args) => cmd::conform::conform(args),
         Command::Replay(args) => cmd::conform::replay(args),

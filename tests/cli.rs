@@ -1104,3 +1104,85 @@ fn design_counterexamples_are_exported_as_the_kept_cases() {
         output_of(sharecheck().arg("replay").arg(&case), code);
     }
 }
+
+/// A short soak with member crashes on the embedded broker passes, writes a history and a report;
+/// against a broker that reports one count too many it fails (docs/semantics.md §20).
+#[test]
+fn soak_passes_on_the_reference_broker_and_fails_on_a_mutant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (history, report) = (dir.path().join("h.jsonl"), dir.path().join("r.json"));
+    let text = output_of(
+        sharecheck()
+            .args([
+                "soak",
+                "--duration",
+                "4s",
+                "--quiet",
+                "30s",
+                "--seed",
+                "1",
+                "--members",
+                "3",
+                "--faults",
+                "member-crash,session-close",
+                "--fault-every",
+                "1s",
+            ])
+            .arg("--history")
+            .arg(&history)
+            .arg("--json")
+            .arg(&report),
+        0,
+    );
+    assert!(text.contains("verdict: pass"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(report["verdict"], "pass");
+    assert!(
+        report["totals"]["produced"].as_u64().unwrap() > 100,
+        "{report}"
+    );
+    let lines = std::fs::read_to_string(&history).expect("history");
+    assert!(lines
+        .lines()
+        .any(|l| l.contains("\"event\":\"member_gone\"")));
+    assert!(lines.lines().any(|l| l.contains("\"event\":\"acked\"")));
+
+    let text = output_of(
+        sharecheck().args([
+            "soak",
+            "--duration",
+            "3s",
+            "--quiet",
+            "20s",
+            "--seed",
+            "1",
+            "--mutant",
+            "reported-count-off-by-one",
+        ]),
+        1,
+    );
+    assert!(
+        text.contains("finding(s) of reported-count-matches"),
+        "{text}"
+    );
+}
+
+#[test]
+fn soak_refuses_bad_flags() {
+    for args in [
+        &["soak", "--faults", "meteor"][..],
+        &["soak", "--duration", "5 parsecs"],
+        &["soak", "--ack-mix", "0/0/0"],
+        &["soak", "--members", "0"],
+        &[
+            "soak",
+            "--bootstrap",
+            "127.0.0.1:1",
+            "--faults",
+            "broker-restart",
+        ],
+    ] {
+        output_of(sharecheck().args(args), 64);
+    }
+}

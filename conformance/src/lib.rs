@@ -10,5 +10,6 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod soak;
 pub mod target;
 pub mod trace;

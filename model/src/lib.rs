@@ -25,6 +25,7 @@ pub mod session;
 pub mod session_model;
 pub mod spec;
 pub mod vocab;
+pub mod watch;
 
 pub use anomaly::Anomaly;
 pub use mutant::Mutant;

@@ -10,4 +10,5 @@ pub mod heartbeat;
 pub mod judge;
 pub mod matrix;
 pub mod probe;
+pub mod soak;
 pub mod target;
