@@ -96,6 +96,8 @@ pub struct SoakOptions {
     pub timeout: Duration,
     /// JSON-lines file of every observation.
     pub history: Option<PathBuf>,
+    /// Stop at the first finding (the online check), without a quiet period.
+    pub fail_fast: bool,
     /// Delete the topic and group at the end (not for the embedded broker, which ends with the
     /// command).
     pub cleanup: bool,
@@ -448,6 +450,13 @@ pub async fn soak(
         if elapsed >= end_by {
             break;
         }
+        if opts.fail_fast && watch.found() > 0 {
+            notes.push(format!(
+                "stopped at {:.1} s on the first finding (--fail-fast): no quiet period, nothing judged lost",
+                shared.now() as f64 / 1000.0
+            ));
+            break;
+        }
         match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
             Ok(Some(e)) => {
                 judge(&mut watch, &e, &mut totals);
@@ -502,7 +511,11 @@ pub async fn soak(
     }
     // A partition has settled when it handed nothing out for two lock durations (every lock of
     // a member that went quiet has expired since, and members kept asking).
-    let outstanding = watch.finish(shared.now(), 2 * opts.lock_ms + opts.tolerance_ms, 20);
+    let outstanding = if opts.fail_fast && watch.found() > 0 {
+        sharecheck_model::watch::Outstanding::default()
+    } else {
+        watch.finish(shared.now(), 2 * opts.lock_ms + opts.tolerance_ms, 20)
+    };
     totals.elapsed_ms = shared.now();
     totals.not_done = watch.not_done();
     totals.tracked = watch.tracked();

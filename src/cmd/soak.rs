@@ -68,6 +68,9 @@ pub struct SoakArgs {
     /// Keep the topic and group.
     #[arg(long)]
     pub keep: bool,
+    /// Stop at the first finding (judged online as the run goes), without a quiet period.
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -187,6 +190,7 @@ pub fn soak(args: SoakArgs) -> CmdResult {
         prefix,
         timeout: args.target.deadline(),
         history: args.history.clone(),
+        fail_fast: args.fail_fast,
         cleanup: !args.keep && running._broker.is_none(),
     };
     let faults: Vec<&str> = opts.faults.iter().map(|f| f.name()).collect();
