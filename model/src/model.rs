@@ -285,7 +285,8 @@ pub enum Prop {
     /// Acquired, so no member's lock outlives the leader that granted it — acquisitions are never
     /// written to the share coordinator (T14, §10.2).
     RestartForgetsAcquisitions,
-    /// With `share.renew.acknowledge.enable=false` (4.3+) no RENEW is answered with success: the
+    /// With `share.renew.acknowledge.enable=false` (4.3+) no RENEW of a record at or above the SPSO
+    /// is answered with success (one wholly below it is skipped, as every acknowledgement): the
     /// member's lock is not extended (docs/semantics.md §16; a refusal that changes a record is
     /// `ack-atomic`'s).
     RenewRefusedWhenDisabled,
@@ -926,7 +927,13 @@ impl ShareModel {
                     .acknowledge(&rules, m, &batches, ty == AckType::Renew)
                 {
                     Ok(_) => {
-                        if ty == AckType::Renew && !self.config.renew_enabled {
+                        // A batch wholly below the SPSO is skipped with success, RENEW too
+                        // (`SP@4.2:1004-1008, 2258`): only a renewal of a record in the share
+                        // partition must be refused.
+                        if ty == AckType::Renew
+                            && !self.config.renew_enabled
+                            && bits(offsets).any(|o| o >= s.part.spso())
+                        {
                             n.violate(Prop::RenewRefusedWhenDisabled);
                         }
                         for o in bits(offsets) {
