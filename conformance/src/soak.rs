@@ -273,6 +273,13 @@ impl Shared {
     fn send(&self, e: SoakEvent) {
         let _ = self.events.send(e);
     }
+    fn member_error(&self, member: MemberNo, error: String) {
+        self.send(SoakEvent::MemberError {
+            at_ms: self.now(),
+            member,
+            error,
+        });
+    }
 }
 
 /// What one fetch handed a member in one partition: (partition, (offset, count) of each acquired
@@ -459,20 +466,10 @@ pub async fn soak(
         }
         match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
             Ok(Some(e)) => {
-                judge(&mut watch, &e, &mut totals);
-                if let Some(h) = history.as_mut() {
-                    if serde_json::to_writer(&mut *h, &e).is_ok() {
-                        let _ = h.write_all(b"\n");
-                    }
-                }
+                take(&mut watch, &mut totals, history.as_mut(), &e);
                 // Drain what is queued without waiting.
                 while let Ok(e) = rx.try_recv() {
-                    judge(&mut watch, &e, &mut totals);
-                    if let Some(h) = history.as_mut() {
-                        if serde_json::to_writer(&mut *h, &e).is_ok() {
-                            let _ = h.write_all(b"\n");
-                        }
-                    }
+                    take(&mut watch, &mut totals, history.as_mut(), &e);
                 }
             }
             Ok(None) => break,
@@ -499,12 +496,7 @@ pub async fn soak(
     }
     // What the members said on their way out.
     while let Ok(e) = rx.try_recv() {
-        judge(&mut watch, &e, &mut totals);
-        if let Some(h) = history.as_mut() {
-            if serde_json::to_writer(&mut *h, &e).is_ok() {
-                let _ = h.write_all(b"\n");
-            }
-        }
+        take(&mut watch, &mut totals, history.as_mut(), &e);
     }
     if let Some(mut h) = history {
         let _ = h.flush();
@@ -587,6 +579,21 @@ pub async fn soak(
         notes,
         faults,
     })
+}
+
+/// One observation: judged, counted, and written to the history.
+fn take(
+    watch: &mut Watch,
+    totals: &mut SoakTotals,
+    history: Option<&mut std::io::BufWriter<std::fs::File>>,
+    e: &SoakEvent,
+) {
+    judge(watch, e, totals);
+    if let Some(h) = history {
+        if serde_json::to_writer(&mut *h, e).is_ok() {
+            let _ = h.write_all(b"\n");
+        }
+    }
 }
 
 fn judge(watch: &mut Watch, e: &SoakEvent, totals: &mut SoakTotals) {
@@ -710,11 +717,7 @@ async fn member_slot(
         let mut client = match Client::connect(config.clone()).await {
             Ok(c) => c,
             Err(e) => {
-                shared.send(SoakEvent::MemberError {
-                    at_ms: shared.now(),
-                    member: no,
-                    error: format!("connect: {e}"),
-                });
+                shared.member_error(no, format!("connect: {e}"));
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -724,11 +727,7 @@ async fn member_slot(
         let member = match ShareMember::join(&mut client, mc).await {
             Ok(m) => m,
             Err(e) => {
-                shared.send(SoakEvent::MemberError {
-                    at_ms: shared.now(),
-                    member: no,
-                    error: format!("join: {e}"),
-                });
+                shared.member_error(no, format!("join: {e}"));
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -830,20 +829,12 @@ async fn work(
                 }
                 Ok(out) => {
                     errors += 1;
-                    shared.send(SoakEvent::MemberError {
-                        at_ms: shared.now(),
-                        member: no,
-                        error: format!("ShareFetch: {:?}", out.error_code),
-                    });
+                    shared.member_error(no, format!("ShareFetch: {:?}", out.error_code));
                     member.drop_connection(broker);
                 }
                 Err(e) => {
                     errors += 1;
-                    shared.send(SoakEvent::MemberError {
-                        at_ms: shared.now(),
-                        member: no,
-                        error: format!("ShareFetch: {e}"),
-                    });
+                    shared.member_error(no, format!("ShareFetch: {e}"));
                     member.drop_connection(broker);
                 }
             }
@@ -958,11 +949,7 @@ async fn work(
                     }
                 }
                 Err(e) => {
-                    shared.send(SoakEvent::MemberError {
-                        at_ms: shared.now(),
-                        member: no,
-                        error: format!("ShareAcknowledge: {e}"),
-                    });
+                    shared.member_error(no, format!("ShareAcknowledge: {e}"));
                     // Not known to be applied: judged as not answered.
                     -1
                 }

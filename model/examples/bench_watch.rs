@@ -47,11 +47,11 @@ fn main() {
             w.ack_sent(holder, p, o, AckType::Accept, t + 6);
             w.acked(holder, p, o, count, AckType::Accept, t + 7);
         }
-        if records % 50_000 == 0 {
+        if records.is_multiple_of(50_000) {
             w.member_gone(m, t + 8);
         }
         records += 1;
-        if records % 4096 == 0 {
+        if records.is_multiple_of(4096) {
             peak = peak.max(w.tracked());
         }
     }

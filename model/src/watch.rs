@@ -6,7 +6,7 @@
 //! case exactly; a soak produces millions of events from many concurrent members, whose
 //! observations reach the judge in an order that need not be the broker's. This judge therefore
 //! uses only rules that hold whatever that order, with the delivery count as each record's clock
-//! (every acquisition increments it, `SP@4.2:1807-1816`):
+//! (1 on the first acquisition, +1 on each re-acquisition: docs/semantics.md T1, T2):
 //!
 //! - **delivery-limit-respected**: no delivery carries a count above the limit;
 //! - **accepted-never-redelivered** / **archived-never-redelivered**: once an ACCEPT (REJECT, GAP)
@@ -21,7 +21,7 @@
 //!   broker restarted before the later delivery was answered. Each member reports what frees its
 //!   records *before* it sends it, so that report is always seen before the delivery it allows;
 //! - **eventually-all-terminal** (at the end, after a quiet period): every produced record was
-//!   accepted, rejected, or delivered up to the limit and then freed (Archived, T6/T8).
+//!   accepted, rejected, or delivered up to the limit and then freed (Archived, T4'/T8'/T9).
 
 use crate::model::Prop;
 use crate::profile::SessionRelease;
@@ -76,7 +76,8 @@ struct Rec {
     holder: Option<(MemberNo, Millis)>,
     /// The earliest time the holder's claim could have ended other than by expiry.
     freed_at: Option<Millis>,
-    /// A count may repeat once (a restart or a 4.1 session release since the last delivery).
+    /// A count may repeat once (a 4.1 session release since the last delivery; restarts are
+    /// judged from their intervals).
     repeat_ok: bool,
     end: Option<End>,
 }
@@ -318,7 +319,7 @@ impl Watch {
     /// success.
     pub fn acked(
         &mut self,
-        member: MemberNo,
+        _member: MemberNo,
         partition: u32,
         offset: Offset,
         count: i16,
@@ -352,7 +353,6 @@ impl Watch {
             .filter(|(_, asked)| *asked > at)
             .map(|(m, asked)| ended_yet_delivered(end, m, offset, r.count as i16, asked));
         p.advance();
-        let _ = member;
         if let Some((prop, detail)) = late {
             self.find(prop, partition, offset, at, detail);
         }
@@ -377,15 +377,9 @@ impl Watch {
     /// redelivered with the same count (T14).
     pub fn restart(&mut self, at: Millis) {
         self.events += 1;
+        // Judged from the interval in `delivered`: a restart under way between a delivery's fetch
+        // and the next delivery's answer frees the record and lets its count repeat.
         self.restarts.push((at, None));
-        for p in &mut self.parts {
-            for r in p.open.values_mut() {
-                if r.end.is_none() {
-                    r.freed_at.get_or_insert(at);
-                    r.repeat_ok = true;
-                }
-            }
-        }
     }
 
     /// The restart that began last is done: the broker serves again.
