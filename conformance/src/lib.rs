@@ -11,5 +11,6 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod soak;
+pub mod soak_report;
 pub mod target;
 pub mod trace;

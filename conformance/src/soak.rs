@@ -101,6 +101,24 @@ pub struct SoakOptions {
     /// Delete the topic and group at the end (not for the embedded broker, which ends with the
     /// command).
     pub cleanup: bool,
+    /// Build the picture of the run (`SoakReport::timeline`).
+    pub timeline: bool,
+}
+
+impl SoakOptions {
+    /// Records per second the members can process when nothing fails: each member works on one
+    /// record at a time, a slow one for the lock plus twice the tolerance. A workload above it
+    /// builds a backlog that the quiet period may not drain (the run ends inconclusive).
+    pub fn capacity_per_s(&self) -> f64 {
+        let slow = f64::from(self.slow_per_million) / 1e6;
+        let mean = (self.processing_ms.0 + self.processing_ms.1) as f64 / 2.0;
+        let slow_ms = (self.lock_ms + 2 * self.tolerance_ms) as f64;
+        let per_record_ms = (1.0 - slow) * mean + slow * slow_ms;
+        if per_record_ms <= 0.0 {
+            return f64::INFINITY;
+        }
+        f64::from(self.members) * 1000.0 / per_record_ms
+    }
 }
 
 /// One observation, as the history file carries it.
@@ -213,6 +231,9 @@ pub struct SoakReport {
     /// Why it is inconclusive, or other notes.
     pub notes: Vec<String>,
     pub faults: Vec<(u64, String)>,
+    /// The picture of the run, when asked for (`SoakOptions::timeline`).
+    #[serde(skip)]
+    pub timeline: Option<crate::soak_report::Timeline>,
 }
 
 /// A setup that failed (the target is unusable: exit 3).
@@ -436,6 +457,14 @@ pub async fn soak(
         None => None,
     };
     let mut totals = SoakTotals::default();
+    let mut timeline = opts.timeline.then(|| {
+        crate::soak_report::Timeline::new(
+            (opts.duration + opts.quiet).as_millis() as u64,
+            opts.lock_ms,
+            target.delivery_limit.into(),
+            opts.partitions,
+        )
+    });
     let mut last_progress = Instant::now();
     let quiet_from = opts.duration;
     let end_by = opts.duration + opts.quiet;
@@ -466,10 +495,22 @@ pub async fn soak(
         }
         match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
             Ok(Some(e)) => {
-                take(&mut watch, &mut totals, history.as_mut(), &e);
+                take(
+                    &mut watch,
+                    &mut totals,
+                    history.as_mut(),
+                    timeline.as_mut(),
+                    &e,
+                );
                 // Drain what is queued without waiting.
                 while let Ok(e) = rx.try_recv() {
-                    take(&mut watch, &mut totals, history.as_mut(), &e);
+                    take(
+                        &mut watch,
+                        &mut totals,
+                        history.as_mut(),
+                        timeline.as_mut(),
+                        &e,
+                    );
                 }
             }
             Ok(None) => break,
@@ -483,6 +524,9 @@ pub async fn soak(
             totals.peak_tracked = totals.peak_tracked.max(totals.tracked);
             totals.events = watch.events;
             totals.findings = watch.found();
+            if let Some(t) = timeline.as_mut() {
+                t.sample(totals.elapsed_ms, totals.not_done);
+            }
             progress(&totals);
         }
     }
@@ -496,7 +540,13 @@ pub async fn soak(
     }
     // What the members said on their way out.
     while let Ok(e) = rx.try_recv() {
-        take(&mut watch, &mut totals, history.as_mut(), &e);
+        take(
+            &mut watch,
+            &mut totals,
+            history.as_mut(),
+            timeline.as_mut(),
+            &e,
+        );
     }
     if let Some(mut h) = history {
         let _ = h.flush();
@@ -578,6 +628,7 @@ pub async fn soak(
         findings,
         notes,
         faults,
+        timeline,
     })
 }
 
@@ -586,9 +637,13 @@ fn take(
     watch: &mut Watch,
     totals: &mut SoakTotals,
     history: Option<&mut std::io::BufWriter<std::fs::File>>,
+    timeline: Option<&mut crate::soak_report::Timeline>,
     e: &SoakEvent,
 ) {
     judge(watch, e, totals);
+    if let Some(t) = timeline {
+        t.observe(e);
+    }
     if let Some(h) = history {
         if serde_json::to_writer(&mut *h, e).is_ok() {
             let _ = h.write_all(b"\n");
@@ -800,6 +855,7 @@ async fn work(
             continue;
         }
         let mut fetched: Vec<Fetched> = Vec::new();
+        let fetch_sent = Instant::now();
         for (broker, parts) in by_leader {
             let mut spec = FetchSpec::partitions(parts);
             spec.limits.max_wait_ms = 200;
@@ -900,17 +956,35 @@ async fn work(
             tokio::time::sleep(Duration::from_millis(100 * u64::from(errors.min(10)))).await;
             continue;
         }
-        // Process, then acknowledge each partition's records.
+        // Process, then acknowledge each partition's records. What is done is acknowledged before
+        // a slow record (a member does not hold finished work hostage to it), and once the locks
+        // of this fetch have run out the member drops the rest unprocessed: they went back to the
+        // pool when their locks expired. Without that, one slow record would expire a whole
+        // batch, the batch would come back larger, and a loaded run would never catch up.
+        let deadline =
+            fetch_sent + Duration::from_millis(opts.lock_ms.saturating_sub(opts.tolerance_ms));
         for (partition, recs, gaps) in fetched {
             let mut acks: Vec<(i64, i16, AckType)> = Vec::new();
             for (o, c) in recs {
                 let ty = if gaps.contains(&o) {
                     AckType::Gap
                 } else {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
                     // No slow records in the quiet period: it is there for every record to end.
                     let slow = rng.range(0, 999_999) < u64::from(opts.slow_per_million)
                         && !shared.quiet.load(Ordering::SeqCst);
                     let ms = if slow {
+                        acknowledge(
+                            shared,
+                            &mut member,
+                            no,
+                            topic_id,
+                            partition,
+                            std::mem::take(&mut acks),
+                        )
+                        .await;
                         opts.lock_ms + 2 * opts.tolerance_ms
                     } else {
                         rng.range(opts.processing_ms.0, opts.processing_ms.1)
@@ -923,44 +997,102 @@ async fn work(
                 };
                 acks.push((o, c, ty));
             }
-            let batches: Vec<AckBatch> = acks
-                .iter()
-                .map(|(o, _, ty)| AckBatch::new(*o, *o, *ty))
-                .collect();
-            let pa = PartitionAcks {
-                topic_id,
-                partition: partition as i32,
-                batches,
-            };
-            shared.send(SoakEvent::AckSent {
-                at_ms: shared.now(),
-                member: no,
-                partition,
-                records: acks.clone(),
-            });
-            let error = match member.acknowledge(&[pa], Epoch::Auto).await {
-                Ok(out) => {
-                    if !out.error_code.is_none() {
-                        out.error_code.0
-                    } else {
-                        out.partition_error(topic_id, partition as i32)
-                            .map(|c| c.0)
-                            .unwrap_or(0)
-                    }
-                }
-                Err(e) => {
-                    shared.member_error(no, format!("ShareAcknowledge: {e}"));
-                    // Not known to be applied: judged as not answered.
-                    -1
-                }
-            };
-            shared.send(SoakEvent::Acked {
-                at_ms: shared.now(),
-                member: no,
-                partition,
-                records: acks,
-                error,
-            });
+            acknowledge(shared, &mut member, no, topic_id, partition, acks).await;
         }
+    }
+}
+
+/// Acknowledges `acks` (offset, delivery count, type) of one partition, each record its own
+/// batch, and reports what was sent and what came back; nothing when `acks` is empty.
+async fn acknowledge(
+    shared: &Shared,
+    member: &mut ShareMember,
+    no: MemberNo,
+    topic_id: uuid::Uuid,
+    partition: u32,
+    acks: Vec<(i64, i16, AckType)>,
+) {
+    if acks.is_empty() {
+        return;
+    }
+    let batches: Vec<AckBatch> = acks
+        .iter()
+        .map(|(o, _, ty)| AckBatch::new(*o, *o, *ty))
+        .collect();
+    let pa = PartitionAcks {
+        topic_id,
+        partition: partition as i32,
+        batches,
+    };
+    shared.send(SoakEvent::AckSent {
+        at_ms: shared.now(),
+        member: no,
+        partition,
+        records: acks.clone(),
+    });
+    let error = match member.acknowledge(&[pa], Epoch::Auto).await {
+        Ok(out) => {
+            if !out.error_code.is_none() {
+                out.error_code.0
+            } else {
+                out.partition_error(topic_id, partition as i32)
+                    .map(|c| c.0)
+                    .unwrap_or(0)
+            }
+        }
+        Err(e) => {
+            shared.member_error(no, format!("ShareAcknowledge: {e}"));
+            // Not known to be applied: judged as not answered.
+            -1
+        }
+    };
+    shared.send(SoakEvent::Acked {
+        at_ms: shared.now(),
+        member: no,
+        partition,
+        records: acks,
+        error,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(members: u32, processing_ms: (u64, u64), slow_per_million: u32) -> SoakOptions {
+        SoakOptions {
+            duration: Duration::from_secs(60),
+            quiet: Duration::from_secs(60),
+            members,
+            partitions: 2,
+            records_per_s: 100,
+            processing_ms,
+            ack_mix: [8, 1, 1],
+            slow_per_million,
+            faults: Vec::new(),
+            fault_every: Duration::from_secs(10),
+            seed: 1,
+            lock_ms: 5000,
+            tolerance_ms: 1000,
+            prefix: "t".into(),
+            timeout: Duration::from_secs(5),
+            history: None,
+            fail_fast: false,
+            cleanup: false,
+            timeline: false,
+        }
+    }
+
+    #[test]
+    fn capacity_counts_slow_records_at_the_lock_plus_twice_the_tolerance() {
+        // 10 ms a record on average: 100 records/s a member.
+        assert_eq!(options(4, (0, 20), 0).capacity_per_s(), 400.0);
+        // 1 % slow at 7 s each: 0.99 × 10 + 0.01 × 7000 = 79.9 ms a record, 50 records/s for
+        // four members — half the default production rate (the CI configuration that ran
+        // inconclusive on a loaded machine).
+        let c = options(4, (0, 20), 10_000).capacity_per_s();
+        assert!((c - 4000.0 / 79.9).abs() < 1e-9, "{c}");
+        assert!(options(4, (0, 20), 2_000).capacity_per_s() > 125.0);
+        assert_eq!(options(4, (0, 0), 0).capacity_per_s(), f64::INFINITY);
     }
 }

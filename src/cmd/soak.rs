@@ -6,6 +6,7 @@ use crate::cmd::target::{seed_or_random, start_target, TargetArgs};
 use crate::exit::{CmdResult, Fail, Outcome};
 use clap::Args;
 use sharecheck_conformance::soak::{self, SoakFault, SoakOptions, SoakTotals, SoakVerdict};
+use sharecheck_conformance::soak_report::ReportHeading;
 use sharecheck_conformance::target::EmbeddedOptions;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -65,6 +66,10 @@ pub struct SoakArgs {
     /// Write the report (verdict, totals, findings, faults) here as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a picture of the run here: DIR/soak.html, one self-contained page (timelines per
+    /// partition with a lane per member, faults, throughput, delivery counts, findings linked).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
     /// Keep the topic and group.
     #[arg(long)]
     pub keep: bool,
@@ -165,6 +170,22 @@ pub fn soak(args: SoakArgs) -> CmdResult {
             "--faults broker-restart against --bootstrap needs --nemesis CMD (how to restart it)",
         ));
     }
+    // A report directory that cannot be written fails now, before the run, not after it.
+    let report_page = match &args.report {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Fail::cannot_write(format!(
+                    "cannot create the report directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let page = dir.join("soak.html");
+            std::fs::write(&page, "")
+                .map_err(|e| Fail::cannot_write(format!("cannot write {}: {e}", page.display())))?;
+            Some(page)
+        }
+        None => None,
+    };
     let seed = seed_or_random(args.seed);
     let running = start_target(&args.target, EmbeddedOptions::new)?;
     let target = running.target.clone();
@@ -192,6 +213,7 @@ pub fn soak(args: SoakArgs) -> CmdResult {
         history: args.history.clone(),
         fail_fast: args.fail_fast,
         cleanup: !args.keep && running._broker.is_none(),
+        timeline: report_page.is_some(),
     };
     let faults: Vec<&str> = opts.faults.iter().map(|f| f.name()).collect();
     println!(
@@ -208,6 +230,15 @@ pub fn soak(args: SoakArgs) -> CmdResult {
         "profile: {}; delivery limit {}; lock {} ms; seed {seed}",
         target.profile.name, target.delivery_limit, opts.lock_ms
     );
+    let capacity = opts.capacity_per_s();
+    if capacity < f64::from(opts.records_per_s) * 1.25 {
+        eprintln!(
+            "warning: {} members process about {capacity:.0} records/s (--processing, --slow, --lock-ms), \
+             close to or below --records-per-s {}: a backlog builds up, and what the quiet period \
+             cannot drain leaves the run inconclusive",
+            opts.members, opts.records_per_s
+        );
+    }
     let _ = std::io::stdout().flush();
     let tty = std::io::stderr().is_terminal();
     let mut last_line = std::time::Instant::now();
@@ -220,7 +251,7 @@ pub fn soak(args: SoakArgs) -> CmdResult {
             eprintln!("{}", progress_line(t));
         }
     };
-    let report = running
+    let mut report = running
         .runtime
         .block_on(soak::soak(&target, &opts, &mut progress))
         .map_err(|e| Fail::unusable(e.to_string()))?;
@@ -270,20 +301,80 @@ pub fn soak(args: SoakArgs) -> CmdResult {
             .map_err(|e| Fail::cannot_write(format!("report: {e}")))?;
         write_output(path, &text)?;
     }
+    let rerun = rerun_command(&args, seed);
+    if let (Some(page), Some(timeline)) = (&report_page, report.timeline.take()) {
+        let heading = ReportHeading {
+            target: format!("{} ({})", target.bootstrap, target.implementation),
+            profile: target.profile.name.to_string(),
+            workload: format!(
+                "{} s + up to {} s quiet; {} members, {} partitions, {} records/s, processing {}..{} ms, \
+                 {} % slow, ack mix {}/{}/{}; faults: {} every {} s",
+                opts.duration.as_secs(),
+                opts.quiet.as_secs(),
+                opts.members,
+                opts.partitions,
+                opts.records_per_s,
+                opts.processing_ms.0,
+                opts.processing_ms.1,
+                args.slow,
+                opts.ack_mix[0],
+                opts.ack_mix[1],
+                opts.ack_mix[2],
+                if faults.is_empty() { "none".to_string() } else { faults.join(",") },
+                opts.fault_every.as_secs_f64()
+            ),
+            rerun: rerun.clone(),
+        };
+        write_output(page, &timeline.render(&report, &heading))?;
+        println!("report: {}", page.display());
+    }
     println!(
-        "verdict: {} (seed {seed}; rerun: sharecheck soak{} --seed {seed} …)",
+        "verdict: {} (seed {seed}; rerun: {rerun})",
         match report.verdict {
             SoakVerdict::Pass => "pass",
             SoakVerdict::Fail => "FAIL",
             SoakVerdict::Inconclusive => "inconclusive",
         },
-        args.target.rerun_flags()
     );
     Ok(match report.verdict {
         SoakVerdict::Pass => Outcome::Pass,
         SoakVerdict::Fail => Outcome::Violation,
         SoakVerdict::Inconclusive => Outcome::Inconclusive,
     })
+}
+
+/// The command that runs the same workload and fault schedule again.
+fn rerun_command(args: &SoakArgs, seed: u64) -> String {
+    let faults: Vec<&str> = args.faults.iter().map(|f| f.name()).collect();
+    let mut c = format!(
+        "sharecheck soak{} --seed {seed} --duration {}s --quiet {}s --members {} --partitions {} \
+         --records-per-s {} --processing {}..{} --slow {} --ack-mix {}/{}/{} --lock-ms {} --tolerance-ms {}",
+        args.target.rerun_flags(),
+        args.duration.as_secs_f64(),
+        args.quiet.as_secs_f64(),
+        args.members,
+        args.partitions,
+        args.records_per_s,
+        args.processing.0,
+        args.processing.1,
+        args.slow,
+        args.ack_mix[0],
+        args.ack_mix[1],
+        args.ack_mix[2],
+        args.lock_ms,
+        args.tolerance_ms
+    );
+    if !faults.is_empty() {
+        c.push_str(&format!(
+            " --faults {} --fault-every {}s",
+            faults.join(","),
+            args.fault_every.as_secs_f64()
+        ));
+    }
+    if args.fail_fast {
+        c.push_str(" --fail-fast");
+    }
+    c
 }
 
 fn progress_line(t: &SoakTotals) -> String {
