@@ -39,15 +39,20 @@ pub enum SoakFault {
     MemberHang,
     /// The broker restarts (the embedded one in process, a remote one through `--nemesis`).
     BrokerRestart,
+    /// The leadership of one partition moves to another replica (the embedded broker reloads the
+    /// partition from what was written, as a new leader does; a remote cluster elects another
+    /// replica over the wire: it needs a replication factor above one).
+    LeaderMove,
 }
 
 impl SoakFault {
-    pub const ALL: [SoakFault; 5] = [
+    pub const ALL: [SoakFault; 6] = [
         SoakFault::MemberCrash,
         SoakFault::MemberLeave,
         SoakFault::SessionClose,
         SoakFault::MemberHang,
         SoakFault::BrokerRestart,
+        SoakFault::LeaderMove,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +62,7 @@ impl SoakFault {
             SoakFault::SessionClose => "session-close",
             SoakFault::MemberHang => "member-hang",
             SoakFault::BrokerRestart => "broker-restart",
+            SoakFault::LeaderMove => "leader-move",
         }
     }
 
@@ -390,6 +396,8 @@ pub async fn soak(
         let orders: Vec<_> = slots.iter().map(|(o, _)| o.clone()).collect();
         let opts = opts.clone();
         let hook = target.faults.clone();
+        let (move_target, move_config, move_topic) =
+            (target.clone(), config.clone(), topic.clone());
         let mut rng = Rng::new(rng.next_u64());
         tokio::spawn(async move {
             let mut log = Vec::new();
@@ -427,6 +435,28 @@ pub async fn soak(
                             match error {
                                 None => "broker-restart".to_string(),
                                 Some(e) => format!("broker-restart failed: {e}"),
+                            },
+                        ));
+                    }
+                    SoakFault::LeaderMove => {
+                        let partition = rng.range(0, u64::from(opts.partitions) - 1) as i32;
+                        // Judged as a restart (an interval in which acquisitions may be forgotten
+                        // and counts redelivered), for every partition: weaker than the move
+                        // needs, never wrong.
+                        shared.send(SoakEvent::Restart { at_ms: at });
+                        let r =
+                            move_leader(&move_target, &move_config, &move_topic, partition).await;
+                        shared.send(SoakEvent::RestartDone {
+                            at_ms: shared.now(),
+                            error: r.as_ref().err().cloned(),
+                        });
+                        log.push((
+                            at,
+                            match r {
+                                Ok(how) => format!("leader-move of partition {partition}: {how}"),
+                                Err(e) => {
+                                    format!("leader-move of partition {partition} failed: {e}")
+                                }
                             },
                         ));
                     }
@@ -855,6 +885,7 @@ async fn work(
             continue;
         }
         let mut fetched: Vec<Fetched> = Vec::new();
+        let mut stale_routing = false;
         let fetch_sent = Instant::now();
         for (broker, parts) in by_leader {
             let mut spec = FetchSpec::partitions(parts);
@@ -868,6 +899,10 @@ async fn work(
                     for p in &out.partitions {
                         if p.topic_id != topic_id {
                             continue;
+                        }
+                        if !p.error_code.is_none() {
+                            // Not the leader (any more): ask where the partition is now.
+                            stale_routing = true;
                         }
                         let recs = p.acquired_offsets();
                         if recs.is_empty() {
@@ -894,6 +929,9 @@ async fn work(
                     member.drop_connection(broker);
                 }
             }
+        }
+        if stale_routing && client.refresh_metadata(&[topic]).await.is_ok() {
+            member.update_routing(client);
         }
         // A fault comes while the member holds what it just fetched: a crash strands those
         // records, a session close releases them, a hang keeps them locked until they expire.
@@ -935,7 +973,7 @@ async fn work(
                             tokio::time::timeout(opts.timeout, member.close_all_sessions()).await;
                         continue;
                     }
-                    SoakFault::MemberHang | SoakFault::BrokerRestart => {}
+                    SoakFault::MemberHang | SoakFault::BrokerRestart | SoakFault::LeaderMove => {}
                 }
             }
         }
@@ -999,6 +1037,55 @@ async fn work(
             }
             acknowledge(shared, &mut member, no, topic_id, partition, acks).await;
         }
+    }
+}
+
+/// Moves the leadership of `topic`-`partition`: in process for the embedded broker, else to another
+/// replica over the wire. Says where it went.
+async fn move_leader(
+    target: &Target,
+    config: &ClientConfig,
+    topic: &str,
+    partition: i32,
+) -> Result<String, String> {
+    if target.moves_in_process {
+        let Some(hook) = &target.faults else {
+            return Err("the target cannot move leaders".to_string());
+        };
+        hook(Fault::MoveLeader {
+            topic: topic.to_string(),
+            partition,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        return Ok("reloaded in process".to_string());
+    }
+    let work = async {
+        let mut c = Client::connect(config.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        c.refresh_metadata(&[topic])
+            .await
+            .map_err(|e| e.to_string())?;
+        let meta = c
+            .topic(topic)
+            .and_then(|t| t.partitions.iter().find(|p| p.index == partition))
+            .cloned()
+            .ok_or_else(|| format!("no partition {partition} in the metadata"))?;
+        let to = meta
+            .replicas
+            .iter()
+            .copied()
+            .find(|r| *r != meta.leader)
+            .ok_or_else(|| format!("one replica only ({:?}): nothing to move to", meta.replicas))?;
+        c.move_leader(topic, partition, to)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!("node {} to node {to}", meta.leader))
+    };
+    match tokio::time::timeout(config.timeout * 6, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no move within {:?}", config.timeout * 6)),
     }
 }
 

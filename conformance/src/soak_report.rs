@@ -47,6 +47,10 @@ struct Bin {
     not_done: Option<u64>,
 }
 
+/// A restart (or a leader move, judged as one): begun, done, why it failed, and what moved when it
+/// was a leader move.
+type RestartBand = (u64, Option<u64>, Option<String>, Option<String>);
+
 /// The report under construction.
 #[derive(Clone, Debug)]
 pub struct Timeline {
@@ -63,7 +67,7 @@ pub struct Timeline {
     counts: BTreeMap<i16, u64>,
     joined: BTreeMap<MemberNo, u64>,
     member_faults: Vec<(u64, MemberNo, SoakFault)>,
-    restarts: Vec<(u64, Option<u64>, Option<String>)>,
+    restarts: Vec<RestartBand>,
     quiet_ms: Option<u64>,
     end_ms: u64,
 }
@@ -192,7 +196,7 @@ impl Timeline {
             }
             SoakEvent::Restart { at_ms } => {
                 self.bin(*at_ms);
-                self.restarts.push((*at_ms, None, None));
+                self.restarts.push((*at_ms, None, None, None));
             }
             SoakEvent::RestartDone { at_ms, error } => {
                 self.bin(*at_ms);
@@ -223,6 +227,14 @@ impl Timeline {
             self.close(k);
         }
         self.end_ms = self.end_ms.max(report.totals.elapsed_ms);
+        // A leader move is judged as a restart; the fault log says which one it was.
+        for r in &mut self.restarts {
+            if let Some((_, what)) = report.faults.iter().find(|(at, _)| *at == r.0) {
+                if what.starts_with("leader-move") {
+                    r.3 = Some(what.clone());
+                }
+            }
+        }
         let mut members: Vec<MemberNo> = self.joined.keys().copied().collect();
         for s in &self.segments {
             if !self.joined.contains_key(&s.member) {
@@ -311,7 +323,7 @@ impl Timeline {
              from its delivery to its last acknowledgement (<span class=\"k ok\">all acknowledged</span> \
              <span class=\"k rel\">some released or rejected</span> <span class=\"k bad\">some acknowledgements refused</span> \
              <span class=\"k gone\">never acknowledged: its locks expired, or the member went away</span>). \
-             <span class=\"k restart\">broker restart</span> <span class=\"k quiet\">quiet period</span> \
+             <span class=\"k restart\">broker restart</span> <span class=\"k move\">leader move</span> <span class=\"k quiet\">quiet period</span> \
              member faults: ✕ crash, ◇ hang, ○ session close, ↩ leave; <span class=\"k anomaly\">finding</span>.</p>"
         );
         if self.undrawn > 0 {
@@ -522,11 +534,15 @@ impl Timeline {
                 q as f64 / 1000.0
             );
         }
-        for (from, to, error) in &self.restarts {
+        for (from, to, error, moved) in &self.restarts {
             let to = to.unwrap_or(self.end_ms);
+            let (class, what) = match moved {
+                Some(m) => ("move", esc(m)),
+                None => ("restart", "broker restart".to_string()),
+            };
             let _ = writeln!(
                 h,
-                "<rect class=\"band restart\" x=\"{:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{}\"><title>broker restart {:.1}–{:.1} s{}</title></rect>",
+                "<rect class=\"band {class}\" x=\"{:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{}\"><title>{what} {:.1}–{:.1} s{}</title></rect>",
                 x.at(*from),
                 (x.at(to) - x.at(*from)).max(2.0),
                 bottom - top,
@@ -644,7 +660,7 @@ table.facts th{text-align:left;padding-right:1em;vertical-align:top}code{font-si
 .note{color:#8a4b00}.none{color:#666}.count{margin-right:1em}\
 svg{display:block;border:1px solid #ddd;margin:.2em 0}\
 .seg.ok{fill:#43a047}.seg.rel{fill:#1e88e5}.seg.bad{fill:#fb8c00}.seg.gone{fill:#9e9e9e}\
-.band.restart{fill:#e53935;fill-opacity:.18}.band.quiet{fill:#607d8b;fill-opacity:.10}\
+.band.restart{fill:#e53935;fill-opacity:.18}.band.move{fill:#8e24aa;fill-opacity:.22}.band.quiet{fill:#607d8b;fill-opacity:.10}\
 .anomaly{fill:#d50000;stroke:#000;stroke-width:1}.fault{font-size:12px;fill:#b71c1c}\
 .lane,.tick{font-size:10px;fill:#555}.axis{stroke:#999}\
 .line{fill:none;stroke-width:1.5}.line.produced{stroke:#6d4c41}.line.delivered{stroke:#1e88e5}\
@@ -652,7 +668,7 @@ svg{display:block;border:1px solid #ddd;margin:.2em 0}\
 .bar{fill:#1e88e5}.bar.over{fill:#d50000}\
 .k{display:inline-block;padding:0 .4em;margin-right:.3em;border-left:12px solid}\
 .k.ok{border-color:#43a047}.k.rel{border-color:#1e88e5}.k.bad{border-color:#fb8c00}.k.gone{border-color:#9e9e9e}\
-.k.restart{border-color:#f4b4b3}.k.quiet{border-color:#dfe5e8}.k.anomaly{border-color:#d50000}\
+.k.restart{border-color:#f4b4b3}.k.move{border-color:#dcbce3}.k.quiet{border-color:#dfe5e8}.k.anomaly{border-color:#d50000}\
 .k.produced{border-color:#6d4c41}.k.delivered{border-color:#1e88e5}.k.acknowledged{border-color:#43a047}\
 .k.held{border-color:#8e24aa}.k.not-done{border-color:#fb8c00}";
 
@@ -680,7 +696,10 @@ mod tests {
             counts: findings.iter().map(|f| (f.property, 1)).collect(),
             findings,
             notes: vec![],
-            faults: vec![(2_000, "broker-restart".into())],
+            faults: vec![
+                (2_000, "broker-restart".into()),
+                (8_000, "leader-move of partition 0: node 1 to node 2".into()),
+            ],
             timeline: None,
         }
     }
@@ -730,6 +749,11 @@ mod tests {
             member: 2,
             how: SoakFault::MemberCrash,
         });
+        t.observe(&SoakEvent::Restart { at_ms: 8_000 });
+        t.observe(&SoakEvent::RestartDone {
+            at_ms: 8_500,
+            error: None,
+        });
         t.observe(&SoakEvent::QuietBegins { at_ms: 20_000 });
         let f = Finding {
             property: "one-owner",
@@ -743,6 +767,12 @@ mod tests {
         assert!(page.contains("class=\"seg ok\""), "{page}");
         assert!(page.contains("class=\"seg gone\""), "{page}");
         assert!(page.contains("class=\"band restart\""));
+        assert!(page.contains("class=\"band move\""));
+        assert!(
+            page.contains("<title>leader-move of partition 0: node 1 to node 2 8.0–8.5 s</title>")
+        );
+        // One timeline and two charts: the restart in each, the move not counted as one.
+        assert_eq!(page.matches("class=\"band restart\"").count(), 3);
         assert!(page.contains("class=\"band quiet\""));
         assert!(page.contains("<title>6.000 s: member-crash of member 2</title>"));
         assert!(page.contains("<li id=\"finding-0\"><a href=\"#anomaly-0\">"));

@@ -45,7 +45,9 @@ pub struct SoakArgs {
     pub slow: f64,
     /// Faults to inject, comma-separated: member-crash, member-leave, session-close, member-hang
     /// (stops acknowledging but keeps its connections: only lock expiry frees its records),
-    /// broker-restart (the embedded broker restarts in process; a remote one needs `--nemesis`).
+    /// broker-restart (the embedded broker restarts in process; a remote one needs `--nemesis`),
+    /// leader-move (one partition's leadership moves: in process for the embedded broker, to another
+    /// replica over the wire for a cluster).
     #[arg(long, value_delimiter = ',', value_parser = parse_fault)]
     pub faults: Vec<SoakFault>,
     /// Mean time between faults (each wait uniform in half to one and a half times it).
