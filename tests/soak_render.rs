@@ -135,7 +135,18 @@ fn the_soak_report_renders_its_timelines_faults_charts_and_linked_findings() {
         dom.contains("<a href=\"#finding-0\"><circle id=\"anomaly-0\" class=\"anomaly\""),
         "its mark links back"
     );
-    assert!(dom.contains("one-owner"), "the property named");
+    // Which property the run trips first depends on timing (--fail-fast stops there); each is one
+    // that double-acquire breaks (README, "Soak").
+    assert!(
+        [
+            "one-owner",
+            "delivery-limit-respected",
+            "count-never-decreases"
+        ]
+        .iter()
+        .any(|p| dom.contains(&format!("<b>{p}</b>"))),
+        "the property named: {dom}"
+    );
 }
 
 #[test]
