@@ -8,7 +8,7 @@
 //! (with `history`) to a JSON-lines file. Each member reports what frees its records before it sends
 //! it, so the judge never sees a delivery before the release that allowed it.
 
-use crate::target::{Fault, Target};
+use crate::target::{Fault, Target, TargetError};
 use bytes::Bytes;
 use serde::Serialize;
 use sharecheck_client::admin::{Client, ClientConfig};
@@ -448,7 +448,7 @@ pub async fn soak(
                             move_leader(&move_target, &move_config, &move_topic, partition).await;
                         shared.send(SoakEvent::RestartDone {
                             at_ms: shared.now(),
-                            error: r.as_ref().err().cloned(),
+                            error: r.as_ref().err().map(|e| e.to_string()),
                         });
                         log.push((
                             at,
@@ -1047,46 +1047,50 @@ async fn move_leader(
     config: &ClientConfig,
     topic: &str,
     partition: i32,
-) -> Result<String, String> {
+) -> Result<String, TargetError> {
     if target.moves_in_process {
         let Some(hook) = &target.faults else {
-            return Err("the target cannot move leaders".to_string());
+            return Err(TargetError::Fault("the target cannot move leaders".into()));
         };
         hook(Fault::MoveLeader {
             topic: topic.to_string(),
             partition,
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         return Ok("reloaded in process".to_string());
     }
     let work = async {
-        let mut c = Client::connect(config.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        c.refresh_metadata(&[topic])
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut c = Client::connect(config.clone()).await?;
+        c.refresh_metadata(&[topic]).await?;
         let meta = c
             .topic(topic)
             .and_then(|t| t.partitions.iter().find(|p| p.index == partition))
             .cloned()
-            .ok_or_else(|| format!("no partition {partition} in the metadata"))?;
+            .ok_or_else(|| {
+                TargetError::Fault(format!("no partition {partition} in the metadata"))
+            })?;
         let to = meta
             .replicas
             .iter()
             .copied()
             .find(|r| *r != meta.leader)
-            .ok_or_else(|| format!("one replica only ({:?}): nothing to move to", meta.replicas))?;
-        c.move_leader(topic, partition, to)
-            .await
-            .map_err(|e| e.to_string())?;
+            .ok_or_else(|| {
+                TargetError::Fault(format!(
+                    "one replica only ({:?}): nothing to move to",
+                    meta.replicas
+                ))
+            })?;
+        c.move_leader(topic, partition, to).await?;
         Ok(format!("node {} to node {to}", meta.leader))
     };
-    match tokio::time::timeout(config.timeout * 6, work).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("no move within {:?}", config.timeout * 6)),
-    }
+    tokio::time::timeout(config.timeout * 6, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(TargetError::Timeout {
+                addr: config.bootstrap.clone(),
+                timeout: config.timeout * 6,
+            })
+        })
 }
 
 /// Acknowledges `acks` (offset, delivery count, type) of one partition, each record its own

@@ -7,6 +7,7 @@
 //! It is built as the run goes from the same observations the judge sees, in memory bounded by
 //! the time bins and [`MAX_SEGMENTS`], not by the history.
 
+use crate::report::matrix::esc;
 use crate::soak::{SoakEvent, SoakFault, SoakReport, SoakVerdict};
 use sharecheck_model::spec::AckType;
 use sharecheck_model::watch::MemberNo;
@@ -635,21 +636,6 @@ impl Scale {
             s += step;
         }
     }
-}
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}\

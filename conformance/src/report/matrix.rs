@@ -424,7 +424,7 @@ pub fn totals_text(t: [usize; 5]) -> String {
 }
 
 /// HTML-escaped text (element content and attribute values).
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
